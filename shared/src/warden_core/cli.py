@@ -1,0 +1,138 @@
+"""One command-line shape for every server.
+
+    warden-<name>                         serve over stdio (what desktop clients launch)
+    warden-<name> --transport http        serve streamable HTTP (what containers run)
+    warden-<name> claude-config           print a claude_desktop_config.json entry
+    warden-<name> tools                   print the tool surface (needs no credentials)
+    warden-<name> hash-key                hash an API key for the *_API_KEYS setting
+
+Settings come from the environment; the flags override the transport settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import anyio
+from pydantic import SecretStr
+
+from warden_core.auth import hash_api_key
+from warden_core.logs import configure_logging
+from warden_core.server import WardenServer
+from warden_core.settings import CoreSettings, SettingsError
+
+S = TypeVar("S", bound=CoreSettings)
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A server-specific boolean flag that sets a setting, e.g. `--strict-role`."""
+
+    name: str
+    setting: str
+    help: str
+
+
+@dataclass(frozen=True)
+class ServerApp(Generic[S]):
+    """What a server package hands the core: its settings class and how to build it."""
+
+    settings: type[S]
+    build: Callable[[S], WardenServer]
+    flags: Sequence[Flag] = field(default_factory=tuple)
+
+    @property
+    def name(self) -> str:
+        return self.settings.server_name
+
+    def main(self, argv: Sequence[str] | None = None) -> None:
+        sys.exit(run(self, argv))
+
+
+def _parser(app: ServerApp[Any]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"warden-{app.name}", description=(app.settings.__doc__ or "").strip())
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "claude-config", "tools", "hash-key"])
+    parser.add_argument("--transport", choices=["stdio", "http"], help="default: stdio (or the TRANSPORT setting)")
+    parser.add_argument("--host", help="address to bind in HTTP mode (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help=f"port to bind in HTTP mode (default {app.settings.default_port})")
+    parser.add_argument("--with-secrets", action="store_true", help="claude-config: include secret values")
+    for flag in app.flags:
+        parser.add_argument(flag.name, dest=flag.setting, action="store_true", default=None, help=flag.help)
+    return parser
+
+
+def run(app: ServerApp[Any], argv: Sequence[str] | None = None) -> int:
+    args = _parser(app).parse_args(argv)
+    if args.command == "hash-key":
+        key = sys.stdin.readline().strip()
+        if len(key) < 16:
+            sys.stderr.write("hash-key: read an API key of at least 16 characters from stdin\n")
+            return 2
+        sys.stdout.write(hash_api_key(key) + "\n")
+        return 0
+    overrides = {name: getattr(args, name) for name in ("transport", "host", "port")}
+    overrides |= {flag.setting: getattr(args, flag.setting) for flag in app.flags}
+    try:
+        settings = app.settings.load(**{k: v for k, v in overrides.items() if v is not None})
+        configure_logging(settings.log_level)
+        if args.command == "claude-config":
+            sys.stdout.write(json.dumps(claude_config(app, settings, args.with_secrets), indent=2) + "\n")
+            return 0
+        server = app.build(settings)
+        if args.command == "tools":
+            sys.stdout.write(json.dumps(describe_tools(server), indent=2) + "\n")
+            return 0
+        if settings.transport == "http":
+            from warden_core.http import serve_http  # HTTP machinery is not needed over stdio
+
+            anyio.run(serve_http, server)
+        else:
+            from warden_core.stdio import serve_stdio
+
+            anyio.run(serve_stdio, server)
+    except SettingsError as exc:
+        sys.stderr.write(f"warden-{app.name}: {exc}\n")
+        return 2
+    return 0
+
+
+def claude_config(app: ServerApp[Any], settings: CoreSettings, with_secrets: bool) -> dict[str, Any]:
+    """A ready `mcpServers` entry: this interpreter, this package, and the settings now in effect."""
+    env: dict[str, str] = {}
+    for name in sorted(settings.model_fields_set - {"transport", "host", "port"}):
+        env[settings.env_name(name)] = _env_value(getattr(settings, name), with_secrets)
+    entry = {"command": sys.executable, "args": ["-m", f"warden_{app.name}"], "env": env}
+    return {"mcpServers": {f"warden-{app.name}": entry}}
+
+
+def _env_value(value: Any, with_secrets: bool) -> str:
+    """A setting written back the way the environment spells it."""
+    if isinstance(value, tuple):
+        return ",".join(_env_value(item, with_secrets) for item in value)
+    if isinstance(value, SecretStr):
+        return value.get_secret_value() if with_secrets else "<set this secret here>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def describe_tools(server: WardenServer) -> list[dict[str, Any]]:
+    """Every tool the server knows, whether this configuration exposes it, and why not."""
+    return [
+        {
+            "name": spec.name,
+            "title": spec.title,
+            "group": spec.group,
+            "access": str(spec.access),
+            "scope": server.policy.scope_for(spec),
+            "exposed": server.policy.exposes(spec),
+            "hidden_because": server.policy.hidden_because(spec),
+            "description": spec.description,
+        }
+        for spec in server.specs
+    ]

@@ -1,0 +1,78 @@
+"""The one error family every server raises. Each maps to a short, actionable message the model reads.
+
+Servers translate their backend's exceptions into these in their own `errors.py`; nothing else
+reaches the client. Anything that is not a `WardenError` is reported as an internal error whose
+details stay in the server log.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from mcp.server.mcpserver.exceptions import ToolError
+
+
+class WardenError(ToolError):
+    """A failure the caller can act on. `kind` is the stable label used in audit events and metrics."""
+
+    kind: ClassVar[str] = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(WardenError):
+    """The arguments are well-typed but make no sense to the backend (bad SQL, unknown field)."""
+
+    kind = "invalid_argument"
+
+
+class NotFound(WardenError):
+    """The named object does not exist, or the credential cannot see it."""
+
+    kind = "not_found"
+
+
+class PermissionDenied(WardenError):
+    """The backend refused: the server's credential lacks the right."""
+
+    kind = "permission_denied"
+
+
+class PolicyDenied(WardenError):
+    """Warden's own policy refused the call before it reached the backend."""
+
+    kind = "policy_denied"
+
+
+class NotConfigured(WardenError):
+    """The server runs without the setting this call needs (discovery works without credentials)."""
+
+    kind = "not_configured"
+
+    def __init__(self, setting: str, what: str) -> None:
+        super().__init__(f"{what} is not configured: set {setting}")
+        self.setting = setting
+
+
+class UpstreamUnavailable(WardenError):
+    """The backend cannot be reached, keeps failing, or its circuit breaker is open."""
+
+    kind = "upstream_unavailable"
+
+
+class RateLimited(WardenError):
+    """Too many calls: either Warden's own limit or the backend's. Says when to retry."""
+
+    kind = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(f"{message}; retry after {max(1, round(retry_after))} s")
+        self.retry_after = retry_after
+
+
+class Timeout(WardenError):
+    """The call hit its deadline; the backend work was cancelled."""
+
+    kind = "timeout"

@@ -1,0 +1,176 @@
+"""The one place that decides what a caller may do.
+
+At start, `Policy.exposes` filters the tool specs: a tool that is blocked is never registered, so
+it is neither listed nor callable on any transport. At call time, `Policy.guard` checks the
+resource arguments of a call (repo, namespace, channel, region, ...) against the allowlists before
+the handler runs, and `Policy.check` lets a server check resources it discovers itself (the schemas
+a SQL statement reads). OAuth scopes are derived here too.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from warden_core.errors import PolicyDenied
+from warden_core.settings import CoreSettings, SettingsError
+from warden_core.specs import Access, ToolSpec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    """Glob patterns (`acme/*`, `C04*`, `eu-*`) naming the resources a server may touch.
+
+    An empty allowlist admits nothing: a resource must be named to be reachable. `*` admits all.
+    """
+
+    setting: str
+    patterns: tuple[str, ...]
+    case_sensitive: bool = True
+    _compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        flags = 0 if self.case_sensitive else re.IGNORECASE
+        # Translate globs to one anchored regex: fnmatch would consult the OS's case rules.
+        body = "|".join(fnmatch.translate(pattern) for pattern in self.patterns) or "(?!)"
+        object.__setattr__(self, "_compiled", re.compile(body, flags))
+
+    def allows(self, value: str) -> bool:
+        return bool(self._compiled.fullmatch(value))
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.patterns)
+
+    @property
+    def unrestricted(self) -> bool:
+        return "*" in self.patterns
+
+    def require(self, value: str, what: str) -> None:
+        """Raise `PolicyDenied` unless `value` is admitted; the message names the setting to change."""
+        if not self.allows(value):
+            raise PolicyDenied(f"{what} {value!r} is not allowed by this server's policy ({self.setting})")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Built once from the settings; read-only afterwards."""
+
+    read_only: bool
+    allow_destructive: bool
+    groups: frozenset[str]
+    tools: frozenset[str]
+    exclude_tools: frozenset[str]
+    allowlists: Mapping[str, Allowlist]
+    scope_prefix: str = ""
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: CoreSettings,
+        specs: Sequence[ToolSpec],
+        *,
+        default_groups: Iterable[str],
+        allowlists: Mapping[str, Allowlist] | None = None,
+    ) -> Policy:
+        """Check the settings against the specs (unknown names stop the start) and build the policy."""
+        known_groups = {spec.group for spec in specs}
+        known_tools = {spec.name for spec in specs}
+        groups = frozenset(settings.groups if settings.groups is not None else default_groups)
+        env = type(settings).env_name
+        for setting, names, known in (
+            ("groups", groups, known_groups),
+            ("tools", settings.tools, known_tools),
+            ("exclude_tools", settings.exclude_tools, known_tools),
+        ):
+            unknown = sorted(set(names) - known)
+            if unknown:
+                raise SettingsError(f"invalid setting {env(setting)}: unknown {unknown}; choose from {sorted(known)}")
+        if settings.allow_destructive and settings.read_only:
+            raise SettingsError(f"invalid setting {env('allow_destructive')}: it needs {env('read_only')}=false")
+        lists = dict(allowlists or {})
+        for spec in specs:
+            missing = set(spec.resource_args.values()) - set(lists)
+            if missing:
+                raise ValueError(f"tool {spec.name} names allowlists {sorted(missing)} the server did not define")
+        return cls(
+            read_only=settings.read_only,
+            allow_destructive=settings.allow_destructive,
+            groups=groups,
+            tools=frozenset(settings.tools),
+            exclude_tools=frozenset(settings.exclude_tools),
+            allowlists=lists,
+            scope_prefix=settings.scope_prefix,
+        )
+
+    # --- Registration filter. --------------------------------------------------------------------
+    def hidden_because(self, spec: ToolSpec) -> str | None:
+        """Why `spec` is not exposed, or None when it is."""
+        if spec.name in self.exclude_tools:
+            return "excluded by exclude_tools"
+        if self.tools and spec.name not in self.tools:
+            return "not listed in tools"
+        if spec.group not in self.groups:
+            return f"group {spec.group!r} is not enabled"
+        if spec.access is not Access.READ and self.read_only:
+            return "server is read-only"
+        if spec.access is Access.DESTRUCTIVE and not self.allow_destructive:
+            return "destructive tools are not allowed"
+        if spec.access is not Access.READ:
+            # A write needs an explicit target list: an empty write allowlist hides the tool.
+            for name in spec.resource_args.values():
+                if not self.allowlists[name].configured:
+                    return f"write allowlist {self.allowlists[name].setting} is empty"
+        return None
+
+    def exposes(self, spec: ToolSpec) -> bool:
+        return self.hidden_because(spec) is None
+
+    # --- Call-time guard. ---------------------------------------------------------------------------
+    def guard(self, spec: ToolSpec, arguments: Mapping[str, Any]) -> None:
+        """Check every resource argument of a validated call against its allowlist."""
+        for argument, allowlist in spec.resource_args.items():
+            value = arguments.get(argument)
+            if value is None:
+                continue
+            values = value if isinstance(value, list | tuple | set | frozenset) else (value,)
+            for item in values:
+                self.allowlists[allowlist].require(str(item), argument)
+
+    def check(self, allowlist: str, value: str, what: str) -> None:
+        """Check a resource the server found itself (e.g. a schema named inside SQL)."""
+        self.allowlists[allowlist].require(value, what)
+
+    def allows(self, allowlist: str, value: str) -> bool:
+        return self.allowlists[allowlist].allows(value)
+
+    # --- Scopes. -------------------------------------------------------------------------------------
+    def scope_for(self, spec: ToolSpec) -> str:
+        return f"{self.scope_prefix}{spec.scope}"
+
+    def scopes_supported(self, specs: Iterable[ToolSpec]) -> list[str]:
+        """Every scope an exposed tool can need, in a stable order."""
+        return sorted({self.scope_for(spec) for spec in specs if self.exposes(spec)})
+
+    def scope_satisfied(self, granted: Iterable[str], spec: ToolSpec) -> bool:
+        """Scopes form a hierarchy per group: `issues:write` also grants `issues:read`.
+
+        `*:<level>` grants that level in every group; API keys carry `*:destructive`.
+        """
+        for scope in granted:
+            if not scope.startswith(self.scope_prefix):
+                continue
+            group, _, level = scope[len(self.scope_prefix) :].rpartition(":")
+            try:
+                access = Access(level)
+            except ValueError:
+                continue
+            if group in {spec.group, "*"} and access.covers(spec.access):
+                return True
+        return False

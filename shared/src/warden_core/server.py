@@ -1,0 +1,256 @@
+"""`WardenServer`: an `MCPServer` with Warden's policy, limits, audit and metrics built in.
+
+Every request, on every transport, passes two checkpoints:
+
+- the **gate**, an MCP middleware that sees every inbound request: it names the principal, opens
+  or joins the request's audit record, measures the result, masks error texts and counts metrics;
+- the **guard**, a wrapper around each tool handler that runs after argument validation: it
+  refuses calls while draining, applies rate and concurrency limits, checks resource arguments
+  against the allowlists, and enforces the call deadline.
+
+Servers describe tools as `ToolSpec`s; the policy decides which are registered at all.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
+from typing import Any, cast
+
+import anyio
+from mcp.server import MCPServer
+from mcp.server.caching import CacheHint
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
+from mcp.server.request_state import RequestStateSecurity
+from mcp.shared.exceptions import MCPError
+from pydantic import ConfigDict, ValidationError
+
+from warden_core import audit
+from warden_core.audit import Auditor, AuditRecord
+from warden_core.auth import LOCAL, Principal
+from warden_core.caps import json_size
+from warden_core.errors import Timeout, UpstreamUnavailable, WardenError
+from warden_core.metrics import Metrics
+from warden_core.policy import Allowlist, Policy
+from warden_core.ratelimit import RateLimiter
+from warden_core.redaction import redact
+from warden_core.resilience import Backend
+from warden_core.settings import CoreSettings
+from warden_core.specs import ToolSpec
+
+logger = logging.getLogger(__name__)
+
+PRINCIPAL_KEY = "warden.principal"
+"""Where the HTTP front door leaves the authenticated principal in the ASGI scope."""
+
+Readiness = Callable[[], Awaitable[bool]]
+
+# Refusals by Warden itself, as opposed to failures of the call.
+_DENIALS = frozenset({"policy_denied", "rate_limited"})
+
+
+def principal_of(request: Any) -> Principal:
+    """The caller behind an MCP request: set by the HTTP front door, or the local user otherwise."""
+    scope = getattr(request, "scope", None)
+    if isinstance(scope, dict):
+        principal = scope.get(PRINCIPAL_KEY)
+        if isinstance(principal, Principal):
+            return principal
+    return LOCAL
+
+
+class WardenServer:
+    def __init__(
+        self,
+        *,
+        settings: CoreSettings,
+        specs: Sequence[ToolSpec],
+        instructions: str,
+        default_groups: Iterable[str],
+        version: str,
+        allowlists: Mapping[str, Allowlist] | None = None,
+        backends: Sequence[Backend] = (),
+        readiness: Readiness | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = f"warden-{settings.server_name}"
+        self.specs = tuple(specs)
+        self.policy = Policy.from_settings(settings, self.specs, default_groups=default_groups, allowlists=allowlists)
+        self.exposed = tuple(spec for spec in self.specs if self.policy.exposes(spec))
+        self._by_name = {spec.name: spec for spec in self.specs}
+        self._exposed_by_name = {spec.name: spec for spec in self.exposed}
+        self.auditor = Auditor(
+            server=self.name,
+            sink=settings.audit_sink,
+            key=settings.audit_key.get_secret_value().encode() if settings.audit_key else None,
+            record_arguments=settings.audit_arguments,
+            fail_closed=settings.audit_fail_closed,
+        )
+        self.limiter = RateLimiter(
+            rate=settings.rate_limit,
+            storage_uri=settings.rate_limit_storage.get_secret_value(),
+            namespace=self.name,
+            max_inflight=settings.max_inflight_per_principal,
+        )
+        self.metrics = Metrics()
+        self.transport = "memory"
+        self.draining = False
+        self.inflight = 0
+        self.backends = tuple(backends)
+        self._readiness = readiness
+        self._on_close = on_close
+
+        keys = [key.get_secret_value() for key in settings.request_state_keys]
+        self.mcp: MCPServer[Any] = MCPServer(
+            name=self.name,
+            version=version,
+            instructions=instructions,
+            tools=[self._tool(spec) for spec in self.exposed],
+            middleware=[self._gate],
+            request_state_security=RequestStateSecurity(keys=keys, audience=self.name) if keys else None,
+            # The tool list depends only on this server's configuration, never on the caller.
+            cache_hints={"tools/list": CacheHint(ttl_ms=60_000, scope="public")},
+        )
+
+    def exposed_spec(self, name: str) -> ToolSpec | None:
+        """The spec of a tool this server registered, or None (unknown, or hidden by the policy)."""
+        return self._exposed_by_name.get(name)
+
+    # --- Backends and readiness. ---------------------------------------------------------------------
+    async def ready(self) -> bool:
+        """Ready when every backend's breaker is closed and the server's own probe passes."""
+        for backend in self.backends:
+            self.metrics.backend_available.labels(backend.name).set(1 if backend.available else 0)
+        ok = all(backend.available for backend in self.backends) and not self.draining
+        if ok and self._readiness is not None:
+            try:
+                with anyio.fail_after(2):
+                    ok = await self._readiness()
+            except Exception as exc:
+                logger.info("readiness probe failed: %s", exc)
+                ok = False
+        self.metrics.ready.set(1 if ok else 0)
+        return ok
+
+    async def aclose(self) -> None:
+        if self._on_close is not None:
+            await self._on_close()
+        self.auditor.close()
+
+    # --- Registration. -------------------------------------------------------------------------------
+    def _tool(self, spec: ToolSpec) -> Tool:
+        tool = Tool.from_function(
+            self._guarded(spec),
+            name=spec.name,
+            title=spec.title,
+            description=spec.description,
+            annotations=spec.annotations,
+            structured_output=True,
+        )
+        # The SDK ignores unknown arguments; Warden refuses them, so a typo is never silently dropped.
+        base = tool.fn_metadata.arg_model
+        strict = cast(
+            type[ArgModelBase],
+            type(base.__name__, (base,), {"model_config": ConfigDict(extra="forbid"), "__module__": __name__}),
+        )
+        tool.fn_metadata.arg_model = strict
+        tool.parameters = strict.model_json_schema(by_alias=True)
+        return tool
+
+    def _guarded(self, spec: ToolSpec) -> Callable[..., Awaitable[Any]]:
+        handler = spec.handler
+
+        @functools.wraps(handler)
+        async def guarded(**arguments: Any) -> Any:
+            record = audit.current()
+            try:
+                return await self._run_guarded(spec, handler, arguments, record)
+            except WardenError as exc:
+                if record is not None:
+                    mark = record.deny if exc.kind in _DENIALS else record.fail
+                    mark(exc.kind, exc.message)
+                raise
+            except Exception:
+                if record is not None:
+                    record.fail("internal_error")
+                raise
+
+        return guarded
+
+    async def _run_guarded(
+        self,
+        spec: ToolSpec,
+        handler: Callable[..., Awaitable[Any]],
+        arguments: dict[str, Any],
+        record: AuditRecord | None,
+    ) -> Any:
+        principal = record.principal if record is not None else LOCAL.id
+        if self.draining:
+            raise UpstreamUnavailable(f"{self.name} is shutting down; retry on another replica")
+        if self.auditor.fail_closed and not self.auditor.healthy:
+            raise UpstreamUnavailable("the audit trail cannot be written, so calls are refused")
+        await self.limiter.hit(principal, spec.name)
+        self.policy.guard(spec, arguments)
+        with self.limiter.inflight(principal), anyio.move_on_after(self.settings.call_timeout):
+            return await handler(**arguments)
+        raise Timeout(f"{spec.name} did not finish within {self.settings.call_timeout:g} s")
+
+    # --- The gate: every inbound request. -----------------------------------------------------------
+    async def _gate(self, ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
+        if ctx.request_id is None:
+            return await call_next(ctx)  # notifications are not requests: nothing to answer or audit
+        outer = audit.current()
+        record = outer or self.auditor.open(request_id=str(ctx.request_id), transport=self.transport)
+        principal = principal_of(ctx.request)
+        record.principal, record.client_id = principal.id, principal.client_id
+        record.method = ctx.method
+        params = ctx.params if isinstance(ctx.params, Mapping) else {}
+        if ctx.method == "tools/call":
+            record.tool = str(params.get("name"))
+            self.auditor.describe_arguments(record, params.get("arguments"))
+        elif ctx.method == "resources/read":
+            record.target = str(params.get("uri"))
+        started = time.perf_counter()
+        self.inflight += 1
+        self.metrics.inflight.inc()
+        try:
+            with nullcontext() if outer else self.auditor.recording(record):
+                try:
+                    result = await call_next(ctx)
+                except MCPError as exc:
+                    record.fail("protocol_error", redact(exc.error.message))
+                    raise
+                except ValidationError:
+                    record.fail("malformed", "invalid request parameters")
+                    raise
+                self._finish(record, result)
+                return result
+        finally:
+            self.inflight -= 1
+            self.metrics.inflight.dec()
+            tool = record.tool if record.tool in self._by_name else ("unknown" if record.tool else "")
+            self.metrics.requests.labels(ctx.method, tool, record.outcome).inc()
+            self.metrics.duration.labels(ctx.method).observe(time.perf_counter() - started)
+
+    def _finish(self, record: AuditRecord, result: Any) -> None:
+        if not isinstance(result, dict):
+            return
+        record.result_bytes = json_size(result)
+        if not result.get("isError"):
+            return
+        for block in result.get("content") or ():
+            if isinstance(block, dict) and isinstance(block.get("text"), str):
+                block["text"] = redact(block["text"])
+        if record.outcome == "ok":
+            # The guard did not run, so the SDK refused before the handler: unknown tool or bad arguments.
+            if record.tool is None or self.exposed_spec(record.tool) is None:
+                record.deny("unknown_tool", "no such tool on this server")
+            else:
+                record.deny("invalid_arguments", "arguments failed validation")
+        elif record.decision == "allow":
+            record.decision = "error"

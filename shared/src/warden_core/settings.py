@@ -1,0 +1,182 @@
+"""Typed settings, read once from the environment at start and frozen.
+
+Every server subclasses `CoreSettings` with its own env prefix (`WARDEN_POSTGRES_`, ...). Lists are
+comma-separated in the environment. Secrets are `SecretStr` and are registered with the redaction
+filter the moment they load, so they are masked in every sink from then on. An invalid value stops
+the process with one line naming the setting; values are never echoed, since they may be secrets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from warden_core import redaction
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("https://", "http://")) or value.endswith("://"):
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+"""A URL kept exactly as written: issuers and resource ids are compared as strings, slash and all."""
+
+CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_commas)]
+"""A list setting written `a,b,c` in the environment."""
+
+SecretList = Annotated[tuple[SecretStr, ...], NoDecode, BeforeValidator(_split_commas)]
+
+
+class SettingsError(Exception):
+    """Configuration that cannot work. The message is one line and names the setting."""
+
+
+class CoreSettings(BaseSettings):
+    """What every Warden server can be told. Subclasses add their backend's settings."""
+
+    model_config = SettingsConfigDict(env_prefix="WARDEN_", frozen=True, extra="ignore", env_file=None)
+
+    # Name of the server ("postgres"), used in messages, metrics and audit events.
+    server_name: ClassVar[str] = "core"
+    default_port: ClassVar[int] = 8000
+
+    # --- Exposure: which tools exist at all. -------------------------------------------------
+    read_only: bool = Field(True, description="Expose only read tools. Set false to allow write tools.")
+    allow_destructive: bool = Field(False, description="Also expose destructive tools (needs read_only=false).")
+    groups: CommaList | None = Field(None, description="Tool groups to enable; unset means the server's defaults.")
+    tools: CommaList = Field((), description="If set, only these tools are exposed.")
+    exclude_tools: CommaList = Field((), description="Tools never exposed; wins over everything else.")
+
+    # --- Transport. ------------------------------------------------------------------------------
+    transport: Literal["stdio", "http"] = Field("stdio", description="stdio for desktop clients, http for services.")
+    host: str = Field("127.0.0.1", description="Address to bind in HTTP mode.")
+    port: int | None = Field(None, ge=1, le=65535, description="Port to bind in HTTP mode.")
+    public_url: HttpUrl | None = Field(
+        None, description="The URL clients use for /mcp, e.g. https://mcp.example.com/mcp (OAuth resource id)."
+    )
+    allowed_hosts: CommaList = Field((), description="Extra Host header values accepted (host:port, * port ok).")
+    allowed_origins: CommaList = Field((), description="Browser Origins accepted (scheme://host:port).")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest HTTP request body accepted.")
+    stateless_http: bool = Field(
+        False, description="Serve handshake-era clients without sessions (for replicas without sticky routing)."
+    )
+    header_timeout: float = Field(10.0, gt=0, description="Seconds a client has to send its request headers.")
+    body_timeout: float = Field(15.0, gt=0, description="Seconds a client has to send its request body.")
+    max_connections: int = Field(512, ge=1, description="Concurrent HTTP connections before answering 503.")
+
+    # --- Authentication (HTTP only). ----------------------------------------------------------
+    api_keys: SecretList = Field(
+        (), description="Static API keys: `name:sha256:<hex>` (preferred) or `name:<key>`; comma-separated."
+    )
+    oauth_issuer: HttpUrl | None = Field(None, description="OAuth authorization server that issues tokens.")
+    oauth_jwks_url: HttpUrl | None = Field(None, description="JWKS URL of the issuer (never taken from tokens).")
+    oauth_audience: str | None = Field(None, description="Expected `aud`; defaults to public_url.")
+    oauth_algorithms: CommaList = Field(("RS256", "ES256", "PS256", "EdDSA"), description="Accepted JWT algorithms.")
+    scope_prefix: str = Field("", description="Prefix of Warden scopes at your IdP, e.g. `warden-postgres.`.")
+
+    # --- Limits. --------------------------------------------------------------------------------
+    rate_limit: str = Field("120/minute", description="Calls per principal per tool (`N/second|minute|hour`).")
+    rate_limit_storage: SecretStr = Field(
+        SecretStr("memory://"), description="`memory://`, or `redis://host:6379/0` to share limits across replicas."
+    )
+    max_inflight_per_principal: int = Field(16, ge=1, description="Concurrent calls one principal may have.")
+    call_timeout: float = Field(60.0, gt=0, description="Deadline of a whole tool call, in seconds.")
+    max_output_bytes: int = Field(262_144, ge=1024, description="Largest tool result, in bytes, before truncation.")
+
+    # --- Backend resilience. ------------------------------------------------------------------------------
+    backend_timeout: float = Field(20.0, gt=0, description="Deadline of one backend request, in seconds.")
+    backend_attempts: int = Field(3, ge=1, le=10, description="Attempts for a retryable backend read.")
+    breaker_threshold: int = Field(5, ge=1, description="Consecutive backend failures that open the breaker.")
+    breaker_reset: float = Field(30.0, gt=0, description="Seconds an open breaker waits before a trial call.")
+    retry_after_cap: float = Field(30.0, ge=0, description="Longest Retry-After from a backend that is honoured.")
+
+    # --- Audit and logs. ------------------------------------------------------------------------------------------
+    audit_sink: str = Field("stderr", description="`stderr`, or a file path for JSON-lines audit events.")
+    audit_key: SecretStr | None = Field(None, description="HMAC key for argument digests; share it across replicas.")
+    audit_arguments: bool = Field(False, description="Also record argument values (redacted) in audit events.")
+    audit_fail_closed: bool = Field(True, description="Refuse calls while the audit sink cannot be written.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # --- Lifecycle. ------------------------------------------------------------------------------------------
+    drain_seconds: float = Field(20.0, ge=0, description="On SIGTERM, how long in-flight calls may finish.")
+    request_state_keys: SecretList = Field(
+        (), description="Keys (32+ bytes) sealing confirmation state; replicas must share them."
+    )
+    metrics_public: bool = Field(False, description="Serve /metrics without authentication.")
+
+    @model_validator(mode="after")
+    def _register_secrets(self) -> Self:
+        for value in self._secret_values():
+            redaction.register_secret(value)
+        return self
+
+    @model_validator(mode="after")
+    def _check_oauth(self) -> Self:
+        if self.oauth_issuer is not None and self.oauth_jwks_url is None:
+            raise ValueError("oauth_jwks_url is required with oauth_issuer")
+        if self.oauth_issuer is not None and self.public_url is None and self.oauth_audience is None:
+            raise ValueError("public_url (or oauth_audience) is required with oauth_issuer")
+        for key in self.request_state_keys:
+            if len(key.get_secret_value().encode()) < 32:
+                raise ValueError("each request_state_keys entry must be at least 32 bytes")
+        return self
+
+    def _secret_values(self) -> list[str]:
+        values: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            items = value if isinstance(value, tuple) else (value,)
+            for item in items:
+                if isinstance(item, SecretStr):
+                    secret = item.get_secret_value()
+                    values.append(secret)
+                    # An API key entry is `name:key`: the key part alone must be masked too.
+                    if name == "api_keys" and ":" in secret:
+                        values.append(secret.split(":", 1)[1])
+        return values
+
+    # --- Derived. ----------------------------------------------------------------------------
+    @property
+    def bind_port(self) -> int:
+        return self.port or self.default_port
+
+    @property
+    def auth_configured(self) -> bool:
+        return bool(self.api_keys) or self.oauth_issuer is not None
+
+    @property
+    def binds_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """The environment variable that sets `field`, for messages that tell the operator what to set."""
+        prefix = cls.model_config.get("env_prefix", "")
+        return f"{prefix}{field}".upper()
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Self:
+        """Read the environment once. Raises `SettingsError` with one line naming the bad setting."""
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            error = exc.errors(include_input=False, include_url=False)[0]
+            field = ".".join(str(part) for part in error["loc"] if isinstance(part, str))
+            where = cls.env_name(field) if field else cls.__name__
+            raise SettingsError(f"invalid setting {where}: {error['msg']}") from None
