@@ -12,13 +12,13 @@ from typing import Annotated, ClassVar
 
 import anyio
 from mcp.server.mcpserver import Context
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from warden_core import Access, Allowlist, CommaList, CoreSettings, ServerApp, ToolSpec, WardenServer
 from warden_core.caps import Budget
 from warden_core.confirm import Confirm, Elicit, ElicitationResult, Resolve, ask, require_confirmed
-from warden_core.errors import NotConfigured, NotFound, UpstreamUnavailable
+from warden_core.errors import NotConfigured, NotFound
 from warden_core.resilience import Backend, Retryable
 
 logger = logging.getLogger("example")
@@ -31,7 +31,7 @@ class ExampleSettings(CoreSettings):
     server_name: ClassVar[str] = "example"
     default_port: ClassVar[int] = 8199
 
-    token: str | None = Field(None, description="Pretend backend credential (a plain string, to test redaction).")
+    token: SecretStr | None = Field(None, description="Pretend backend credential.")
     shelves: CommaList = Field(("main",), description="Shelves the server may read.")
     write_shelves: CommaList = Field((), description="Shelves the server may write.")
     broken: bool = False
@@ -107,7 +107,9 @@ def build_server(settings: ExampleSettings) -> WardenServer:
         return Echo(text=text, length=len(text))
 
     async def fail(message: Annotated[str, Field(description="What to fail with.", max_length=200)]) -> Echo:
-        raise RuntimeError(f"internal failure: {message} token={settings.token}")
+        raise RuntimeError(
+            f"internal failure: {message} token={settings.token.get_secret_value() if settings.token else None}"
+        )
 
     async def add_item(
         shelf: Annotated[str, Field(description="Shelf to add to.", pattern=r"^[a-z]+$")],
@@ -126,21 +128,70 @@ def build_server(settings: ExampleSettings) -> WardenServer:
 
     read, write, destructive = Access.READ, Access.WRITE, Access.DESTRUCTIVE
     specs = [
-        ToolSpec(name="ex_echo", title="Echo", description="Echo the text back.", group="basic",
-                 access=read, handler=echo, open_world=False),
-        ToolSpec(name="ex_list_items", title="List items", description="List the items on a shelf.",
-                 group="store", access=read, handler=list_items, resource_args={"shelf": "shelves"}),
-        ToolSpec(name="ex_slow", title="Slow work", description="Work for a while, reporting progress.",
-                 group="basic", access=read, handler=slow, open_world=False),
-        ToolSpec(name="ex_noisy", title="Noisy", description="Log and print, then echo.", group="basic",
-                 access=read, handler=noisy, open_world=False),
-        ToolSpec(name="ex_fail", title="Fail", description="Fail with an unexpected error.", group="basic",
-                 access=read, handler=fail, open_world=False),
-        ToolSpec(name="ex_add_item", title="Add item", description="Add an item to a shelf.", group="store",
-                 access=write, handler=add_item, resource_args={"shelf": "write_shelves"}),
-        ToolSpec(name="ex_clear_shelf", title="Clear shelf", description="Remove every item from a shelf.",
-                 group="store", access=destructive, handler=clear_shelf, idempotent=True,
-                 resource_args={"shelf": "write_shelves"}),
+        ToolSpec(
+            name="ex_echo",
+            title="Echo",
+            description="Echo the text back, unchanged, with its length.",
+            group="basic",
+            access=read,
+            handler=echo,
+            open_world=False,
+        ),
+        ToolSpec(
+            name="ex_list_items",
+            title="List items",
+            description="List the items stored on one shelf of the store.",
+            group="store",
+            access=read,
+            handler=list_items,
+            resource_args={"shelf": "shelves"},
+        ),
+        ToolSpec(
+            name="ex_slow",
+            title="Slow work",
+            description="Work for a while, reporting progress as it goes.",
+            group="basic",
+            access=read,
+            handler=slow,
+            open_world=False,
+        ),
+        ToolSpec(
+            name="ex_noisy",
+            title="Noisy",
+            description="Log a line and print to stdout, then echo the text.",
+            group="basic",
+            access=read,
+            handler=noisy,
+            open_world=False,
+        ),
+        ToolSpec(
+            name="ex_fail",
+            title="Fail",
+            description="Fail with an unexpected internal error (for tests).",
+            group="basic",
+            access=read,
+            handler=fail,
+            open_world=False,
+        ),
+        ToolSpec(
+            name="ex_add_item",
+            title="Add item",
+            description="Add one item to a shelf of the store.",
+            group="store",
+            access=write,
+            handler=add_item,
+            resource_args={"shelf": "write_shelves"},
+        ),
+        ToolSpec(
+            name="ex_clear_shelf",
+            title="Clear shelf",
+            description="Remove every item from a shelf, after the user confirms.",
+            group="store",
+            access=destructive,
+            handler=clear_shelf,
+            idempotent=True,
+            resource_args={"shelf": "write_shelves"},
+        ),
     ]
     server = WardenServer(
         settings=settings,
