@@ -127,7 +127,7 @@ class Authenticator:
                 match = key
         if match is None:
             return None
-        return Principal(id=f"apikey:{match.name}", kind="api_key", scopes=ALL_SCOPES, client_id=match.name)
+        return Principal(id=f"apikey/{match.name}", kind="api_key", scopes=ALL_SCOPES, client_id=match.name)
 
     async def _verify_jwt(self, token: str) -> Principal:
         import jwt
@@ -156,7 +156,7 @@ class Authenticator:
         subject = str(claims["sub"])
         client_id = claims.get("client_id") or claims.get("azp")
         return Principal(
-            id=f"oauth:{subject}",
+            id=f"oauth/{subject}",
             kind="oauth",
             scopes=frozenset(scopes),
             client_id=str(client_id) if client_id else None,

@@ -19,7 +19,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import uvicorn
@@ -94,13 +94,13 @@ class FrontDoor:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        rejected = await self.origin_check.validate_request(request, is_post=False)
-        if rejected is not None:
-            await self._reject(rejected, scope, receive, send, record=None)
-            return
-
         record = self.server.auditor.open(request_id=uuid.uuid4().hex, transport="http")
         record.method = f"{scope['method']} {scope['path']}"
+        rejected = await self.origin_check.validate_request(request, is_post=False)
+        if rejected is not None:
+            record.deny("bad_origin" if rejected.status_code == 403 else "bad_host", "DNS-rebinding protection")
+            await self._reject(rejected, scope, receive, send, record)
+            return
         try:
             principal = await self._authenticate(request)
         except AuthError as exc:
@@ -215,13 +215,13 @@ class FrontDoor:
         return JSONResponse({"error": error}, status_code=status, headers={"WWW-Authenticate": header})
 
     async def _reject(
-        self, response: Response, scope: Scope, receive: Receive, send: Send, record: AuditRecord | None
+        self, response: Response, scope: Scope, receive: Receive, send: Send, record: AuditRecord
     ) -> None:
         self.server.metrics.http_rejections.labels(str(response.status_code)).inc()
-        if record is not None:
-            if record.outcome == "ok":
-                record.deny(f"http_{response.status_code}", "refused at the front door")
-            self.server.auditor.write(record)
+        if record.outcome == "ok":
+            record.deny(f"http_{response.status_code}", "refused at the front door")
+        self.server.auditor.write(record)
+        response.headers.append("x-request-id", record.request_id)
         await response(scope, receive, send)
 
 
@@ -240,12 +240,20 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 def _watch_status(send: Send, record: AuditRecord) -> Send:
+    """Stamp the audit id on the response (a correlation id for the caller) and note error statuses."""
+
     async def watched(message: Message) -> None:
-        if message["type"] == "http.response.start" and message["status"] >= 400 and record.outcome == "ok":
-            record.fail(f"http_{message['status']}")
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), _request_id_header(record)]}
+            if message["status"] >= 400 and record.outcome == "ok":
+                record.fail(f"http_{message['status']}")
         await send(message)
 
     return watched
+
+
+def _request_id_header(record: AuditRecord) -> tuple[bytes, bytes]:
+    return (b"x-request-id", record.request_id.encode())
 
 
 # --- The application. ---------------------------------------------------------------------------------
@@ -287,10 +295,12 @@ def create_app(server: WardenServer) -> Starlette:
         Route("/metrics", metrics, methods=["GET"]),
     ]
     if authenticator.oauth and settings.public_url and settings.oauth_issuer:
+        # Strings, not URL objects: the metadata model keeps them exactly as configured (no added slash),
+        # and clients compare the issuer byte for byte (RFC 9207).
         routes.extend(
             create_protected_resource_routes(
-                resource_url=AnyHttpUrl(settings.public_url),
-                authorization_servers=[AnyHttpUrl(settings.oauth_issuer)],
+                resource_url=cast(AnyHttpUrl, settings.public_url),
+                authorization_servers=[cast(AnyHttpUrl, settings.oauth_issuer)],
                 scopes_supported=server.policy.scopes_supported(server.specs),
                 resource_name=server.name,
             )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from warden_core.errors import RateLimited
 
 if TYPE_CHECKING:
+    from limits import RateLimitItem
     from limits.aio.storage import Storage
     from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
@@ -39,11 +40,10 @@ def _async_storage(uri: str) -> Storage:
 
 class RateLimiter:
     def __init__(self, *, rate: str, storage_uri: str, namespace: str, max_inflight: int) -> None:
-        from limits import parse
-
-        self._item = parse(rate)
+        self._rate = rate
         self._storage_uri = storage_uri
         self._limiter: SlidingWindowCounterRateLimiter | None = None
+        self._item: RateLimitItem | None = None
         self._namespace = namespace
         self._max_inflight = max_inflight
         self._inflight: Counter[str] = Counter()
@@ -51,10 +51,10 @@ class RateLimiter:
     async def hit(self, principal: str, tool: str) -> None:
         """Count one call; raise `RateLimited` with the time to retry when over the limit."""
         try:
-            limiter = self._limiter or self._open()
-            if await limiter.hit(self._item, self._namespace, principal, tool):
+            limiter, item = self._open()
+            if await limiter.hit(item, self._namespace, principal, tool):
                 return
-            stats = await limiter.get_window_stats(self._item, self._namespace, principal, tool)
+            stats = await limiter.get_window_stats(item, self._namespace, principal, tool)
         except RateLimited:
             raise
         except Exception as exc:
@@ -62,14 +62,17 @@ class RateLimiter:
             logger.error("rate-limit store unavailable, not limiting: %s", exc)
             return
         retry_after = max(1.0, stats.reset_time - time.time())
-        raise RateLimited(f"rate limit of {self._item} for {tool} exceeded", retry_after)
+        raise RateLimited(f"rate limit of {self._rate} for {tool} exceeded", retry_after)
 
-    def _open(self) -> SlidingWindowCounterRateLimiter:
-        # Imported on the first call: the counting machinery is not needed to start and list tools.
-        from limits.aio.strategies import SlidingWindowCounterRateLimiter
+    def _open(self) -> tuple[SlidingWindowCounterRateLimiter, RateLimitItem]:
+        if self._limiter is None or self._item is None:
+            # Imported on the first call: the counting machinery is not needed to start and list tools.
+            from limits import parse
+            from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-        self._limiter = SlidingWindowCounterRateLimiter(_async_storage(self._storage_uri))
-        return self._limiter
+            self._item = parse(self._rate)
+            self._limiter = SlidingWindowCounterRateLimiter(_async_storage(self._storage_uri))
+        return self._limiter, self._item
 
     @contextmanager
     def inflight(self, principal: str) -> Iterator[None]:

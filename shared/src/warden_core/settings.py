@@ -9,6 +9,7 @@ the process with one line naming the setting; values are never echoed, since the
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError, model_validator
@@ -30,6 +31,17 @@ def _http_url(value: str) -> str:
 
 
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+_RATE = re.compile(r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$", re.IGNORECASE)
+
+
+def _rate(value: str) -> str:
+    if not _RATE.match(value):
+        raise ValueError("must look like `120/minute` (per second, minute, hour or day)")
+    return value
+
+
+Rate = Annotated[str, AfterValidator(_rate)]
 """A URL kept exactly as written: issuers and resource ids are compared as strings, slash and all."""
 
 CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_commas)]
@@ -86,7 +98,7 @@ class CoreSettings(BaseSettings):
     scope_prefix: str = Field("", description="Prefix of Warden scopes at your IdP, e.g. `warden-postgres.`.")
 
     # --- Limits. --------------------------------------------------------------------------------
-    rate_limit: str = Field("120/minute", description="Calls per principal per tool (`N/second|minute|hour`).")
+    rate_limit: Rate = Field("120/minute", description="Calls per principal per tool (`N/second|minute|hour`).")
     rate_limit_storage: SecretStr = Field(
         SecretStr("memory://"), description="`memory://`, or `redis://host:6379/0` to share limits across replicas."
     )

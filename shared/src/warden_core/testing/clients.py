@@ -1,4 +1,4 @@
-"""In-memory MCP clients in either protocol era, against exactly the server production builds."""
+"""MCP clients for tests, in either protocol era: in memory, or over real streamable HTTP."""
 
 from __future__ import annotations
 
@@ -7,16 +7,31 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 from warden_core.server import WardenServer
 
 ERAS = ("modern", "legacy")
 """`modern` speaks 2026-07-28 (stateless, `server/discover`); `legacy` does the initialize handshake."""
 
-_MODES = {"modern": "2026-07-28", "legacy": "legacy"}
+MODES = {"modern": "2026-07-28", "legacy": "legacy"}
 
 
 @asynccontextmanager
 async def connect(server: WardenServer, era: str = "modern", **kwargs: Any) -> AsyncIterator[Client]:
-    async with Client(server.mcp, mode=_MODES[era], **kwargs) as client:
+    """An in-memory client against exactly the server production builds (no transport, no auth)."""
+    async with Client(server.mcp, mode=MODES[era], **kwargs) as client:
+        yield client
+
+
+@asynccontextmanager
+async def connect_http(
+    base_url: str, era: str = "modern", *, token: str | None = None, **kwargs: Any
+) -> AsyncIterator[Client]:
+    """A client over streamable HTTP to `<base_url>/mcp`, with a bearer token if given."""
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    http = create_mcp_http_client(headers=headers)
+    transport = streamable_http_client(f"{base_url}/mcp", http_client=http)
+    async with http, Client(transport, mode=MODES[era], **kwargs) as client:
         yield client

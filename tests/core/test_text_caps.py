@@ -1,0 +1,44 @@
+"""Untrusted text is cleaned of invisible characters; results are capped and say so."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from warden_core.caps import Budget, json_size, truncate_text
+from warden_core.text import strip_invisible
+
+
+def test_invisible_and_bidi_characters_are_removed() -> None:
+    hidden = "Fix\u200b the\u202e bug\u2066\u2069\U000e0049\U000e0047\ufeff\u00ad"
+    assert strip_invisible(hidden) == "Fix the bug"
+
+
+def test_newlines_tabs_and_real_text_survive() -> None:
+    text = "Line 1\n\tcafé 日本語 🙂 — ok"
+    assert strip_invisible(text) == text
+
+
+@given(st.text())
+def test_cleaning_is_idempotent_and_leaves_no_format_characters(text: str) -> None:
+    import unicodedata
+
+    once = strip_invisible(text)
+    assert strip_invisible(once) == once
+    assert not any(unicodedata.category(c) in {"Cf", "Cc"} and c not in "\n\t" for c in once)
+
+
+def test_truncate_text_respects_utf8_boundaries() -> None:
+    text, cut = truncate_text("ééé", 3)
+    assert (text, cut) == ("é", True)
+    assert truncate_text("abc", 10) == ("abc", False)
+
+
+def test_budget_stops_and_flags() -> None:
+    budget = Budget(100)
+    kept = [item for item in ({"n": i, "pad": "x" * 20} for i in range(100)) if budget.admit(item)]
+    assert 0 < len(kept) < 100
+    assert budget.truncated
+    assert sum(json_size(k) + 1 for k in kept) <= 100
+    # once truncated, nothing more is admitted even if it would fit
+    assert not budget.admit(1)
