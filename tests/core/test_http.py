@@ -216,7 +216,7 @@ def test_api_keys_may_be_configured_as_digests() -> None:
 @pytest.mark.parametrize("entry", ["nocolon", "x:short", "x:sha256:zz", "x:sha256:abcd"])
 def test_malformed_api_keys_stop_the_start(entry: str) -> None:
     with pytest.raises(SettingsError, match="WARDEN_EXAMPLE_API_KEYS"):
-        Authenticator(ExampleSettings.load(api_keys=(entry,)))
+        ExampleSettings.load(api_keys=(entry,))
 
 
 # --- Binding and DNS rebinding. -------------------------------------------------------------------------

@@ -38,9 +38,11 @@ def test_secret_settings_are_masked_everywhere_once_loaded(monkeypatch: pytest.M
 
 
 def test_oauth_needs_jwks_and_a_resource() -> None:
-    with pytest.raises(SettingsError, match="oauth_jwks_url is required"):
+    with pytest.raises(
+        SettingsError, match="WARDEN_EXAMPLE_OAUTH_JWKS_URL is required with WARDEN_EXAMPLE_OAUTH_ISSUER"
+    ):
         ExampleSettings.load(oauth_issuer="https://idp.example")
-    with pytest.raises(SettingsError, match="public_url"):
+    with pytest.raises(SettingsError, match="WARDEN_EXAMPLE_PUBLIC_URL"):
         ExampleSettings.load(oauth_issuer="https://idp.example", oauth_jwks_url="https://idp.example/jwks")
 
 
@@ -54,5 +56,11 @@ def test_urls_are_kept_exactly_as_written() -> None:
 
 
 def test_request_state_keys_must_be_long() -> None:
-    with pytest.raises(SettingsError, match="32 bytes"):
+    with pytest.raises(SettingsError, match="WARDEN_EXAMPLE_REQUEST_STATE_KEYS: each key must be at least 32 bytes"):
         ExampleSettings.load(request_state_keys=("short",))
+
+
+@pytest.mark.parametrize("algorithms", [("HS256",), ("RS256", "none")])
+def test_symmetric_jwt_algorithms_are_refused(algorithms: tuple[str, ...]) -> None:
+    with pytest.raises(SettingsError, match="WARDEN_EXAMPLE_OAUTH_ALGORITHMS: only asymmetric"):
+        ExampleSettings.load(oauth_algorithms=algorithms)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
-from warden_core.settings import CoreSettings, SettingsError
+from warden_core.settings import CoreSettings
 
 if TYPE_CHECKING:
     import jwt
@@ -53,21 +53,22 @@ class _ApiKey:
     digest: bytes
 
 
-def _parse_api_key(entry: str, setting: str) -> _ApiKey:
+def parse_api_key(entry: str) -> _ApiKey:
+    """`name:sha256:<hex>` or `name:<key>` (hashed here). Raises ValueError with a message safe to show."""
     name, sep, rest = entry.partition(":")
     if not sep or not name or not rest:
-        raise SettingsError(f"invalid setting {setting}: each entry must be `name:sha256:<hex>` or `name:<key>`")
+        raise ValueError("each entry must be `name:sha256:<hex>` or `name:<key>`")
     algorithm, sep, hexdigest = rest.partition(":")
     if sep and algorithm == "sha256":
         try:
             digest = bytes.fromhex(hexdigest)
         except ValueError:
-            raise SettingsError(f"invalid setting {setting}: key {name!r} has a malformed sha256 digest") from None
+            raise ValueError(f"key {name!r} has a malformed sha256 digest") from None
         if len(digest) != 32:
-            raise SettingsError(f"invalid setting {setting}: key {name!r} digest must be 64 hex characters")
+            raise ValueError(f"key {name!r} digest must be 64 hex characters")
         return _ApiKey(name, digest)
     if len(rest) < 16:
-        raise SettingsError(f"invalid setting {setting}: key {name!r} is shorter than 16 characters")
+        raise ValueError(f"key {name!r} is shorter than 16 characters")
     return _ApiKey(name, hashlib.sha256(rest.encode()).digest())
 
 
@@ -80,15 +81,12 @@ class Authenticator:
     """Turns an `Authorization` header value into a `Principal`, or raises `AuthError`."""
 
     def __init__(self, settings: CoreSettings) -> None:
-        setting = type(settings).env_name("api_keys")
         # Only digests are kept in memory; the plaintext entries are dropped with the parse.
-        self._keys = tuple(_parse_api_key(key.get_secret_value(), setting) for key in settings.api_keys)
+        # (Settings already checked the entries, so a malformed key cannot get this far.)
+        self._keys = tuple(parse_api_key(key.get_secret_value()) for key in settings.api_keys)
         self.issuer = settings.oauth_issuer
         self.audience = settings.oauth_audience or settings.public_url
         self._algorithms = list(settings.oauth_algorithms)
-        if any(alg.upper().startswith("HS") or alg.lower() == "none" for alg in self._algorithms):
-            setting = type(settings).env_name("oauth_algorithms")
-            raise SettingsError(f"invalid setting {setting}: only asymmetric algorithms are accepted")
         self._jwks: jwt.PyJWKClient | None = None
         if settings.oauth_jwks_url:
             import jwt  # only OAuth deployments pay for the JOSE stack

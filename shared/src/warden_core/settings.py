@@ -12,7 +12,15 @@ import ipaddress
 import re
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from warden_core import redaction
@@ -133,15 +141,37 @@ class CoreSettings(BaseSettings):
             redaction.register_secret(value)
         return self
 
+    @field_validator("api_keys")
+    @classmethod
+    def _check_api_keys(cls, keys: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        from warden_core.auth import parse_api_key  # auth builds on settings, so import at use
+
+        for entry in keys:
+            parse_api_key(entry.get_secret_value())
+        return keys
+
+    @field_validator("oauth_algorithms")
+    @classmethod
+    def _check_algorithms(cls, algorithms: tuple[str, ...]) -> tuple[str, ...]:
+        # Shared-secret (HS*) algorithms would let anyone holding the public key mint tokens.
+        if any(alg.upper().startswith("HS") or alg.lower() == "none" for alg in algorithms):
+            raise ValueError("only asymmetric algorithms are accepted")
+        return algorithms
+
+    @field_validator("request_state_keys")
+    @classmethod
+    def _check_request_state_keys(cls, keys: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        if any(len(key.get_secret_value().encode()) < 32 for key in keys):
+            raise ValueError("each key must be at least 32 bytes")
+        return keys
+
     @model_validator(mode="after")
     def _check_oauth(self) -> Self:
+        env = type(self).env_name
         if self.oauth_issuer is not None and self.oauth_jwks_url is None:
-            raise ValueError("oauth_jwks_url is required with oauth_issuer")
+            raise ValueError(f"{env('oauth_jwks_url')} is required with {env('oauth_issuer')}")
         if self.oauth_issuer is not None and self.public_url is None and self.oauth_audience is None:
-            raise ValueError("public_url (or oauth_audience) is required with oauth_issuer")
-        for key in self.request_state_keys:
-            if len(key.get_secret_value().encode()) < 32:
-                raise ValueError("each request_state_keys entry must be at least 32 bytes")
+            raise ValueError(f"{env('public_url')} (or {env('oauth_audience')}) is required with {env('oauth_issuer')}")
         return self
 
     def _secret_values(self) -> list[str]:
@@ -190,5 +220,6 @@ class CoreSettings(BaseSettings):
         except ValidationError as exc:
             error = exc.errors(include_input=False, include_url=False)[0]
             field = ".".join(str(part) for part in error["loc"] if isinstance(part, str))
-            where = cls.env_name(field) if field else cls.__name__
-            raise SettingsError(f"invalid setting {where}: {error['msg']}") from None
+            message = str(error["msg"]).removeprefix("Value error, ")
+            # Cross-field checks name their variables themselves.
+            raise SettingsError(f"invalid setting {cls.env_name(field)}: {message}" if field else message) from None
