@@ -42,6 +42,14 @@ def api_key() -> str:
 
 
 @pytest.fixture(scope="module")
+def conformance_http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
+    """The example server with its conformance-suite fixture tools enabled (group `conformance`)."""
+    env = {"WARDEN_EXAMPLE_GROUPS": "basic,store,conformance"}
+    with http_server(tmp_path_factory.mktemp("conformance-http"), env) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def example_http_with_key(tmp_path_factory: pytest.TempPathFactory, api_key: str) -> Iterator[HttpServer]:
     """The example server over HTTP, requiring the API key named `ci`."""
     with http_server(

@@ -81,16 +81,16 @@ def run_scenario(
 def test_scenario_passes(
     npm_clients: NpmClients,
     client_home: Path,
-    example_http: HttpServer,
+    conformance_http: HttpServer,
     tmp_path: Path,
     scenario_version: tuple[str, str],
 ) -> None:
     scenario, version = scenario_version
-    start = example_http.log_size()
+    start = conformance_http.log_size()
     run, checks = run_scenario(
         npm_clients,
         home=client_home,
-        url=example_http.url,
+        url=conformance_http.url,
         scenario=scenario,
         version=version,
         baseline=BASELINE,
@@ -113,7 +113,7 @@ def test_scenario_passes(
 
     # The harness really spoke the era asked for: a handshake at 2025-11-25, none at 2026-07-28
     # (server-stateless probes `initialize` there, and must be refused).
-    events = example_http.audit_events(start)
+    events = conformance_http.audit_events(start)
     assert events, "the server audited no request from the harness"
     handshakes = [event for event in events if event["method"] == "initialize" and event["outcome"] == "ok"]
     if version == LEGACY:
@@ -152,7 +152,7 @@ def test_baseline_lists_explained_checks_of_scenarios_that_run() -> None:
 
 
 def test_a_stale_baseline_entry_fails_the_run(
-    npm_clients: NpmClients, client_home: Path, example_http: HttpServer, tmp_path: Path
+    npm_clients: NpmClients, client_home: Path, conformance_http: HttpServer, tmp_path: Path
 ) -> None:
     """The guard the baseline relies on: listing a check that passes is an error, not a silent pass."""
     stale = tmp_path / "stale.yml"
@@ -160,7 +160,7 @@ def test_a_stale_baseline_entry_fails_the_run(
     run, checks = run_scenario(
         npm_clients,
         home=client_home,
-        url=example_http.url,
+        url=conformance_http.url,
         scenario="tools-list",
         version=MODERN,
         baseline=stale,
