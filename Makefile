@@ -1,0 +1,56 @@
+# Warden: every target installs what it needs first, so a fresh checkout needs only `make test`
+# (or `make demo`). uv is used from PATH, or installed into .tools/ on first use.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.8
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/uv/bin/uv)
+RUN := $(UV) run --frozen
+SERVERS := postgres github kubernetes slack aws
+INTEROP := tests/interop/node_modules/.package-lock.json
+
+.PHONY: help install test lint typecheck demo bench soak docs clean $(addprefix run-,$(SERVERS))
+
+help: ## Show the targets
+	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
+
+$(CURDIR)/.tools/uv/bin/uv:
+	python3 -m venv .tools/uv
+	.tools/uv/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+.venv/.synced: uv.lock pyproject.toml shared/pyproject.toml $(wildcard servers/*/pyproject.toml) | $(UV)
+	$(UV) sync --frozen --all-packages
+	@touch $@
+
+$(INTEROP): tests/interop/package.json tests/interop/package-lock.json
+	npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
+
+install: .venv/.synced $(INTEROP) ## Install the Python workspace (locked) and the npm test clients
+
+test: install ## Run the whole test suite (PostgreSQL from WARDEN_TEST_POSTGRES_DSN, else embedded)
+	$(RUN) pytest
+
+lint: .venv/.synced ## ruff, format check, mypy (strict on the core)
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+typecheck: .venv/.synced ## mypy only
+	$(RUN) mypy
+
+demo: .venv/.synced ## warden-postgres against a seeded embedded PostgreSQL, driven by a real MCP client
+	$(RUN) python scripts/demo.py
+
+bench: .venv/.synced ## Cold start, per-call overhead, throughput and memory; prints a table
+	$(RUN) python bench/run.py
+
+soak: .venv/.synced ## A few minutes of mixed calls at the rate limit; RSS and file descriptors must stay flat
+	$(RUN) python bench/soak.py
+
+$(addprefix run-,$(SERVERS)): run-%: .venv/.synced ## Run a server over stdio (make run-postgres ARGS="--transport http")
+	$(RUN) warden-$* $(ARGS)
+
+clean: ## Remove installed environments and caches
+	rm -rf .venv .tools tests/interop/node_modules .pytest_cache .mypy_cache .ruff_cache
