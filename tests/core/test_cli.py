@@ -1,0 +1,65 @@
+"""The one command-line shape: claude-config prints a working entry, tools documents the surface."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from tests.core.example_server import APP, ExampleSettings
+from tests.support.stdio import EXAMPLE, ROOT
+from warden_core.cli import claude_config, run
+
+pytestmark = pytest.mark.anyio
+
+
+def test_claude_config_entry_has_absolute_command_and_effective_settings() -> None:
+    settings = ExampleSettings.load(shelves=("main", "books"), token="secret-token-for-config")
+    entry = claude_config(APP, settings, with_secrets=False)["mcpServers"]["warden-example"]
+    assert entry["command"] == sys.executable
+    assert entry["env"]["WARDEN_EXAMPLE_SHELVES"] == "main,books"
+    assert entry["env"]["WARDEN_EXAMPLE_TOKEN"] == "<set this secret here>"
+    with_secrets = claude_config(APP, settings, with_secrets=True)["mcpServers"]["warden-example"]
+    assert with_secrets["env"]["WARDEN_EXAMPLE_TOKEN"] == "secret-token-for-config"
+
+
+async def test_printed_claude_config_launches_the_server() -> None:
+    printed = subprocess.run(
+        [sys.executable, str(EXAMPLE), "claude-config"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "WARDEN_EXAMPLE_SHELVES": "main"},
+    )
+    entry = json.loads(printed.stdout)["mcpServers"]["warden-example"]
+    # The example server is a script, not an installed package: run the same interpreter on it.
+    params = StdioServerParameters(command=entry["command"], args=[str(EXAMPLE)], env=entry["env"], cwd=str(ROOT))
+    async with Client(params) as client:
+        tools = await client.list_tools()
+    assert "ex_echo" in [tool.name for tool in tools.tools]
+
+
+def test_tools_command_documents_every_tool_without_credentials(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(APP, ["tools"]) == 0
+    tools = {tool["name"]: tool for tool in json.loads(capsys.readouterr().out)}
+    assert tools["ex_echo"]["exposed"] is True
+    assert tools["ex_add_item"] == tools["ex_add_item"] | {
+        "exposed": False,
+        "hidden_because": "server is read-only",
+        "access": "write",
+        "scope": "store:write",
+    }
+
+
+def test_hash_key_prints_the_digest_form(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a-key-of-sufficient-length\n"))
+    assert run(APP, ["hash-key"]) == 0
+    digest = capsys.readouterr().out.strip()
+    assert digest.startswith("sha256:") and len(digest) == 71
+    ExampleSettings.load(api_keys=(f"ops:{digest}",))  # accepted as a setting

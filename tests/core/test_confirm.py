@@ -1,0 +1,54 @@
+"""Destructive tools ask the user first, in both eras; without a way to ask, nothing happens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mcp import MCPError
+from mcp.types import ElicitResult
+
+from tests.core.example_server import ExampleSettings, build_server
+from warden_core.testing import connect
+
+pytestmark = pytest.mark.anyio
+
+
+def destructive_server() -> Any:
+    return build_server(ExampleSettings.load(read_only=False, allow_destructive=True, write_shelves=("main",)))
+
+
+def answering(action: str, confirm: bool | None = None) -> Any:
+    async def callback(context: Any, params: Any) -> ElicitResult:
+        assert "Remove every item from shelf 'main'?" in params.message
+        content = None if confirm is None else {"confirm": confirm}
+        return ElicitResult(action=action, content=content)  # type: ignore[arg-type]
+
+    return callback
+
+
+async def test_confirmed_delete_goes_ahead(era: str) -> None:
+    server = destructive_server()
+    async with connect(server, era, elicitation_callback=answering("accept", True)) as client:
+        result = await client.call_tool("ex_clear_shelf", {"shelf": "main"})
+    assert not result.is_error, result.content
+    assert server.store.shelves["main"] == []
+
+
+@pytest.mark.parametrize(("action", "confirm"), [("decline", None), ("cancel", None), ("accept", False)])
+async def test_anything_but_a_ticked_yes_changes_nothing(era: str, action: str, confirm: bool | None) -> None:
+    server = destructive_server()
+    async with connect(server, era, elicitation_callback=answering(action, confirm)) as client:
+        result = await client.call_tool("ex_clear_shelf", {"shelf": "main"})
+    assert result.is_error
+    assert "not confirmed by the user; nothing was changed" in result.content[0].text  # type: ignore[union-attr]
+    assert len(server.store.shelves["main"]) == 50
+
+
+async def test_a_client_that_cannot_ask_is_refused(era: str) -> None:
+    server = destructive_server()
+    async with connect(server, era) as client:
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("ex_clear_shelf", {"shelf": "main"})
+    assert refused.value.error.code == -32021  # missing required client capability: elicitation
+    assert len(server.store.shelves["main"]) == 50
