@@ -376,6 +376,8 @@ class _DrainingServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: Any) -> None:
         self.warden.draining = True
         super().handle_exit(sig, frame)
+        # uvicorn re-raises the signal once it has shut down; a drained stop is a clean exit (status 0).
+        self._captured_signals.remove(sig)
 
 
 def uvicorn_config(server: WardenServer) -> uvicorn.Config:

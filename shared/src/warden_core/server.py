@@ -21,6 +21,7 @@ from contextlib import nullcontext
 from typing import Any, cast
 
 import anyio
+import pydantic_core
 from mcp.server import MCPServer
 from mcp.server.caching import CacheHint
 from mcp.server.mcpserver.tools import Tool
@@ -39,6 +40,7 @@ from warden_core.policy import Allowlist, Policy
 from warden_core.ratelimit import RateLimiter
 from warden_core.redaction import redact
 from warden_core.resilience import Backend
+from warden_core.schemas import without_titles
 from warden_core.settings import CoreSettings
 from warden_core.specs import ToolSpec
 
@@ -159,7 +161,8 @@ class WardenServer:
             type(base.__name__, (base,), {"model_config": ConfigDict(extra="forbid"), "__module__": __name__}),
         )
         tool.fn_metadata.arg_model = strict
-        tool.parameters = strict.model_json_schema(by_alias=True)
+        tool.parameters = without_titles(strict.model_json_schema(by_alias=True))
+        tool.fn_metadata.output_schema = without_titles(tool.fn_metadata.output_schema)
         return tool
 
     def _guarded(self, spec: ToolSpec) -> Callable[..., Awaitable[Any]]:
@@ -240,6 +243,7 @@ class WardenServer:
     def _finish(self, record: AuditRecord, result: Any) -> None:
         if not isinstance(result, dict):
             return
+        _compact_text_copy(result)
         record.result_bytes = json_size(result)
         if not result.get("isError"):
             return
@@ -254,3 +258,18 @@ class WardenServer:
                 record.deny("invalid_arguments", "arguments failed validation")
         elif record.decision == "allow":
             record.decision = "error"
+
+
+def _compact_text_copy(result: dict[str, Any]) -> None:
+    """Send the text copy of a structured result as compact JSON.
+
+    Clients of the handshake era read the text block, newer ones `structuredContent`; the SDK fills
+    both and indents the text, which makes the indentation most of the cost of a large result.
+    """
+    structured = result.get("structuredContent")
+    content = result.get("content")
+    if structured is None or not isinstance(content, list) or len(content) != 1:
+        return
+    block = content[0]
+    if isinstance(block, dict) and block.get("type") == "text":
+        block["text"] = pydantic_core.to_json(structured).decode()
