@@ -394,3 +394,16 @@ async def test_history_without_users_read_shows_ids(fake_slack: FakeSlack) -> No
     fake_slack.reset_log()
     await call(server, "slack_channel_history", {"channel": GENERAL})
     assert not fake_slack.calls("users.info")  # learned that the scope is missing: no more lookups
+
+
+async def test_rejected_token_is_explained_and_never_leaks(
+    fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    del fake_slack.tokens[BOT_TOKEN]  # revoked at Slack
+    server = build_server(slack_settings(fake_slack))
+    error = await call_error(server, "slack_channel_history", {"channel": GENERAL})
+    assert "Slack rejected the token in WARDEN_SLACK_BOT_TOKEN (invalid_auth); check or replace it" in error
+    assert fake_slack.calls()[0].token == BOT_TOKEN  # it was sent to Slack, and only there
+    captured = capfd.readouterr()
+    for sink in (error, caplog.text, captured.out, captured.err):
+        assert BOT_TOKEN not in sink and "FakeBotToken" not in sink

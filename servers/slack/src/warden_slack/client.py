@@ -113,13 +113,23 @@ class SlackClient:
 
         A 429 is still retried once by the SDK: Slack performs nothing when it throttles.
         """
+        sent: list[bool] = []
         try:
-            return await self._call(method, {"json": dict(body)}, using="bot", what=what, retry=False)
+            return await self._call(method, {"json": dict(body)}, using="bot", what=what, retry=False, sent=sent)
         except (UpstreamUnavailable, Timeout) as exc:
+            if not sent:
+                raise  # refused before sending (breaker open): nothing happened
             raise type(exc)(f"{exc.message}; the write may or may not have happened, check before retrying") from None
 
     async def _call(
-        self, method: str, kwargs: dict[str, Any], *, using: Which, what: str, retry: bool
+        self,
+        method: str,
+        kwargs: dict[str, Any],
+        *,
+        using: Which,
+        what: str,
+        retry: bool,
+        sent: list[bool] | None = None,
     ) -> dict[str, Any]:
         web = self._web(using)
         call = functools.partial(web.api_call, method, **kwargs)
@@ -128,6 +138,8 @@ class SlackClient:
         async def once() -> dict[str, Any]:
             from slack_sdk.errors import SlackApiError, SlackClientError
 
+            if sent is not None:
+                sent.append(True)
             try:
                 # Abandon on cancel: the deadline must win over a hung socket (the SDK's timeout ends the thread).
                 response = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
