@@ -86,10 +86,10 @@ async def test_unconfigured_server_starts_lists_and_names_the_missing_setting(er
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"write_channels": "general"}, "WARDEN_SLACK_WRITE_CHANNELS: Value error, entries must be channel ids"),
-        ({"bot_token": USER_TOKEN}, "WARDEN_SLACK_BOT_TOKEN: Value error, must be a bot token"),
-        ({"user_token": BOT_TOKEN}, "WARDEN_SLACK_USER_TOKEN: Value error, must be a user token"),
-        ({"api_url": "http://slack.example/api/"}, "WARDEN_SLACK_API_URL: Value error, must use https"),
+        ({"write_channels": "general"}, "WARDEN_SLACK_WRITE_CHANNELS: entries must be channel ids"),
+        ({"bot_token": USER_TOKEN}, "WARDEN_SLACK_BOT_TOKEN: must be a bot token"),
+        ({"user_token": BOT_TOKEN}, "WARDEN_SLACK_USER_TOKEN: must be a user token"),
+        ({"api_url": "http://slack.example/api/"}, "WARDEN_SLACK_API_URL: must use https"),
         ({"api_url": "https://user:pw@slack.com/api/"}, "without credentials"),
         ({"channels": "general,bad name"}, "WARDEN_SLACK_CHANNELS"),
     ],
