@@ -445,7 +445,8 @@ class FakeGitHub:
 
         def route(method: str, pattern: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
             def register(handler: Callable[..., Response]) -> Callable[..., Response]:
-                api.route(method, pattern)(authed(handler))
+                # GitHub Enterprise Server serves the same API under /api/v3.
+                api.route(method, r"(?:/api/v3)?" + pattern)(authed(handler))
                 return handler
 
             return register
@@ -812,12 +813,21 @@ class FakeGitHub:
         runs = [
             run_payload(555, "failure", "pull_request", "Add retry logic"),
             run_payload(556, "success", "push", "Merge pull request #11 from acme/docs"),
-            run_payload(557, "failure", "pull_request", INJECTION_TITLE),
+            {
+                **run_payload(557, "failure", "pull_request", INJECTION_TITLE),
+                "head_sha": "7" * 40,
+                "head_branch": "typo",
+            },
         ]
 
         @route("GET", repo_re + r"/actions/runs")
         def list_runs(request: Request, owner: str, name: str) -> Response:
-            items = [run for run in runs if request.param("event") in (None, run["event"])]
+            items = [
+                run
+                for run in runs
+                if request.param("event") in (None, run["event"])
+                and request.param("head_sha") in (None, run["head_sha"])
+            ]
             return self.paginate(request, items, wrap=lambda chunk: {"total_count": len(items), "workflow_runs": chunk})
 
         @route("GET", repo_re + r"/actions/workflows/(?P<workflow>[^/]+)/runs")

@@ -73,6 +73,18 @@ async def test_why_did_ci_fail_on_this_pull_request(
     assert not fake_github.calls(path_contains="/actions/jobs/778"), "passing jobs are not fetched"
 
 
+async def test_pull_logs_without_the_checks_permission(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub
+) -> None:
+    """Fine-grained PATs cannot read check runs; the head commit's workflow runs lead to the same jobs."""
+    forbidden = Response(403, {"message": "Resource not accessible by personal access token"})
+    fake_github.inject("GET", r".*/check-runs", forbidden)
+    data = await call(make_server(), "gh_get_job_logs", {"repo": "acme/api", "pull": 12})
+    assert [job["job_id"] for job in data["jobs"]] == [777, 780]
+    runs = fake_github.calls(path_contains="/actions/runs")
+    assert runs[0].param("head_sha") == "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
+
+
 async def test_run_logs_failed_only_or_all(make_server: Callable[..., WardenServer], fake_github: FakeGitHub) -> None:
     server = make_server()
     failed = await call(server, "gh_get_job_logs", {"repo": "acme/api", "run_id": 555})

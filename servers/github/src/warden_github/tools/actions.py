@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
-from warden_core import Access, InvalidArgument, NotFound, ToolSpec
+from warden_core import Access, InvalidArgument, NotFound, PermissionDenied, ToolSpec
 from warden_core.audit import note_target
 from warden_github.client import api_path
 from warden_github.content import login, opt_text, text
@@ -183,6 +183,46 @@ class ActionTools:
         self.client = deps.client
         self.settings = deps.settings
 
+    async def failed_jobs_of_pull(self, repo: str, number: int) -> list[dict[str, Any]]:
+        """The failed Actions jobs of a pull request's head commit.
+
+        Check runs find them in one request, but reading them needs the Checks permission, which
+        fine-grained personal access tokens cannot be given; without it, the head commit's
+        workflow runs and their jobs (Actions: read) find the same jobs.
+        """
+        owner, name = split(repo)
+        try:
+            _, checks, _ = await head_checks(self.deps, repo, number, Position(1, 0, 100), statuses=False)
+        except PermissionDenied:
+            pass
+        else:
+            ids = dict.fromkeys(c.job_id for c in checks if c.job_id is not None and c.conclusion in FAILED)
+            return [{"id": job_id} for job_id in ids]
+        pull = (
+            await self.client.get(
+                api_path("repos", owner, name, "pulls", number), what=f"pull request #{number} in {repo}"
+            )
+        ).data
+        sha = str((pull.get("head") or {}).get("sha") or "")
+        runs = (
+            await self.client.get(
+                api_path("repos", owner, name, "actions", "runs"),
+                {"head_sha": sha, "per_page": 20},
+                what=f"the workflow runs of #{number} in {repo}",
+            )
+        ).data
+        jobs: list[dict[str, Any]] = []
+        for run in runs.get("workflow_runs") or []:
+            if run.get("conclusion") not in FAILED:
+                continue
+            page = await self.client.get(
+                api_path("repos", owner, name, "actions", "runs", run["id"], "jobs"),
+                {"filter": "latest", "per_page": 100},
+                what=f"the jobs of run {run['id']} in {repo}",
+            )
+            jobs += [job for job in page.data.get("jobs") or [] if job.get("conclusion") in FAILED]
+        return jobs
+
     async def list_runs(
         self,
         *,
@@ -279,9 +319,7 @@ class ActionTools:
             jobs = [job for job in data.get("jobs") or [] if not failed_only or job.get("conclusion") in FAILED]
         else:
             assert pull is not None
-            _, checks, _ = await head_checks(self.deps, repo, pull, Position(1, 0, 100), statuses=False)
-            ids = list(dict.fromkeys(c.job_id for c in checks if c.job_id is not None and c.conclusion in FAILED))
-            jobs = [{"id": job_id} for job_id in ids]
+            jobs = await self.failed_jobs_of_pull(repo, pull)
         note = None
         if not jobs:
             where = f"job {job_id}" if job_id else f"run {run_id}" if run_id else f"pull request #{pull}"
