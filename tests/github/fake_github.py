@@ -523,7 +523,7 @@ class FakeGitHub:
                         "errors": [{"resource": "Issue", "code": "missing_field", "field": "title"}],
                     },
                 )
-            number = max(self.issues.setdefault(key, {}) or {0: None}) + 1
+            number = max(self.issues.setdefault(key, {}), default=0) + 1
             issue = self.issue_payload(key, number, body["title"], OCTOCAT, "MEMBER", body=body.get("body", ""))
             self.issues[key][number] = issue
             self.created.append({"kind": "issue", "repo": key, **body})
@@ -576,7 +576,7 @@ class FakeGitHub:
                         ],
                     },
                 )
-            number = max(self.issues.setdefault(key, {}) or {0: None}) + 1
+            number = max(self.issues.setdefault(key, {}), default=0) + 1
             self.created.append({"kind": "pull", "repo": key, **body})
             return self.ok(
                 {
@@ -971,7 +971,7 @@ class FakeGitHub:
                 return self.not_found()
             paths = sorted(p for (r, p) in self.contents if r == key)
             dirs = sorted({p.rsplit("/", 1)[0] for p in paths if "/" in p} | {"gen"})
-            items = [{"path": d, "mode": "040000", "type": "tree", "sha": "d" * 40} for d in dirs]
+            items: list[dict[str, Any]] = [{"path": d, "mode": "040000", "type": "tree", "sha": "d" * 40} for d in dirs]
             items += [
                 {"path": p, "mode": "100644", "type": "blob", "sha": "b" * 40, "size": size_of(key, p)} for p in paths
             ]
@@ -1113,7 +1113,7 @@ class FakeGitHub:
 
         @route("GET", "/search/repositories")
         def search_repos(request: Request) -> Response:
-            admits = scope_filter(request.param("q", ""))
+            admits = scope_filter(request.param("q") or "")
             items = [{**repo, "score": 1.0} for key, repo in self.repos.items() if admits(key)]
             return self.paginate(
                 request,
@@ -1123,7 +1123,7 @@ class FakeGitHub:
 
         @route("GET", "/search/code")
         def search_code(request: Request) -> Response:
-            admits = scope_filter(request.param("q", ""))
+            admits = scope_filter(request.param("q") or "")
             items = [
                 {
                     "name": p.rsplit("/", 1)[-1],
@@ -1169,7 +1169,7 @@ class FakeGitHub:
 
         @route("GET", "/search/issues")
         def search_issues(request: Request) -> Response:
-            q = request.param("q", "")
+            q = request.param("q") or ""
             admits = scope_filter(q)
             want_pr = "is:pr" in q
             items = [

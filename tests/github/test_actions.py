@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.github.fake_github import FakeGitHub, Response
+from tests.github.fake_github import FakeGitHub
+from tests.github.helpers import data_of, text_of
+from tests.support.fake_http import Response
 from warden_core import WardenServer
 from warden_core.testing import connect
 
@@ -18,9 +20,7 @@ pytestmark = pytest.mark.anyio
 async def call(server: WardenServer, tool: str, arguments: dict[str, Any], era: str = "modern") -> dict[str, Any]:
     async with connect(server, era) as client:
         result = await client.call_tool(tool, arguments)
-    assert not result.is_error, result.content[0].text
-    assert result.structured_content is not None
-    return result.structured_content
+    return data_of(result)
 
 
 async def test_list_runs_and_filters(make_server: Callable[..., WardenServer], fake_github: FakeGitHub) -> None:
@@ -121,7 +121,7 @@ async def test_exactly_one_target(make_server: Callable[..., WardenServer], fake
         none = await client.call_tool("gh_get_job_logs", {"repo": "acme/api"})
         both = await client.call_tool("gh_get_job_logs", {"repo": "acme/api", "job_id": 1, "run_id": 2})
     assert none.is_error and both.is_error
-    assert "exactly one of job_id, run_id or pull" in none.content[0].text
+    assert "exactly one of job_id, run_id or pull" in text_of(none)
     assert fake_github.requests == []
 
 
@@ -151,5 +151,5 @@ async def test_log_redirects_outside_the_fence_are_refused_without_connecting(
     async with connect(make_server(**overrides)) as client:
         result = await client.call_tool("gh_get_job_logs", {"repo": "acme/api", "job_id": 777})
     assert result.is_error
-    assert reason in result.content[0].text
+    assert reason in text_of(result)
     assert not fake_github.calls(path_contains="/_blobs/")

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from tests.github.conftest import ALL_GROUPS, writable
-from tests.github.fake_github import FakeGitHub, Response
+from tests.github.fake_github import FakeGitHub
+from tests.github.helpers import data_of, text_of
+from tests.support.fake_http import Response
 from warden_core import WardenServer
 from warden_core.testing import connect
 
@@ -50,7 +52,7 @@ async def test_refused_before_any_request(
     async with connect(server) as client:
         result = await client.call_tool(tool, arguments)
     assert result.is_error
-    text = result.content[0].text
+    text = text_of(result)
     assert "not allowed by this server's policy" in text
     assert "WARDEN_GITHUB_REPOS" in text or "WARDEN_GITHUB_WRITE_REPOS" in text
     assert fake_github.requests == [], "a refused call must not reach GitHub"
@@ -61,7 +63,7 @@ async def test_allowlist_ignores_case_like_github(make_server: Callable[..., War
     async with connect(server) as client:
         result = await client.call_tool("gh_get_repo", {"repo": "ACME/API"})
     assert not result.is_error
-    assert result.structured_content["full_name"] == "acme/api"
+    assert data_of(result)["full_name"] == "acme/api"
 
 
 async def test_an_owner_pattern_admits_the_whole_owner(make_server: Callable[..., WardenServer]) -> None:
@@ -81,7 +83,7 @@ async def test_empty_allowlist_admits_nothing(
         direct = await client.call_tool("gh_get_repo", {"repo": "acme/api"})
         search = await client.call_tool("gh_search_repos", {"query": "api"})
     assert direct.is_error and search.is_error
-    assert "WARDEN_GITHUB_REPOS" in search.content[0].text
+    assert "WARDEN_GITHUB_REPOS" in text_of(search)
     assert fake_github.requests == []
 
 
@@ -100,7 +102,7 @@ async def test_search_is_scoped_to_the_allowlist(
     server = make_server(repos=("acme/api", "acme/web", "other/*"))
     async with connect(server) as client:
         result = await client.call_tool(tool, {"query": extra})
-    assert not result.is_error, result.content[0].text
+    assert not result.is_error, text_of(result)
     (request,) = fake_github.requests
     q = request.param("q")
     assert q is not None
@@ -117,7 +119,7 @@ async def test_search_refuses_scope_qualifiers_in_the_query(
     async with connect(server) as client:
         result = await client.call_tool("gh_search_code", {"query": query})
     assert result.is_error
-    assert "`repo` argument" in result.content[0].text
+    assert "`repo` argument" in text_of(result)
     assert fake_github.requests == []
 
 
@@ -158,7 +160,7 @@ async def test_search_results_outside_the_allowlist_are_dropped(
     )
     async with connect(server) as client:
         result = await client.call_tool("gh_search_code", {"query": "token"})
-    hits = result.structured_content["hits"]
+    hits = data_of(result)["hits"]
     assert [hit["repo"] for hit in hits] == ["acme/api"]
 
 
@@ -168,7 +170,7 @@ async def test_owner_glob_patterns_need_an_explicit_repo(
     server = make_server(repos=("acme-*/*",))
     async with connect(server) as client:
         result = await client.call_tool("gh_search_issues", {"query": "bug"})
-    assert result.is_error and "pass `repo`" in result.content[0].text
+    assert result.is_error and "pass `repo`" in text_of(result)
     assert fake_github.requests == []
 
 
@@ -182,7 +184,7 @@ async def test_renamed_repository_is_checked_where_it_lands(
     async with connect(server) as client:
         result = await client.call_tool("gh_get_repo", {"repo": "acme/web"})
     assert result.is_error
-    assert "evil/exfil" in result.content[0].text
+    assert "evil/exfil" in text_of(result)
 
 
 @pytest.mark.parametrize(
@@ -212,11 +214,11 @@ async def test_a_foreign_cursor_is_refused(make_server: Callable[..., WardenServ
     server = make_server()
     async with connect(server) as client:
         first = await client.call_tool("gh_list_issues", {"repo": "acme/api", "limit": 5})
-        cursor = first.structured_content["next_cursor"]
+        cursor = data_of(first)["next_cursor"]
         other = await client.call_tool("gh_list_issues", {"repo": "acme/web", "cursor": cursor})
         garbage = await client.call_tool("gh_list_issues", {"repo": "acme/api", "cursor": "not-a-cursor"})
     assert cursor
-    assert other.is_error and "cursor" in other.content[0].text
+    assert other.is_error and "cursor" in text_of(other)
     assert garbage.is_error
     assert len(fake_github.requests) == 1
 
@@ -229,4 +231,4 @@ async def test_unmatched_route_is_a_clear_not_found(
     async with connect(server) as client:
         result = await client.call_tool("gh_get_issue", {"repo": "acme/web", "number": 99})
     assert result.is_error
-    assert "was not found (or this server's token cannot see it)" in result.content[0].text
+    assert "was not found (or this server's token cannot see it)" in text_of(result)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.github.fake_github import FakeGitHub
+from tests.github.helpers import data_of, text_of
 from warden_core import WardenServer
 from warden_core.testing import connect
 
@@ -17,9 +18,7 @@ pytestmark = pytest.mark.anyio
 async def call(server: WardenServer, tool: str, arguments: dict[str, Any], era: str = "modern") -> dict[str, Any]:
     async with connect(server, era) as client:
         result = await client.call_tool(tool, arguments)
-    assert not result.is_error, result.content[0].text
-    assert result.structured_content is not None
-    return result.structured_content
+    return data_of(result)
 
 
 async def test_list_pulls(make_server: Callable[..., WardenServer], fake_github: FakeGitHub) -> None:
@@ -102,4 +101,4 @@ async def test_missing_pull_is_not_found(make_server: Callable[..., WardenServer
     async with connect(make_server()) as client:
         result = await client.call_tool("gh_get_pull", {"repo": "acme/api", "number": 404, "part": "checks"})
     assert result.is_error
-    assert "pull request #404 in acme/api was not found" in result.content[0].text
+    assert "pull request #404 in acme/api was not found" in text_of(result)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.github.fake_github import FakeGitHub
+from tests.github.helpers import data_of, text_of
 from warden_core import WardenServer
 from warden_core.testing import connect
 
@@ -17,9 +18,7 @@ pytestmark = pytest.mark.anyio
 async def call(server: WardenServer, tool: str, arguments: dict[str, Any], era: str = "modern") -> dict[str, Any]:
     async with connect(server, era) as client:
         result = await client.call_tool(tool, arguments)
-    assert not result.is_error, result.content[0].text
-    assert result.structured_content is not None
-    return result.structured_content
+    return data_of(result)
 
 
 async def test_get_repo(make_server: Callable[..., WardenServer], fake_github: FakeGitHub, era: str) -> None:
@@ -96,7 +95,7 @@ async def test_missing_file_is_not_found(make_server: Callable[..., WardenServer
     async with connect(make_server()) as client:
         result = await client.call_tool("gh_get_file", {"repo": "acme/api", "path": "nope.txt"})
     assert result.is_error
-    assert "nope.txt in acme/api was not found" in result.content[0].text
+    assert "nope.txt in acme/api was not found" in text_of(result)
 
 
 async def test_tree_pages_with_a_cursor(make_server: Callable[..., WardenServer], fake_github: FakeGitHub) -> None:
@@ -177,7 +176,7 @@ async def test_bad_commit_is_an_invalid_argument(make_server: Callable[..., Ward
     async with connect(make_server()) as client:
         result = await client.call_tool("gh_get_commit", {"repo": "acme/api", "sha": "deadbeef"})
     assert result.is_error
-    assert "No commit found for SHA: deadbeef" in result.content[0].text
+    assert "No commit found for SHA: deadbeef" in text_of(result)
 
 
 async def test_search_repos_and_code(make_server: Callable[..., WardenServer], fake_github: FakeGitHub) -> None:

@@ -8,7 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from tests.github.conftest import settings_for
-from tests.github.fake_github import FakeGitHub, Response, primary_exhausted, rate_limited
+from tests.github.fake_github import FakeGitHub, primary_exhausted, rate_limited
+from tests.github.helpers import text_of
+from tests.support.fake_http import Response
 from warden_core import WardenServer
 from warden_core.testing import connect
 from warden_github.server import build_server
@@ -19,7 +21,7 @@ pytestmark = pytest.mark.anyio
 async def get_repo(server: WardenServer) -> tuple[bool, str]:
     async with connect(server) as client:
         result = await client.call_tool("gh_get_repo", {"repo": "acme/api"})
-    return result.is_error, result.content[0].text
+    return result.is_error, text_of(result)
 
 
 async def test_429_with_retry_after_is_waited_out_and_retried(

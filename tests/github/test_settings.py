@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.github.fake_github import FakeGitHub
+from tests.github.helpers import data_of
 from warden_core import SettingsError, WardenServer
 from warden_core.cli import claude_config
 from warden_core.testing import connect
@@ -56,7 +57,7 @@ async def test_github_enterprise_base_url(make_server: Callable[..., WardenServe
         repo = await client.call_tool("gh_get_repo", {"repo": "acme/api"})
         issues = await client.call_tool("gh_list_issues", {"repo": "acme/api", "limit": 50})
         page2 = await client.call_tool(
-            "gh_list_issues", {"repo": "acme/api", "limit": 50, "cursor": issues.structured_content["next_cursor"]}
+            "gh_list_issues", {"repo": "acme/api", "limit": 50, "cursor": data_of(issues)["next_cursor"]}
         )
         logs = await client.call_tool("gh_get_job_logs", {"repo": "acme/api", "job_id": 777})
     assert not repo.is_error and not issues.is_error and not page2.is_error and not logs.is_error

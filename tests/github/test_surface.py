@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.github.conftest import ALL_GROUPS, settings_for
+from tests.github.helpers import text_of
 from warden_core import Access, SettingsError
 from warden_core.testing import check_contract, check_toolsnaps, connect, list_tools_json
 from warden_github.server import build_server
@@ -95,4 +96,4 @@ async def test_lists_tools_without_credentials_and_names_the_setting_on_call(era
         result = await client.call_tool("gh_get_repo", {"repo": "acme/api"})
     assert len(listed.tools) == len(server.exposed)
     assert result.is_error
-    assert "WARDEN_GITHUB_TOKEN" in result.content[0].text
+    assert "WARDEN_GITHUB_TOKEN" in text_of(result)

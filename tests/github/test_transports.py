@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx2
 import pytest
@@ -21,6 +22,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.github.conftest import settings_for
 from tests.github.fake_github import FakeGitHub
+from tests.github.helpers import data_of, text_of
 from warden_core.http import create_app
 from warden_github.server import build_server
 
@@ -44,10 +46,10 @@ async def test_stdio_subprocess(fake_github: FakeGitHub) -> None:
         refused = await client.call_tool("gh_get_issue", {"repo": "acme/secret", "number": 3})
     names = {tool.name for tool in tools.tools}
     assert "gh_get_job_logs" in names and "gh_create_issue" not in names
-    assert not issue.is_error, issue.content[0].text
+    assert not issue.is_error, text_of(issue)
     assert issue.structured_content is not None
-    assert issue.structured_content["issue"]["body"].startswith("[withheld by lockdown mode")
-    assert refused.is_error and "WARDEN_GITHUB_REPOS" in refused.content[0].text
+    assert data_of(issue)["issue"]["body"].startswith("[withheld by lockdown mode")
+    assert refused.is_error and "WARDEN_GITHUB_REPOS" in text_of(refused)
     # The issue and its comments are fetched concurrently; the refused call made no request.
     assert sorted(r.path for r in fake_github.requests) == [
         "/repos/acme/api/issues/7",
@@ -90,7 +92,7 @@ async def test_http_with_an_api_key_never_forwards_the_client_credential(
             streamable_http_client(http_url, http_client=http), mode="legacy" if era == "legacy" else "auto"
         ) as client,
     ):
-        calls = [
+        calls: list[tuple[str, dict[str, Any]]] = [
             ("gh_get_repo", {"repo": "acme/api"}),
             ("gh_get_pull", {"repo": "acme/api", "number": 12, "part": "checks"}),
             ("gh_get_job_logs", {"repo": "acme/api", "pull": 12}),
@@ -99,7 +101,7 @@ async def test_http_with_an_api_key_never_forwards_the_client_credential(
         ]
         for tool, arguments in calls:
             result = await client.call_tool(tool, arguments)
-            assert not result.is_error, (tool, result.content[0].text)
+            assert not result.is_error, (tool, text_of(result))
     assert len(fake_github.requests) >= 10
     for request in fake_github.requests:
         seen = repr((request.path, request.query, request.headers, request.body))

@@ -10,7 +10,9 @@ from mcp import types
 from mcp.shared.exceptions import MCPError
 
 from tests.github.conftest import writable
-from tests.github.fake_github import FakeGitHub, Response
+from tests.github.fake_github import FakeGitHub
+from tests.github.helpers import data_of, text_of
+from tests.support.fake_http import Response
 from warden_core import WardenServer
 from warden_core.testing import connect
 
@@ -28,7 +30,7 @@ class User:
     async def __call__(self, context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         self.asked.append(params.message)
         content = {"confirm": self.confirm} if self.action == "accept" else None
-        return types.ElicitResult(action=self.action, content=content)  # type: ignore[arg-type]
+        return types.ElicitResult(action=self.action, content=content)
 
 
 def posts(fake: FakeGitHub) -> list[str]:
@@ -44,9 +46,9 @@ async def test_private_repository_write_needs_no_confirmation(
             "gh_create_issue",
             {"repo": "acme/private-tools", "title": "Flaky\u200b test", "body": "See run 555.\u202e\U000e0041"},
         )
-    assert not result.is_error, result.content[0].text
-    assert result.structured_content["number"] == 1
-    assert result.structured_content["url"] == "https://github.com/acme/private-tools/issues/1"
+    assert not result.is_error, text_of(result)
+    assert data_of(result)["number"] == 1
+    assert data_of(result)["url"] == "https://github.com/acme/private-tools/issues/1"
     (created,) = fake_github.created
     assert (created["title"], created["body"]) == ("Flaky test", "See run 555."), "hidden text is never sent"
 
@@ -58,7 +60,7 @@ async def test_public_repository_write_asks_and_goes_ahead_when_confirmed(
     server = make_server(**writable())
     async with connect(server, era, elicitation_callback=user) as client:
         result = await client.call_tool("gh_add_comment", {"repo": "acme/api", "number": 1, "body": "Fixed in #12."})
-    assert not result.is_error, result.content[0].text
+    assert not result.is_error, text_of(result)
     (question,) = user.asked
     assert "Comment on #1 in acme/api" in question and "Fixed in #12." in question
     assert "not a private repository" in question
@@ -73,7 +75,7 @@ async def test_public_repository_write_is_not_made_without_a_yes(
     async with connect(server, elicitation_callback=user) as client:
         result = await client.call_tool("gh_create_issue", {"repo": "acme/api", "title": "Leak", "body": "secrets"})
     assert result.is_error
-    assert "not confirmed" in result.content[0].text
+    assert "not confirmed" in text_of(result)
     assert posts(fake_github) == [] and fake_github.created == []
 
 
@@ -114,9 +116,9 @@ async def test_labels_apply_existing_labels_only(
         unknown = await client.call_tool(
             "gh_add_labels", {"repo": "acme/api", "number": 7, "labels": ["bug", "exfil-AKIAIOSFODNN7EXAMPLE"]}
         )
-    assert not added.is_error, added.content[0].text
-    assert added.structured_content["labels"] == ["triage", "bug"]
-    assert unknown.is_error and "does not exist" in unknown.content[0].text
+    assert not added.is_error, text_of(added)
+    assert data_of(added)["labels"] == ["triage", "bug"]
+    assert unknown.is_error and "does not exist" in text_of(unknown)
     assert posts(fake_github) == ["/repos/acme/api/issues/7/labels"]
     assert all(label["name"] != "exfil-AKIAIOSFODNN7EXAMPLE" for label in fake_github.labels["acme/api"])
 
@@ -129,9 +131,9 @@ async def test_create_pull_and_validation_errors(
     async with connect(server) as client:
         created = await client.call_tool("gh_create_pull", arguments)
         same = await client.call_tool("gh_create_pull", {**arguments, "head": "main"})
-    assert not created.is_error, created.content[0].text
+    assert not created.is_error, text_of(created)
     assert fake_github.created[0]["draft"] is True, "pull requests open as drafts unless asked otherwise"
-    assert same.is_error and "No commits between main and main" in same.content[0].text
+    assert same.is_error and "No commits between main and main" in text_of(same)
 
 
 async def test_writes_are_never_retried(make_server: Callable[..., WardenServer], fake_github: FakeGitHub) -> None:
@@ -139,7 +141,7 @@ async def test_writes_are_never_retried(make_server: Callable[..., WardenServer]
     server = make_server(**writable())
     async with connect(server) as client:
         result = await client.call_tool("gh_create_issue", {"repo": "acme/private-tools", "title": "Once"})
-    assert result.is_error and "unavailable" in result.content[0].text
+    assert result.is_error and "unavailable" in text_of(result)
     assert len(fake_github.calls("POST")) == 1
 
 
@@ -150,5 +152,5 @@ async def test_write_outside_the_write_allowlist_is_refused_without_a_question(
     server = make_server(**writable(write_repos=("acme/private-tools",)))
     async with connect(server, elicitation_callback=user) as client:
         result = await client.call_tool("gh_create_issue", {"repo": "acme/web", "title": "x"})
-    assert result.is_error and "WARDEN_GITHUB_WRITE_REPOS" in result.content[0].text
+    assert result.is_error and "WARDEN_GITHUB_WRITE_REPOS" in text_of(result)
     assert user.asked == [] and fake_github.requests == []

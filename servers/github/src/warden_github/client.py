@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import json
 import logging
 import re
 import socket
@@ -208,8 +209,6 @@ class GitHubClient:
         def locate() -> str:
             status, headers, data = requester.requestJson("GET", url)
             if status >= 400:
-                import json
-
                 try:
                     body = json.loads(data) if isinstance(data, str) and data.startswith("{") else None
                 except ValueError:
