@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable
 
@@ -12,6 +13,7 @@ from tests.github.fake_github import FakeGitHub, primary_exhausted, rate_limited
 from tests.github.helpers import text_of
 from tests.support.fake_http import Response
 from warden_core import WardenServer
+from warden_core.logs import configure_logging
 from warden_core.testing import connect
 from warden_github.server import build_server
 
@@ -102,3 +104,25 @@ async def test_unreachable_github_is_upstream_unavailable() -> None:
     server = build_server(settings.model_copy(update={"backend_attempts": 2}))
     failed, text = await get_repo(server)
     assert failed and "GitHub is unavailable" in text
+
+
+async def test_the_token_never_reaches_logs_audit_or_errors(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Even at DEBUG, where PyGithub logs every request and response body, the token is masked on stderr."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    configure_logging("DEBUG")
+    try:
+        echo = Response(500, {"message": f"echo token {fake_github.token}"})
+        fake_github.inject("GET", "/repos/acme/api", echo, times=9)
+        server = make_server(audit_arguments=True)
+        async with connect(server) as client:
+            failed = await client.call_tool("gh_get_repo", {"repo": "acme/api"})
+            await client.call_tool("gh_get_issue", {"repo": "acme/api", "number": 7})
+    finally:
+        root.handlers[:], root.level = saved
+    err = capfd.readouterr().err
+    assert failed.is_error and fake_github.token not in text_of(failed)
+    assert "github.Requester" in err and "echo token" in err, "PyGithub's request log went through the root handler"
+    assert fake_github.token not in err

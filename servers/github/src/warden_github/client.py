@@ -117,6 +117,8 @@ class GitHubClient:
 
                 from github import Auth, Github
 
+                _route_pygithub_logs()
+
                 self._github = Github(
                     auth=Auth.Token(self.settings.token.get_secret_value()),
                     base_url=self.settings.api_url,
@@ -256,6 +258,17 @@ class GitHubClient:
             if response.status_code >= 300:
                 raise UpstreamUnavailable(f"the log storage redirected again for {what}; refused")
             return read_tail(response.iter_content(65536), tail_lines, self.settings.max_log_bytes)
+
+
+def _route_pygithub_logs() -> None:
+    """PyGithub gives its logger its own stderr handler at import, which would bypass Warden's redaction
+    filter and print every line twice. Send its records through the root handler like every other library's,
+    at the server's log level."""
+    pygithub = logging.getLogger("github")
+    for handler in list(pygithub.handlers):
+        pygithub.removeHandler(handler)
+    pygithub.setLevel(logging.NOTSET)
+    pygithub.propagate = True
 
 
 def _addresses(host: str, port: int) -> Iterable[ipaddress.IPv4Address | ipaddress.IPv6Address]:
