@@ -8,6 +8,7 @@ import pytest
 
 from tests.github.fake_github import FakeGitHub
 from tests.github.helpers import data_of
+from tests.support.fake_http import Response
 from warden_core import SettingsError, WardenServer
 from warden_core.cli import claude_config
 from warden_core.testing import connect
@@ -72,3 +73,25 @@ def test_claude_config_never_prints_the_token() -> None:
     assert entry["args"] == ["-m", "warden_github"]
     assert entry["env"]["WARDEN_GITHUB_TOKEN"] == "<set this secret here>"
     assert entry["env"]["WARDEN_GITHUB_REPOS"] == "acme/api"
+
+
+async def test_whoami_reports_identity_policy_and_rate(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub, era: str
+) -> None:
+    server = make_server(read_only=False, write_repos=("acme/private-tools",), lockdown=True)
+    async with connect(server, era) as client:
+        me = data_of(await client.call_tool("gh_whoami", {}))
+    assert (me["login"], me["type"], me["token_scopes"]) == ("octocat", "User", [])
+    assert me["repos"] == ["acme/api", "acme/web", "acme/private-tools"]
+    assert me["write_repos"] == ["acme/private-tools"] and me["read_only"] is False and me["lockdown"] is True
+    assert me["rate"]["core"]["limit"] == 5000 and me["rate"]["search"]["remaining"] == 29
+
+
+async def test_whoami_with_an_app_installation_token(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub
+) -> None:
+    fake_github.inject("GET", "/user", Response(403, {"message": "Resource not accessible by integration"}))
+    async with connect(make_server()) as client:
+        me = data_of(await client.call_tool("gh_whoami", {}))
+    assert me["login"] is None and me["type"] == "GitHub App installation"
+    assert me["write_repos"] == [] and "core" in me["rate"]
