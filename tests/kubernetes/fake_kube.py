@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -105,9 +105,14 @@ TYPES: tuple[FakeType, ...] = (
     FakeType("cert-manager.io", "v1", "clusterissuers", "ClusterIssuer", False),
     FakeType("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", False, verbs=("create",)),
 )
-_SUBRESOURCES = {"pods": ("log", "exec", "attach", "portforward", "proxy", "status", "eviction"),
-                 "deployments": ("scale", "status"), "statefulsets": ("scale", "status"), "nodes": ("proxy", "status"),
-                 "services": ("proxy", "status"), "serviceaccounts": ("token",)}
+_SUBRESOURCES = {
+    "pods": ("log", "exec", "attach", "portforward", "proxy", "status", "eviction"),
+    "deployments": ("scale", "status"),
+    "statefulsets": ("scale", "status"),
+    "nodes": ("proxy", "status"),
+    "services": ("proxy", "status"),
+    "serviceaccounts": ("token",),
+}
 
 _RESOURCE = re.compile(
     r"^/(?:api/(?P<cv>v1)|apis/(?P<g>[^/]+)/(?P<gv>[^/]+))(?:/namespaces/(?P<ns>[^/]+))?"
@@ -333,7 +338,7 @@ class FakeKube:
             server.socket = context.wrap_socket(server.socket, server_side=True)
         self._server = server
         self._release.clear()
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         thread.start()
         try:
             yield self
@@ -375,7 +380,9 @@ class FakeKube:
     # --- Routes. -----------------------------------------------------------------------------------------
     def _routes(self) -> None:
         api = self.api
-        api.route("*", r".*")(lambda request, match: status(404, "NotFound", "the server could not find the requested resource"))
+        api.route("*", r".*")(
+            lambda request, match: status(404, "NotFound", "the server could not find the requested resource")
+        )
         api.route("*", _RESOURCE.pattern)(self._resource)
         api.route("GET", r"/version")(self._guarded(lambda request, match: self.version))
         api.route("GET", r"/api")(self._guarded(lambda request, match: {"kind": "APIVersions", "versions": ["v1"]}))
@@ -446,8 +453,15 @@ class FakeKube:
                 }
             )
             for sub in _SUBRESOURCES.get(t.plural, ()):
-                resources.append({"name": f"{t.plural}/{sub}", "singularName": "", "namespaced": t.namespaced,
-                                  "kind": t.kind, "verbs": ["get"]})
+                resources.append(
+                    {
+                        "name": f"{t.plural}/{sub}",
+                        "singularName": "",
+                        "namespaced": t.namespaced,
+                        "kind": t.kind,
+                        "verbs": ["get"],
+                    }
+                )
         return {
             "kind": "APIResourceList",
             "apiVersion": "v1",

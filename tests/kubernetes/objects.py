@@ -153,13 +153,22 @@ def pod(
             "schedulerName": "default-scheduler",
             "securityContext": {},
             "tolerations": [
-                {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+                {
+                    "key": "node.kubernetes.io/not-ready",
+                    "operator": "Exists",
+                    "effect": "NoExecute",
+                    "tolerationSeconds": 300,
+                }
             ],
         },
         "status": {
             "phase": phase,
             "conditions": [
-                {"type": "PodScheduled", "status": "True" if phase != "Pending" else "False", "lastTransitionTime": ts(age)},
+                {
+                    "type": "PodScheduled",
+                    "status": "True" if phase != "Pending" else "False",
+                    "lastTransitionTime": ts(age),
+                },
                 {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": ts(age)},
             ],
             "hostIP": "10.0.0.11",
@@ -271,7 +280,10 @@ def daemonset(name: str, namespace: str = "kube-system", *, desired: int = 3, up
         "spec": {
             "selector": {"matchLabels": labels},
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container_spec("agent", "agent:2.1")]}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [container_spec("agent", "agent:2.1")]},
+            },
         },
         "status": {
             "observedGeneration": 1,

@@ -64,7 +64,13 @@ def standard(kube: FakeKube) -> None:
     kube.add(o.deployment("web", "shop", replicas=3, containers=web_containers))
     for suffix in ("5d8f7-abcde", "5d8f7-fghij", "5d8f7-klmno"):
         kube.add(
-            o.pod(f"web-{suffix}", "shop", labels={"app": "web"}, owner=("ReplicaSet", "web-5d8f7"), containers=web_containers)
+            o.pod(
+                f"web-{suffix}",
+                "shop",
+                labels={"app": "web"},
+                owner=("ReplicaSet", "web-5d8f7"),
+                containers=web_containers,
+            )
         )
     api_container = o.container_spec(
         "api",
@@ -105,7 +111,13 @@ def standard(kube: FakeKube) -> None:
             statuses=[o.crashing_status("api", api_container["image"])],
             annotations={"example.com/api-token": c["annotation"]},
         ),
-        o.pod("api-6c9d4-uvwxy", "shop", labels={"app": "api"}, owner=("ReplicaSet", "api-6c9d4"), containers=[api_container]),
+        o.pod(
+            "api-6c9d4-uvwxy",
+            "shop",
+            labels={"app": "api"},
+            owner=("ReplicaSet", "api-6c9d4"),
+            containers=[api_container],
+        ),
     )
     kube.add(o.statefulset("db", "shop", replicas=1))
     kube.add(o.service("web", "shop"))
@@ -170,7 +182,9 @@ def standard(kube: FakeKube) -> None:
     )
     kube.set_log("shop", "api-6c9d4-pqrst", "api", "starting shop-api 1.9.0\nwaiting for database\n")
     kube.add(o.certificate("shop-tls", "shop"), o.certificate("shop-api-tls", "shop", ready=False))
-    kube.add(o.pod("worker-1", "team-a", labels={"app": "worker"}), o.pod("worker-2", "team-b", labels={"app": "worker"}))
+    kube.add(
+        o.pod("worker-1", "team-a", labels={"app": "worker"}), o.pod("worker-2", "team-b", labels={"app": "worker"})
+    )
     kube.add(
         o.pod("pending-1", "team-b", labels={"app": "batch"}, phase="Pending"),
         o.pod("coredns-abc", "kube-system", labels={"k8s-app": "kube-dns"}),

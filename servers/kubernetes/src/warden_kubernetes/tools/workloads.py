@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -159,9 +160,9 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
         started = time.monotonic()
         deadline = started + wait_seconds
         version = str((obj.get("metadata") or {}).get("resourceVersion") or "0")
-        while not (state["done"] or state["failed"]) and (remaining := deadline - time.monotonic()) >= 1:
+        while not (state["done"] or state["failed"]) and (remaining := deadline - time.monotonic()) > 0:
             await ctx.report_progress(time.monotonic() - started, wait_seconds, state["message"])
-            seconds = max(1, min(int(remaining), int(settings.backend_timeout) - 2))
+            seconds = max(1, min(math.ceil(remaining), int(settings.backend_timeout) - 2))
             watcher = _Settle(state)
             version = await client.run(
                 functools.partial(
