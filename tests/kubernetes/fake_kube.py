@@ -410,8 +410,8 @@ class FakeKube:
         for pattern, seconds in self._hangs:
             if pattern.search(request.path):
                 self._release.wait(seconds)
-        auth = request.headers.get("authorization", "")
-        if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or token not in self.tokens:  # the scheme is case-insensitive
             return status(401, "Unauthorized", "Unauthorized")
         return None
 

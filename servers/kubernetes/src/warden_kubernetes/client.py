@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from warden_core import Backend, InvalidArgument, NotFound, Retryable, WardenError
+from warden_core import Backend, InvalidArgument, NotFound, Retryable, Timeout, UpstreamUnavailable, WardenError
 from warden_core.text import strip_invisible
 from warden_kubernetes import errors
 from warden_kubernetes.kinds import POD, ResourceType, builtin, match, split_kind
@@ -43,6 +43,7 @@ SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 _DISCOVERY_TTL = 300.0
 _REDISCOVER_AFTER = 30.0
 _CONNECT_TIMEOUT = 5.0
+_LOAD_TIMEOUT = 30.0
 _READABLE_SUBRESOURCES = {None, "log", "scale"}
 _WORKLOAD_PLURALS = {"deployments", "statefulsets", "daemonsets"}
 _API_PATH = re.compile(r"^/(?:api/(?P<cv>v1)|apis/(?P<g>[a-z0-9.-]+)/(?P<gv>[a-z0-9]+))(?P<rest>(?:/[^/]+)*)$")
@@ -132,6 +133,16 @@ class KubeClient:
     async def run(self, fn: Callable[[], T], *, what: str, retry: bool = True) -> T:
         """Run `fn` (blocking client code) in a worker thread under the backend's deadline and retries."""
 
+        guarded = self._guard(fn, what)
+
+        async def once() -> T:
+            return await anyio.to_thread.run_sync(guarded, abandon_on_cancel=True)
+
+        return await self.backend.call(once, retry=retry)
+
+    def _guard(self, fn: Callable[[], T], what: str) -> Callable[[], T]:
+        """`fn`, with the client's exceptions translated into the core's (in the worker thread)."""
+
         def guarded() -> T:
             try:
                 return fn()
@@ -143,10 +154,7 @@ class KubeClient:
                     raise
                 raise translated from None
 
-        async def once() -> T:
-            return await anyio.to_thread.run_sync(guarded, abandon_on_cancel=True)
-
-        return await self.backend.call(once, retry=retry)
+        return guarded
 
     # --- Connections. -------------------------------------------------------------------------------
     @property
@@ -172,7 +180,18 @@ class KubeClient:
         cached = self._connections.get(context)
         if cached is not None:
             return cached
-        return await self.run(lambda: self._load(context, check_default), what="the Kubernetes credential", retry=False)
+        # Not under the backend's deadline and breaker: the first load imports the client (~0.5 s) and may
+        # run a kubeconfig exec plugin, and a bad kubeconfig is a configuration error, not an outage.
+        try:
+            with anyio.fail_after(_LOAD_TIMEOUT):
+                return await anyio.to_thread.run_sync(
+                    self._guard(lambda: self._load(context, check_default), "the Kubernetes credential"),
+                    abandon_on_cancel=True,
+                )
+        except TimeoutError:
+            raise Timeout(f"loading the Kubernetes credential took longer than {_LOAD_TIMEOUT:g} s") from None
+        except Retryable as exc:
+            raise UpstreamUnavailable(f"loading the Kubernetes credential failed: {exc}") from None
 
     def _load(self, context: str | None, check_default: Callable[[str], None]) -> Connection:
         with self._lock:

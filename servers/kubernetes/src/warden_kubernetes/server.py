@@ -12,7 +12,7 @@ from warden_kubernetes.client import InCluster, KubeClient
 from warden_kubernetes.kinds import KindFilter
 from warden_kubernetes.masking import Masker
 from warden_kubernetes.settings import Settings
-from warden_kubernetes.tools import GROUPS, all_specs
+from warden_kubernetes.tools import GROUPS, all_specs, workloads
 from warden_kubernetes.tools.common import DNS_NAME_PATTERN, NAMESPACE_PATTERN, Deps, arg
 
 INSTRUCTIONS = (
@@ -79,6 +79,7 @@ def build_server(settings: Settings, *, incluster: InCluster | None = None) -> W
         on_close=client.aclose,
     )
     deps.policy = server.policy
+    workloads.bind(server.mcp, deps)
     server.mcp.add_prompt(
         Prompt.from_function(diagnose_workload, name="k8s_diagnose_workload", title="Diagnose a failing workload")
     )
