@@ -28,8 +28,8 @@ class Settings(CoreSettings):
     )
     contexts: CommaList = Field(
         (),
-        description="Contexts a call may select with its `context` argument (globs). The default context must "
-        "be listed too when this is set.",
+        description="Contexts a call may select with its `context` argument (globs). When set, the kubeconfig's "
+        "current-context must match too, unless WARDEN_KUBERNETES_CONTEXT names the default.",
     )
 
     # --- What the server may see and touch. -------------------------------------------------------

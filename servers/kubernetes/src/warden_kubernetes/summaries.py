@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from warden_core.text import strip_invisible
-from warden_kubernetes.masking import LAST_APPLIED
+from warden_kubernetes.masking import LAST_APPLIED, Masker
 from warden_kubernetes.models import Container, Event, Node, Row
 
 _MAX_TEXT = 400
@@ -272,6 +272,18 @@ def row(obj: Mapping[str, Any]) -> Row:
         age=age(m.get("creationTimestamp")),
         status=status,
         info={k: _s(v) for k, v in info.items() if v not in (None, "")},
+    )
+
+
+def masked_row(obj: Mapping[str, Any], masker: Masker) -> Row:
+    """`row(obj)` with every string passed through the masker."""
+    found = row(obj)
+    return Row(
+        name=masker.text(found.name),
+        namespace=found.namespace,
+        age=found.age,
+        status=masker.text(found.status) if found.status else None,
+        info={k: masker.text(v) for k, v in found.info.items()},
     )
 
 

@@ -140,7 +140,7 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
                     break
             result.pods_scanned = scanned
             result.unhealthy_total = len(unhealthy)
-            rows = [summaries.row(masker.obj(pod)) for pod in unhealthy]
+            rows = [summaries.masked_row(pod, masker) for pod in unhealthy]
             rows.sort(key=lambda r: (_severity(r), r.namespace or "", r.name))
             budget = Budget(settings.max_output_bytes // 2)
             result.unhealthy_pods = [r for r in rows[:UNHEALTHY_SHOWN] if budget.admit(r.model_dump())]

@@ -114,8 +114,10 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
                     break
                 if not deps.visible(rt, items[index], scope):
                     continue
-                masked = masker.obj(items[index])
-                entry: Any = summaries.row(masked) if output == "summary" else masked
+                # Rows hold no field values a credential could hide in (keys, not values, for Secrets and
+                # ConfigMaps), so they are built from the object and then masked as text: much cheaper.
+                item = items[index]
+                entry: Any = summaries.masked_row(item, masker) if output == "summary" else masker.obj(item)
                 if not budget.admit(entry.model_dump() if isinstance(entry, Row) else entry):
                     next_position, stopped, truncated = Position(position.index, position.token, index), True, True
                     break
