@@ -129,6 +129,22 @@ async def test_output_is_capped_and_continues(kube: FakeKube, make_server: Make)
     assert rest["objects"][0]["metadata"]["name"] == f"big-{page['count']:02}"
 
 
+async def test_an_object_bigger_than_the_cap_becomes_a_stub_and_the_cursor_moves_on(
+    kube: FakeKube, make_server: Make
+) -> None:
+    kube.add(o.configmap("aaa-huge", "shop", {f"k{i}": "v" * 1000 for i in range(40)}))
+    kube.add(o.configmap("zzz-small", "shop", {"a": "b"}))
+    server = make_server(max_output_bytes=16_384)
+    page = await ok(server, "k8s_list", {"kind": "configmaps", "namespace": "shop", "output": "json"})
+    assert [obj["metadata"]["name"] for obj in page["objects"]] == ["aaa-huge"]
+    assert page["objects"][0]["warden"].startswith("object larger than the output cap")
+    assert page["truncated"] is True
+    rest = await ok(
+        server, "k8s_list", {"kind": "configmaps", "namespace": "shop", "output": "json", "cursor": page["next_cursor"]}
+    )
+    assert [obj["metadata"]["name"] for obj in rest["objects"]] == ["zzz-small"] and rest["next_cursor"] is None
+
+
 async def test_list_a_crd_found_by_discovery(cluster: FakeKube, make_server: Make) -> None:
     server = make_server()
     result = await ok(server, "k8s_list", {"kind": "certificates.cert-manager.io", "namespace": "shop"})

@@ -50,9 +50,28 @@ _CM_KEY = re.compile(
     r"|\.key$|\.p12$|\.pfx$|\.jks$)"
 )
 # `password=x`, `DB_PASSWORD: x`, `"token": "x"`, `X-Api-Key: x`, `?token=x`.
+# `password=x`, `DB_PASSWORD: x`, `"token": "x"`, `X-Api-Key: x`, `?token=x`. Keyword-anchored, so linear.
 _ASSIGN = re.compile(
-    rf"(?i)(\b[\w.-]*?(?:{_WORDS})[\"']?\s*[:=]\s*[\"']?)(?!\[MASKED\]|\[REDACTED\])([^\s\"',;&}}<>]+)"
+    rf"(?i)((?:{_WORDS})[\"']?[ \t]{{0,8}}[:=]\s{{0,8}}[\"']?)(?!\[MASKED\]|\[REDACTED\])([^\s\"',;&}}<>]+)"
 )
+# Credential shapes, as in the core's redaction filter but with bounded quantifiers (its URL-password pattern
+# is quadratic on long dotted runs) and a private key cut short masked to the end of the text.
+_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?i)\b(bearer|basic|token)(\s{1,8})[A-Za-z0-9\-._~+/]{8,}=*"), rf"\1\2{MASK}"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), MASK),
+    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}|\bgithub_pat_[A-Za-z0-9_]{20,}"), MASK),
+    (re.compile(r"\bxox[abposrce]-[A-Za-z0-9-]{8,}|\bxapp-[A-Za-z0-9-]{8,}"), MASK),
+    (re.compile(r"\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{16}\b"), MASK),
+    (re.compile(r"\b([a-z][a-z0-9+.-]{0,31}://[^:/@\s]{0,256}):[^@\s/]{1,256}@"), rf"\1:{MASK}@"),
+    (
+        re.compile(
+            r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----(?:[\s\S]*?-----END [A-Z ]{0,40}PRIVATE KEY-----|[\s\S]*\Z)"
+        ),
+        MASK,
+    ),
+)
+# Text up to this size also goes through the core's filter (belt and braces); longer text would make it slow.
+CORE_REDACT_LIMIT = 4096
 # A command-line flag whose next argument is a credential: `--password`, `-token`, `--api-key`.
 _FLAG = re.compile(rf"(?i)^--?[\w.-]*(?:{_WORDS})$")
 
@@ -82,7 +101,11 @@ class Masker:
         if not _SUSPECT.search(value.lower()):
             return value
         value = _ASSIGN.sub(lambda m: m.group(1) + MASK, value)
-        return redaction.redact(value).replace(redaction.MASK, MASK)
+        for pattern, replacement in _SHAPES:
+            value = pattern.sub(replacement, value)
+        if len(value) <= CORE_REDACT_LIMIT:
+            value = redaction.redact(value).replace(redaction.MASK, MASK)
+        return value
 
     # --- Objects. -----------------------------------------------------------------------------------
     def obj(self, obj: Mapping[str, Any]) -> dict[str, Any]:

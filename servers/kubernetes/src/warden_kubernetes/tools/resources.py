@@ -114,12 +114,10 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
                     break
                 if not deps.visible(rt, items[index], scope):
                     continue
-                # Rows hold no field values a credential could hide in (keys, not values, for Secrets and
-                # ConfigMaps), so they are built from the object and then masked as text: much cheaper.
-                item = items[index]
-                entry: Any = summaries.masked_row(item, masker) if output == "summary" else masker.obj(item)
-                if not budget.admit(entry.model_dump() if isinstance(entry, Row) else entry):
-                    next_position, stopped, truncated = Position(position.index, position.token, index), True, True
+                here = Position(position.index, position.token, index)
+                entry = render_entry(items[index], output, budget, first=not rows and not objects)
+                if entry is None:
+                    next_position, stopped, truncated = here, True, True
                     break
                 (rows if output == "summary" else objects).append(entry)
             if stopped:
@@ -139,6 +137,35 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
             truncated=truncated or next_position is not None,
             next_cursor=encode_cursor(query, next_position) if next_position is not None else None,
         )
+
+    def render_entry(item: dict[str, Any], output: str, budget: Budget, *, first: bool) -> Any:
+        """One listed object as a masked row or masked object, or None when the output cap is reached.
+
+        Rows hold no field values a credential could hide in (keys, not values, for Secrets and
+        ConfigMaps), so they are built from the object and then masked as text, which is much cheaper.
+        An object far too big for what is left is not even masked; one that is too big on its own
+        becomes a stub, so the cursor always moves on.
+        """
+        if output == "summary":
+            row = summaries.masked_row(item, masker)
+            return row if budget.admit(row.model_dump()) else None
+        if not first and json_size(item) > 4 * budget.remaining:
+            budget.truncated = True
+            return None
+        masked = masker.obj(item)
+        if budget.admit(masked):
+            return masked
+        if not first:
+            return None
+        metadata = masked.get("metadata") or {}
+        stub = {
+            "apiVersion": masked.get("apiVersion"),
+            "kind": masked.get("kind"),
+            "metadata": {"name": metadata.get("name"), "namespace": metadata.get("namespace")},
+            "warden": "object larger than the output cap; read it with k8s_get output=yaml (capped)",
+        }
+        budget.admit(stub)
+        return stub
 
     async def fetch(
         conn: Connection, kind: str, name: str, namespace: str | None
