@@ -384,7 +384,7 @@ class FakeKube:
             lambda request, match: status(404, "NotFound", "the server could not find the requested resource")
         )
         api.route("*", _RESOURCE.pattern)(self._resource)
-        api.route("GET", r"/version")(self._guarded(lambda request, match: self.version))
+        api.route("GET", r"/version/?")(self._guarded(lambda request, match: self.version))
         api.route("GET", r"/api")(self._guarded(lambda request, match: {"kind": "APIVersions", "versions": ["v1"]}))
         api.route("GET", r"/api/v1")(self._guarded(lambda request, match: self._resource_list("", "v1")))
         api.route("GET", r"/apis")(self._guarded(lambda request, match: self._group_list()))

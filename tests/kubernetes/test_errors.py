@@ -163,3 +163,10 @@ async def test_kubeconfig_over_tls_with_its_ca(tmp_path: Path) -> None:
         result = await ok(server, "k8s_list", PODS)
     assert result["count"] == 1
     assert kube.requests[0].headers["authorization"] == f"Bearer {DEFAULT_TOKEN}"
+
+
+async def test_a_context_missing_from_the_kubeconfig(cluster: FakeKube, make_server: Make) -> None:
+    assert "has no context 'staging'" in await error(make_server(context="staging"), "k8s_list", PODS)
+    server = make_server(contexts=("dev", "stag*"))
+    assert "has no context 'staging-2'" in await error(server, "k8s_list", {**PODS, "context": "staging-2"})
+    assert cluster.requests == []

@@ -28,7 +28,16 @@ from typing import Any, TypeVar
 
 import anyio
 
-from warden_core import Backend, InvalidArgument, NotFound, Retryable, Timeout, UpstreamUnavailable, WardenError
+from warden_core import (
+    Backend,
+    InvalidArgument,
+    NotConfigured,
+    NotFound,
+    Retryable,
+    Timeout,
+    UpstreamUnavailable,
+    WardenError,
+)
 from warden_core.text import strip_invisible
 from warden_kubernetes import errors
 from warden_kubernetes.kinds import POD, ResourceType, builtin, match, split_kind
@@ -217,10 +226,15 @@ class KubeClient:
                 name = None
             else:
                 path = self.settings.kubeconfig
-                name = context or self.settings.context
+                known, active = k8s_config.list_kube_config_contexts(config_file=path)
+                name = context or self.settings.context or (str(active["name"]) if active else None)
                 if name is None:
-                    _, active = k8s_config.list_kube_config_contexts(config_file=path)
-                    name = str(active["name"])
+                    raise NotConfigured(
+                        "WARDEN_KUBERNETES_CONTEXT", "a kubeconfig context (the file has no current-context)"
+                    )
+                if name not in {str(item.get("name")) for item in known or ()}:
+                    setting = "the `context` argument" if context else "WARDEN_KUBERNETES_CONTEXT or current-context"
+                    raise InvalidArgument(f"the kubeconfig has no context {name!r} ({setting})")
                 if context is None:
                     check_default(name)
                 k8s_config.load_kube_config(
