@@ -30,6 +30,8 @@ async def test_a_wrong_token_is_a_clear_401(cluster: FakeKube, tmp_path: Path) -
     message = await error(server, "k8s_list", PODS)
     assert "rejected this server's credential (401" in message
     assert len(cluster.requests) == 1, "a 401 is not retried"
+    cluster.kubeconfig(config, contexts={"dev": DEFAULT_TOKEN})  # the operator fixes the file: no restart needed
+    assert (await ok(server, "k8s_list", PODS))["count"] == 5
 
 
 async def test_a_transient_5xx_is_retried(cluster: FakeKube, make_server: Make) -> None:

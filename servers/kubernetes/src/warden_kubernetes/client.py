@@ -317,7 +317,7 @@ class KubeClient:
         finally:
             response.release_conn()
         if not 200 <= response.status < 300:
-            raise errors.from_status(response.status, data, response.headers, what, self.masker)
+            raise self._failure(conn, response, data, what)
         try:
             parsed = json.loads(data) if data else {}
         except ValueError:
@@ -325,6 +325,15 @@ class KubeClient:
         if not isinstance(parsed, dict):
             raise Retryable("the API server sent a malformed answer")
         return parsed
+
+    def _failure(self, conn: Connection, response: Any, data: bytes, what: str) -> Exception:
+        if response.status == 401:
+            # The credential expired or was rotated (e.g. a `kubectl create token` kubeconfig): load it
+            # again on the next call instead of failing until a restart.
+            with self._lock:
+                for key in [key for key, value in self._connections.items() if value is conn]:
+                    del self._connections[key]
+        return errors.from_status(response.status, data, response.headers, what, self.masker)
 
     def get_json(self, conn: Connection, path: str, what: str, query: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
         return self._json(conn, "GET", path, what, query=query)
@@ -426,7 +435,7 @@ class KubeClient:
         if response.status != 200:
             data = response.read()
             response.release_conn()
-            raise errors.from_status(response.status, data, response.headers, what, self.masker)
+            raise self._failure(conn, response, data, what)
         stopped = False
         try:
             for line in _lines(response):
@@ -469,7 +478,7 @@ class KubeClient:
         if response.status != 200:
             data = response.read()
             response.release_conn()
-            raise errors.from_status(response.status, data, response.headers, what, self.masker)
+            raise self._failure(conn, response, data, what)
         result = LogRead(lines=deque())
         kept_bytes = 0
         cap = self.settings.log_read_bytes
