@@ -127,6 +127,8 @@ async def test_output_is_capped_and_continues(kube: FakeKube, make_server: Make)
         {"kind": "pods", "namespace": "shop", "output": "json", "limit": 500, "cursor": page["next_cursor"]},
     )
     assert rest["objects"][0]["metadata"]["name"] == f"big-{page['count']:02}"
+    as_yaml = await ok(server, "k8s_list", {"kind": "pods", "namespace": "shop", "output": "yaml", "limit": 500})
+    assert as_yaml["truncated"] is True and len(as_yaml["yaml"].encode()) < 16_384
 
 
 async def test_an_object_bigger_than_the_cap_becomes_a_stub_and_the_cursor_moves_on(
