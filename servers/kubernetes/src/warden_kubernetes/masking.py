@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from warden_core import redaction
+from warden_core.text import strip_invisible
 
 MASK = "[MASKED]"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -94,6 +95,8 @@ class Masker:
 
     # --- Text. --------------------------------------------------------------------------------------
     def text(self, value: str) -> str:
+        """`value` with invisible/bidi characters removed and credentials masked."""
+        value = strip_invisible(value)
         known = self._known
         if known and any(secret in value for secret in known):
             for secret in known:
@@ -111,7 +114,7 @@ class Masker:
     def obj(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """A masked copy of one Kubernetes object (the input is not changed)."""
         kind = obj.get("kind")
-        secret = kind == "Secret" and str(obj.get("apiVersion", "v1")) == "v1"
+        secret = kind == "Secret"  # in any API group: an unknown "Secret" kind is treated as one
         out: dict[str, Any] = {}
         for key, value in obj.items():
             if key == "metadata" and isinstance(value, Mapping):
