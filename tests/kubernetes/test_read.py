@@ -12,6 +12,7 @@ from tests.kubernetes import objects as o
 from tests.kubernetes.fake_kube import FakeKube
 from tests.kubernetes.helpers import error, ok
 from warden_core import WardenServer
+from warden_core.testing import connect
 
 pytestmark = pytest.mark.anyio
 
@@ -307,13 +308,20 @@ async def test_rollout_status_watches_until_the_rollout_finishes(
             (0.05, "MODIFIED", o.deployment("cart", "shop", replicas=3)),
         ],
     )
-    result = await ok(
-        make_server(),
-        "k8s_rollout_status",
-        {"kind": "deployment", "name": "cart", "namespace": "shop", "wait_seconds": 20},
-        era,
-    )
+    progress: list[str | None] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(message)
+
+    async with connect(make_server(), era) as client:
+        called = await client.call_tool(
+            "k8s_rollout_status",
+            {"kind": "deployment", "name": "cart", "namespace": "shop", "wait_seconds": 20},
+            progress_callback=on_progress,
+        )
+    result = called.structured_content or {}
     assert result["done"] is True and 0 < result["waited_seconds"] < 10
+    assert progress == ["waiting for the rollout to finish: 1 of 3 new replicas have been updated"]
     watch = cluster.calls("GET", "/deployments")[-1]
     assert watch.query["watch"] == ["true"] and watch.query["fieldSelector"] == ["metadata.name=cart"]
 
