@@ -54,11 +54,13 @@ class Classification:
         return self._reads[service]
 
     def sensitive(self, service: str) -> Mapping[str, str]:
-        return self._services.get(service, {}).get("sensitive", {})
+        sensitive: Mapping[str, str] = self._services.get(service, {}).get("sensitive", {})
+        return sensitive
 
     def masked_members(self, service: str) -> Mapping[str, Collection[str]]:
         """Reviewed extra members to mask, by shape name (on top of what the model marks sensitive)."""
-        return self._services.get(service, {}).get("mask", {})
+        mask: Mapping[str, Collection[str]] = self._services.get(service, {}).get("mask", {})
+        return mask
 
     def lookup(self, service: str, operation: str, model_operations: Collection[str]) -> OperationClass:
         """The class of one operation. `model_operations` are the names in the installed botocore model."""

@@ -6,7 +6,7 @@
   takes a lock. Calls run in worker threads inside the core `Backend.call` (deadline, circuit breaker).
 - Retries are botocore's, not the core's: botocore's standard mode knows every AWS throttling and
   transient error code, corrects clock skew, and keeps a retry quota so a struggling service is not
-  hammered. It gets `max_attempts = WARDEN_AWS_BACKEND_ATTEMPTS`; the core runs each call once
+  hammered. It gets `total_max_attempts = WARDEN_AWS_BACKEND_ATTEMPTS`; the core runs each call once
   (`retry=False`), so attempts never multiply (3 x 3). The core still bounds the whole call with its
   deadline and opens its breaker on repeated transport failures.
 - Every call is decided by `policy.OperationPolicy` first, so a refused operation never reaches AWS.
@@ -92,15 +92,17 @@ class AwsClient:
     def _boto_session(self) -> Any:
         with self._lock:
             if self._session is None:
-                import boto3
-                from botocore.config import Config
+                import boto3  # type: ignore[import-untyped]
+                from botocore.config import Config  # type: ignore[import-untyped]
 
                 try:
                     self._session = boto3.session.Session(profile_name=self.settings.profile)
                 except Exception as exc:
                     raise map_error(exc, "the AWS session") from None
+                # botocore's `max_attempts` counts retries (N + 1 requests); `total_max_attempts` counts
+                # requests, which is what WARDEN_AWS_BACKEND_ATTEMPTS means everywhere in Warden.
                 self._config = Config(
-                    retries={"mode": "standard", "max_attempts": self.settings.backend_attempts},
+                    retries={"mode": "standard", "total_max_attempts": self.settings.backend_attempts},
                     connect_timeout=self.settings.connect_timeout,
                     read_timeout=self.settings.read_timeout,
                     max_pool_connections=self.settings.max_pool_connections,
@@ -122,7 +124,7 @@ class AwsClient:
         return self.botocore_session().get_service_model(service)
 
     def paginator(self, service: str, operation: str) -> Mapping[str, Any] | None:
-        from botocore.exceptions import DataNotFoundError
+        from botocore.exceptions import DataNotFoundError  # type: ignore[import-untyped]
 
         try:
             model = self.botocore_session().get_paginator_model(service)
@@ -248,7 +250,7 @@ class AwsClient:
         note_target(f"{what}@{region}" + (f" {target}" if target else ""))
 
         def run() -> dict[str, Any]:
-            from botocore import xform_name
+            from botocore import xform_name  # type: ignore[import-untyped]
 
             try:
                 client = self.client(service, region)
@@ -263,4 +265,5 @@ class AwsClient:
 def _no_credentials() -> Exception:
     from botocore.exceptions import NoCredentialsError
 
-    return NoCredentialsError()
+    error: Exception = NoCredentialsError()
+    return error

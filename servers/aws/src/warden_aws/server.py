@@ -34,7 +34,7 @@ def build_server(settings: Settings) -> WardenServer:
         allowlists=allowlists,
         backends=[backend],
     )
-    server.aws = aws  # type: ignore[attr-defined]  (tests reach the client to stub it)
+    server.aws = aws  # type: ignore[attr-defined]  # tests reach the client to stub it
     return server
 
 
