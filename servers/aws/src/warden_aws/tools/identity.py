@@ -25,6 +25,9 @@ class WhoAmI(Out):
 
 def specs(aws: AwsClient, settings: Settings) -> list[ToolSpec]:
     async def whoami() -> WhoAmI:
+        # STS caller identity is how the account policy itself works (it needs no IAM permission and
+        # reveals nothing secret), so it is exempt from the service allowlist and from the account check:
+        # this tool is how an operator sees why other calls are refused.
         identity = await aws.identity(refresh=True)
         region = await aws.default_region()
         return WhoAmI(
