@@ -76,6 +76,8 @@ class AwsClient:
         self._identities: dict[str, Identity] = {}
         self._policy: OperationPolicy | None = None
         self._global_prefixes: frozenset[str] | None = None
+        self._models: dict[str, Any] = {}
+        self._service_names: list[str] | None = None
         endpoint = urlsplit(settings.endpoint_url) if settings.endpoint_url else None
         self._endpoint = (endpoint.scheme, endpoint.netloc) if endpoint else None
 
@@ -118,10 +120,16 @@ class AwsClient:
         return await anyio.to_thread.run_sync(fn, abandon_on_cancel=True)
 
     def available_services(self) -> list[str]:
-        return list(self.botocore_session().get_available_services())
+        if self._service_names is None:
+            self._service_names = list(self.botocore_session().get_available_services())
+        return self._service_names
 
     def service_model(self, service: str) -> Any:
-        return self.botocore_session().get_service_model(service)
+        """botocore's model of a service, built once (it is read-only data)."""
+        model = self._models.get(service)
+        if model is None:
+            model = self._models[service] = self.botocore_session().get_service_model(service)
+        return model
 
     def paginator(self, service: str, operation: str) -> Mapping[str, Any] | None:
         from botocore.exceptions import DataNotFoundError  # type: ignore[import-untyped]
