@@ -103,11 +103,12 @@ SNAPSHOT_SQL = {
                                                  ORDER BY s.starelid, s.staattnum, s.stainherit), ''))
         FROM pg_statistic s JOIN pg_class c ON c.oid = s.starelid JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname IN ('public', 'internal')""",
-    "advisory_locks": "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'",
+    "advisory_locks": """SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+                          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())""",
     "relation_locks": """SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
                          JOIN pg_namespace n ON n.oid = c.relnamespace
                          WHERE n.nspname IN ('public', 'internal') AND l.pid <> pg_backend_pid()""",
-    "prepared_xacts": "SELECT count(*) FROM pg_prepared_xacts",
+    "prepared_xacts": "SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()",
     "large_objects": "SELECT count(*) FROM pg_largeobject_metadata",
     "db_settings": """SELECT coalesce(string_agg(array_to_string(setconfig, ','), ';' ORDER BY setrole), '')
                        FROM pg_db_role_setting""",
@@ -119,9 +120,12 @@ SNAPSHOT_SQL = {
 }
 
 
-async def snapshot(admin: str) -> dict[str, Any]:
-    """Everything an attack on the shop could change, as plain data (compare two snapshots with ==)."""
-    conn = await asyncpg.connect(admin)
+async def snapshot(admin: str | asyncpg.Connection) -> dict[str, Any]:
+    """Everything an attack on the shop could change, as plain data (compare two snapshots with ==).
+
+    Pass a DSN, or an open superuser connection to take many snapshots quickly.
+    """
+    conn = await asyncpg.connect(admin) if isinstance(admin, str) else admin
     try:
         state: dict[str, Any] = {}
         for name, sql in SNAPSHOT_SQL.items():
@@ -137,4 +141,5 @@ async def snapshot(admin: str) -> dict[str, Any]:
             state[f"sequence:{name}"] = tuple(await conn.fetchrow(f"SELECT last_value, is_called FROM {name}"))
         return state
     finally:
-        await conn.close()
+        if isinstance(admin, str):
+            await conn.close()

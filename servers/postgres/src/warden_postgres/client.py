@@ -88,8 +88,11 @@ class Deadline:
     def remaining(self) -> float:
         left = self._end - time.monotonic()
         if left <= 0:
-            raise Timeout(f"the call did not finish within {self.seconds:g} s; the statement was cancelled")
+            raise self.expired()
         return left
+
+    def expired(self) -> Timeout:
+        return Timeout(f"the call did not finish within {self.seconds:g} s; the statement was cancelled")
 
 
 @dataclass(frozen=True)
@@ -327,6 +330,8 @@ class Database:
                 return await self._stream(
                     statement, columns, args=args, wrapped=wrapped, limits=limits, deadline=deadline
                 )
+            except TimeoutError:
+                raise deadline.expired() from None
             except BaseException as exc:
                 raise errors.translate(exc, self.name) from None
 
