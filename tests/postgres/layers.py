@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from warden_core import WardenError, WardenServer
@@ -42,3 +43,8 @@ async def attempt(db: Database, sql: str, **kwargs: Any) -> WardenError | Rows:
 async def probe(db: Database) -> dict[str, Any]:
     rows = await unchecked(db, PROBE_SQL)
     return dict(zip([c.name for c in rows.columns], rows.rows[0], strict=True))
+
+
+def report(line: str) -> None:
+    """A measured figure, on stderr (shown with `pytest -s`): performance is reported, never asserted."""
+    sys.stderr.write(f"\n[measured] {line}\n")

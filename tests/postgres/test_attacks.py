@@ -7,9 +7,9 @@ the database taken after each attempt must equal the one taken before: no side e
 
 from __future__ import annotations
 
-import os
 import uuid
 
+import anyio
 import asyncpg
 import pytest
 
@@ -61,7 +61,7 @@ async def test_every_attack_fails_and_leaves_no_trace(shop: Shop, credential: st
         )
     assert not state.is_error, state.content[0].text
     assert state.structured_content["rows"] == [["15s", "on"]]
-    assert not os.path.exists(canary)
+    assert not await anyio.Path(canary).exists()
 
 
 async def test_the_legit_suite_runs_through_every_layer(shop: Shop) -> None:

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from tests.postgres.conftest import running, settings_for
-from tests.postgres.layers import LIMITS, database, unchecked
+from tests.postgres.layers import LIMITS, database, report, unchecked
 from tests.postgres.shop import Shop
 from warden_core import Timeout
 from warden_core.testing import connect
@@ -54,10 +54,10 @@ async def test_the_client_deadline_cancels_the_statement(shop: Shop, sql: str) -
     async with running(settings_for(shop.readonly, statement_timeout=HOUR, backend_timeout=1.5)) as server:
         db = database(server)
         started = time.perf_counter()
-        with pytest.raises(Timeout, match="within 1.5 s"):
+        with pytest.raises(Timeout, match=r"within 1\.5 s"):
             await unchecked(db, sql, seconds=1.5)
         elapsed = time.perf_counter() - started
-        print(f"\n{sql[:40]!r}: ended after {elapsed:.3f} s for a 1.5 s deadline")
+        report(f"{sql[:40]!r}: ended after {elapsed:.3f} s for a 1.5 s deadline")
         assert 1.4 < elapsed < 10
         assert await leftover(shop, sql[:30]) == 0
         assert (await unchecked(db, "SELECT 1")).rows == [[1]]  # the pool recovered
@@ -101,7 +101,7 @@ async def test_through_the_tools_an_endless_query_ends_at_the_deadline(shop: Sho
             started = time.perf_counter()
             result = await client.call_tool("pg_query", {"sql": sql})
             elapsed = time.perf_counter() - started
-        print(f"\nendless recursive CTE via pg_query: {elapsed:.3f} s for a 1.5 s deadline")
+        report(f"endless recursive CTE via pg_query: {elapsed:.3f} s for a 1.5 s deadline")
         assert result.is_error
         assert "did not finish within 1.5 s" in result.content[0].text
         assert elapsed < 10

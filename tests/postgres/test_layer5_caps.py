@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from tests.postgres.conftest import running, settings_for
+from tests.postgres.layers import report
 from tests.postgres.shop import Shop
 from warden_core import WardenServer
 from warden_core.testing import connect
@@ -56,7 +57,7 @@ async def measured(server: WardenServer, arguments: dict[str, Any]) -> tuple[dic
 
 async def test_a_hundred_million_rows_come_back_capped_and_flagged(server: WardenServer) -> None:
     result, wall, peak, growth = await measured(server, {"sql": "SELECT * FROM generate_series(1, 100000000)"})
-    print(f"\ngenerate_series(1, 1e8): {wall:.3f} s, tracemalloc peak {peak:.1f} MiB, RSS growth {growth:.1f} MiB")
+    report(f"generate_series(1, 1e8): {wall:.3f} s, tracemalloc peak {peak:.1f} MiB, RSS growth {growth:.1f} MiB")
     assert result["row_count"] == 1000
     assert result["rows"][:3] == [[1], [2], [3]]
     assert result["truncated"] is True
@@ -68,7 +69,7 @@ async def test_a_hundred_million_rows_come_back_capped_and_flagged(server: Warde
 async def test_a_huge_single_value_never_reaches_the_process(server: WardenServer) -> None:
     size = 64 * MB
     result, wall, peak, growth = await measured(server, {"sql": f"SELECT 'ok' AS small, repeat('x', {size}) AS huge"})
-    print(f"\none {size // MB} MiB value: {wall:.3f} s, tracemalloc peak {peak:.1f} MiB, RSS growth {growth:.1f} MiB")
+    report(f"one {size // MB} MiB value: {wall:.3f} s, tracemalloc peak {peak:.1f} MiB, RSS growth {growth:.1f} MiB")
     assert result["rows"] == [["ok", None]]
     assert result["omitted_values"] == [{"row": 0, "column": "huge", "bytes": size}]
     assert result["truncated"] is True
@@ -79,7 +80,7 @@ async def test_a_huge_single_value_never_reaches_the_process(server: WardenServe
 async def test_wide_rows_stop_at_the_byte_budget(server: WardenServer) -> None:
     sql = "SELECT n, repeat(md5(n::text), 300) AS wide FROM generate_series(1, 1000000) AS n"
     result, wall, peak, growth = await measured(server, {"sql": sql})
-    print(f"\nwide rows: {result['row_count']} rows in {wall:.3f} s, peak {peak:.1f} MiB, RSS growth {growth:.1f} MiB")
+    report(f"wide rows: {result['row_count']} rows in {wall:.3f} s, peak {peak:.1f} MiB, RSS growth {growth:.1f} MiB")
     assert 0 < result["row_count"] < 1000
     assert result["truncated"] is True
     assert "size limit" in result["truncation"]
