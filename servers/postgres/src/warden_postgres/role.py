@@ -50,7 +50,7 @@ SELECT r.rolname, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication, 
            OR pg_catalog.has_schema_privilege(r.oid, n.oid, 'CREATE')
         ORDER BY 1 LIMIT 10) AS create_schemas,
   ARRAY(SELECT u.name FROM user_relations u
-        WHERE pg_catalog.pg_has_role(r.oid, u.relowner, 'USAGE')
+        WHERE u.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND pg_catalog.pg_has_role(r.oid, u.relowner, 'USAGE')
         ORDER BY 1 LIMIT 10) AS owned_relations,
   ARRAY(SELECT u.name FROM user_relations u
         WHERE CASE WHEN u.relkind IN ('r', 'p', 'v', 'm', 'f')

@@ -4,31 +4,31 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import ConfigDict, Field
 
 from warden_core import Access, Budget, NotFound, ToolSpec, strip_invisible
 from warden_core.audit import note_target
-from warden_postgres.tools.common import SCHEMAS, DatabaseArg, SchemaArg, TableArg, ToolContext
+from warden_postgres.tools.common import SCHEMAS, DatabaseArg, Result, SchemaArg, TableArg, ToolContext, compact_schema
 
 GROUP = "catalog"
 
 # --- Results. -------------------------------------------------------------------------------------
 
 
-class SchemaInfo(BaseModel):
+class SchemaInfo(Result):
     name: str
     tables: int = Field(description="Tables, views and materialized views in the schema.")
     comment: str | None = None
 
 
-class SchemaList(BaseModel):
+class SchemaList(Result):
     database: str = Field(description="The database these schemas belong to.")
     databases: list[str] = Field(description="Every database this server can query; pass one as `database`.")
     schemas: list[SchemaInfo]
     truncated: bool
 
 
-class TableInfo(BaseModel):
+class TableInfo(Result):
     name: str
     kind: str = Field(description="table, partitioned table, view, materialized view or foreign table.")
     row_estimate: int | None = Field(None, description="Planner estimate (null if never analyzed).")
@@ -36,17 +36,17 @@ class TableInfo(BaseModel):
     comment: str | None = None
 
 
-class TableList(BaseModel):
+class TableList(Result):
     database: str
     schema_name: str = Field(alias="schema")
     tables: list[TableInfo]
     next_cursor: str | None = Field(None, description="Pass as `cursor` to get the next page.")
     truncated: bool
 
-    model_config = {"populate_by_name": True, "serialize_by_alias": True}
+    model_config = ConfigDict(json_schema_extra=compact_schema, populate_by_name=True, serialize_by_alias=True)
 
 
-class ColumnInfo(BaseModel):
+class ColumnInfo(Result):
     name: str
     type: str
     nullable: bool
@@ -56,7 +56,7 @@ class ColumnInfo(BaseModel):
     comment: str | None = None
 
 
-class ForeignKey(BaseModel):
+class ForeignKey(Result):
     name: str
     columns: list[str]
     references: str | None = Field(description="schema.table referenced (null if outside the schema allowlist).")
@@ -65,20 +65,20 @@ class ForeignKey(BaseModel):
     on_delete: str
 
 
-class IndexInfo(BaseModel):
+class IndexInfo(Result):
     name: str
     definition: str
     unique: bool
     primary: bool
 
 
-class ConstraintInfo(BaseModel):
+class ConstraintInfo(Result):
     name: str
     type: str = Field(description="check, unique, exclusion or not null.")
     definition: str
 
 
-class TableDescription(BaseModel):
+class TableDescription(Result):
     database: str
     schema_name: str = Field(alias="schema")
     name: str
@@ -93,7 +93,7 @@ class TableDescription(BaseModel):
     view_definition: str | None = None
     truncated: bool
 
-    model_config = {"populate_by_name": True, "serialize_by_alias": True}
+    model_config = ConfigDict(json_schema_extra=compact_schema, populate_by_name=True, serialize_by_alias=True)
 
 
 # --- Catalog SQL (the server's own, constant; bound arguments only). ----------------------------

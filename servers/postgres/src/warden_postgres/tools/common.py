@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from warden_core import Allowlist
 from warden_postgres.client import Databases, Deadline
@@ -27,6 +27,19 @@ SchemaArg = Annotated[
 TableArg = Annotated[
     str, Field(description="Table or view name, exactly as stored (case-sensitive).", min_length=1, max_length=63)
 ]
+
+
+def compact_schema(schema: dict[str, Any], _model: Any = None) -> None:
+    """Drop the titles pydantic derives from field names: they repeat the name and cost context."""
+    schema.pop("title", None)
+    for field in schema.get("properties", {}).values():
+        field.pop("title", None)
+
+
+class Result(BaseModel):
+    """Base of every tool result: its JSON schema (the tool's output schema) carries no derived titles."""
+
+    model_config = ConfigDict(json_schema_extra=compact_schema)
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from warden_core import Access, PolicyDenied, ToolSpec, json_size, truncate_text
 from warden_core.audit import note_target
 from warden_postgres import validator
 from warden_postgres.client import Limits
 from warden_postgres.settings import Settings
-from warden_postgres.tools.common import DatabaseArg, ToolContext
+from warden_postgres.tools.common import DatabaseArg, Result, ToolContext
 
 GROUP = "query"
 
@@ -23,18 +23,18 @@ _REASONS = {
 }
 
 
-class ResultColumn(BaseModel):
+class ResultColumn(Result):
     name: str
     type: str = Field(description="PostgreSQL type name.")
 
 
-class OmittedValue(BaseModel):
+class OmittedValue(Result):
     row: int = Field(description="Index of the row in `rows`.")
     column: str
     bytes: int = Field(description="Size of the value that was left out.")
 
 
-class QueryResult(BaseModel):
+class QueryResult(Result):
     database: str
     columns: list[ResultColumn]
     rows: list[list[Any]] = Field(description="One array per row, values in column order, JSON-safe.")
@@ -45,7 +45,7 @@ class QueryResult(BaseModel):
     elapsed_ms: float
 
 
-class ExplainResult(BaseModel):
+class ExplainResult(Result):
     database: str
     analyzed: bool = Field(description="Whether the statement was run to measure actual times.")
     plan: Any = Field(description="EXPLAIN (FORMAT JSON) output; a string if it was too large and cut.")
