@@ -335,7 +335,7 @@ LEGIT = [
     "SELECT * FROM unnest(ARRAY['a', 'b']) AS u(letter)",
     "WITH staff_notes AS (SELECT 1 AS x) SELECT * FROM staff_notes",
     "WITH pg_authid AS (SELECT 'not a secret' AS rolpassword) SELECT * FROM pg_authid",
-    "SELECT xmlelement(name p, full_name) FROM customers ORDER BY email LIMIT 1",
+    "SELECT full_name FROM customers WHERE to_tsvector('simple', full_name) @@ to_tsquery('simple', 'grace')",
     "SELECT 'customers'::regclass::oid > 0, 'public.orders'::regclass",
     "SELECT NULLIF(1, 1), GREATEST(1, 2), LEAST(3, 4), COALESCE(NULL, 5)",
     "SELECT 1 IS DISTINCT FROM 2, 3 BETWEEN 1 AND 5, 4 NOT BETWEEN SYMMETRIC 9 AND 1",

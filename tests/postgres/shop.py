@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import asyncpg
@@ -60,7 +61,7 @@ def shop_database(admin_dsn: str) -> Iterator[Shop]:
     anyio.run(run_sql, admin_dsn, f"CREATE ROLE {owner} LOGIN")
     try:
         with scratch_database(admin_dsn, prefix="warden_pg") as admin:
-            database = admin.rsplit("/", 1)[1].split("?", 1)[0]
+            database = urlsplit(admin).path.lstrip("/")
             owner_dsn, readonly_dsn = with_user(admin, owner), with_user(admin, readonly)
 
             async def setup() -> None:

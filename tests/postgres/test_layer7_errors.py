@@ -68,7 +68,9 @@ async def test_failures_never_reveal_the_dsn(
     elif case == "unknown database":
         dsn, expected = _with(shop.readonly, password=canary, database="warden_nowhere"), "[SQLSTATE 3D000]"
     elif case == "refused":
-        dsn, expected = _with(shop.readonly, password=canary, port=_free_port()), "cannot reach database 'main'"
+        parts = urlsplit(shop.readonly)
+        dsn = f"postgresql://{parts.username}:{canary}@127.0.0.1:{_free_port()}{parts.path}"
+        expected = "cannot reach database 'main'"
     else:
         table = f"secret_{uuid.uuid4().hex[:8]}"
         await run_sql(shop.owner, f"CREATE TABLE {table} (x int)")  # the read-only role gets no grant on it
