@@ -12,7 +12,8 @@ DEMO = Path(__file__).resolve().parents[2] / "scripts" / "demo.py"
 
 def test_the_demo_runs(pg_admin_dsn: str) -> None:
     env = {**os.environ, "WARDEN_DEMO_POSTGRES_DSN": pg_admin_dsn}
-    done = subprocess.run([sys.executable, str(DEMO)], env=env, capture_output=True, text=True, timeout=120)
+    command = [sys.executable, str(DEMO)]
+    done = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     transcript = done.stdout
     for expected in (
