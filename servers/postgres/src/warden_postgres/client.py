@@ -49,7 +49,7 @@ from warden_postgres.settings import MAIN, Settings
 from warden_postgres.validator import Analysis, CatalogPolicy, quote_ident
 
 if TYPE_CHECKING:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
 logger = logging.getLogger(__name__)
 
@@ -427,7 +427,7 @@ def measuring_wrapper(analysis: Analysis, columns: list[Column], cap: int) -> st
         f"SELECT {', '.join(picks)}, ARRAY[{', '.join(sizes)}]::pg_catalog.int4[]\n"
         f"FROM (\n{analysis.sql}\n) AS q({aliases})"
     )
-    parsed = parse_sql(sql)
+    parsed: Any = parse_sql(sql)
     subquery = parsed[0].stmt.fromClause[0] if len(parsed) == 1 else None
     if not isinstance(subquery, ast.RangeSubselect) or not validator.same_statement(subquery.subquery, analysis.tree):
         raise InvalidArgument("the statement cannot be measured safely; simplify it")

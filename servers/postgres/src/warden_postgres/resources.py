@@ -58,7 +58,6 @@ def register(server: WardenServer, ctx: ToolContext) -> None:
             raise ResourceError(redact(exc.message)) from None
         return described.model_dump_json(by_alias=True)
 
-    @server.mcp.completion()
     async def complete(ref: Any, argument: Any, context: Any) -> Completion | None:
         if not isinstance(ref, ResourceTemplateReference) or ref.uri != TABLE_TEMPLATE:
             return None
@@ -79,6 +78,8 @@ def register(server: WardenServer, ctx: ToolContext) -> None:
             options = []  # completion is a convenience: no database, no suggestions
         matches = [option for option in options if option.startswith(prefix)]
         return Completion(values=matches[:100], total=len(matches), has_more=len(matches) > 100)
+
+    server.mcp.completion()(complete)  # type: ignore[no-untyped-call]
 
     server.mcp.prompt(
         name="pg_explore_database",

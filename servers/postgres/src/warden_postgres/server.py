@@ -67,7 +67,8 @@ def build_server(settings: Settings) -> WardenServer:
         on_close=databases.aclose,
     )
     register(server, ctx)
-    server.databases = databases  # type: ignore[attr-defined]  (tests and the demo reach the pools)
+    # Tests reach the pools through the server they built.
+    server.databases = databases  # type: ignore[attr-defined]
     return server
 
 

@@ -25,7 +25,7 @@ from warden_postgres import validator
 from warden_postgres.validator import Analysis, Name
 
 if TYPE_CHECKING:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
 _SCALAR_SRF_SQL = """
 SELECT n.nspname, p.proname,
@@ -88,7 +88,7 @@ async def rewrite(
 
     if analysis.kind != "select":
         return analysis
-    tree = parse_sql(analysis.sql)[0].stmt  # a private copy to rewrite
+    tree: Any = parse_sql(analysis.sql)[0].stmt  # a private copy to rewrite
     candidates = _candidates(tree)
     if not candidates:
         return analysis
@@ -112,17 +112,19 @@ async def rewrite(
         if not isinstance(node, ast.Node):
             return node
         if id(node) in eligible:
-            call = node.functions[0][0]
-            alias = node.alias.aliasname if node.alias is not None else call.funcname[-1].sval
-            colnames = node.alias.colnames if node.alias is not None else None
+            function: Any = node
+            call = function.functions[0][0]
+            alias = function.alias.aliasname if function.alias is not None else call.funcname[-1].sval
+            colnames = function.alias.colnames if function.alias is not None else None
             column = colnames[0].sval if colnames else alias
             # Built from parsed templates, so the nodes have exactly the parser's shape.
-            item = parse_sql("SELECT * FROM LATERAL (SELECT NULL AS c) AS a")[0].stmt.fromClause[0]
+            template: Any = parse_sql("SELECT * FROM LATERAL (SELECT NULL AS c) AS a")[0].stmt
+            item = template.fromClause[0]
             target = item.subquery.targetList[0]
             target.name, target.val = column, call
             item.alias.aliasname = alias
             return item
-        for attr in type(node).__slots__:
+        for attr in getattr(type(node), "__slots__", ()):
             if attr != "location":
                 value = getattr(node, attr, None)
                 if value is not None:

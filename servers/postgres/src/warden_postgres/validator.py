@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from warden_core import InvalidArgument, PolicyDenied
 
 if TYPE_CHECKING:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
 # --- Reviewed lists. ----------------------------------------------------------------------------
 
@@ -387,7 +387,7 @@ def analyze(sql: str, *, allow_analyze: bool = False) -> Analysis:
             raise Rejected(f"EXPLAIN of {_describe(stmt.query)} is not allowed; EXPLAIN a SELECT")
         _Walker(analysis).visit(stmt.query, frozenset())
     elif isinstance(stmt, ast.VariableShowStmt):
-        if stmt.name.lower() not in SAFE_SETTINGS:
+        if (stmt.name or "").lower() not in SAFE_SETTINGS:
             raise Rejected(f"SHOW {stmt.name} is not on this server's list of readable settings")
         analysis = Analysis(sql=text, kind="show", tree=stmt)
     else:

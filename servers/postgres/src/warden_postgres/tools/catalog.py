@@ -237,7 +237,7 @@ async def list_tables(
             next_cursor = rows[limit - 1]["name"]
     note_target(f"{db.name}:{schema}")
     return TableList(
-        database=db.name, schema=schema, tables=tables, next_cursor=next_cursor, truncated=next_cursor is not None
+        database=db.name, schema_name=schema, tables=tables, next_cursor=next_cursor, truncated=next_cursor is not None
     )
 
 
@@ -336,7 +336,7 @@ async def describe_table(ctx: ToolContext, database: str | None, schema: str, ta
         definition = budget.take_text(strip_invisible(definition))
     return TableDescription(
         database=db.name,
-        schema=schema,
+        schema_name=schema,
         name=table,
         kind=head["kind"],
         row_estimate=head["row_estimate"],
