@@ -15,8 +15,10 @@ import pytest
 
 from tests.postgres.conftest import running, settings_for
 from tests.postgres.layers import attempt, database, probe
-from tests.postgres.shop import Shop, snapshot
+from tests.postgres.shop import Shop, run_sql, snapshot
+from tests.support.postgres import with_user
 from warden_core import WardenError, WardenServer
+from warden_core.testing import connect
 
 pytestmark = pytest.mark.anyio
 
@@ -143,3 +145,21 @@ async def test_a_superuser_session_is_reset_too(shop: Shop) -> None:
             await attempt(db, sql)
             assert await probe(db) == clean, sql
         assert clean["user"] == clean["session"] != shop.readonly_role
+
+
+async def test_the_session_reads_sql_text_the_way_the_validator_does(shop: Shop) -> None:
+    """With standard_conforming_strings off, `'a\\'` would swallow what the parser saw as code."""
+    legacy = f"warden_legacy_{shop.readonly_role[-8:]}"
+    await run_sql(
+        shop.admin,
+        f"CREATE ROLE {legacy} LOGIN IN ROLE {shop.readonly_role}; "
+        f"ALTER ROLE {legacy} SET standard_conforming_strings = off",
+    )
+    try:
+        async with running(settings_for(with_user(shop.admin, legacy))) as server, connect(server) as client:
+            result = await client.call_tool(
+                "pg_query", {"sql": "SELECT current_setting('standard_conforming_strings'), 'a\\' AS text"}
+            )
+        assert result.structured_content["rows"] == [["on", "a\\"]]
+    finally:
+        await run_sql(shop.admin, f"DROP ROLE {legacy}")

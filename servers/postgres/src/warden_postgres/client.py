@@ -61,7 +61,9 @@ LOCAL_SETTINGS_SQL = (
     " pg_catalog.set_config('lock_timeout', $2, true),"
     " pg_catalog.set_config('idle_in_transaction_session_timeout', $3, true),"
     " pg_catalog.set_config('search_path', $4, true),"
-    " pg_catalog.set_config('default_transaction_read_only', 'on', true)"
+    " pg_catalog.set_config('default_transaction_read_only', 'on', true),"
+    # The validator parses with standard strings; the server must read backslashes the same way.
+    " pg_catalog.set_config('standard_conforming_strings', 'on', true)"
 )
 
 CLEANUP_SECONDS = 5.0
@@ -142,6 +144,7 @@ def server_settings(settings: Settings, application: str = "warden-postgres") ->
     return {
         "application_name": application,
         "default_transaction_read_only": "on",
+        "standard_conforming_strings": "on",
         "statement_timeout": _ms(settings.statement_timeout),
         "lock_timeout": _ms(settings.lock_timeout),
         "idle_in_transaction_session_timeout": _ms(settings.idle_in_transaction_timeout),
