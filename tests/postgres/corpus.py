@@ -115,6 +115,8 @@ SIDE_EFFECT_FUNCTIONS = [
     "SELECT traps.looks_stable()",
     "SELECT 1 OPERATOR(traps.===) 2",
     "SELECT 1::traps.locking_int",
+    "SELECT CAST(1 AS traps.locking_int)",
+    "SELECT * FROM json_to_record('{\"a\": 1}') AS r(a traps.locking_int)",
     "SELECT traps.locking_sum(x) FROM generate_series(1, 3) AS x",
     "SELECT traps.volatile_fn()",
     # explain

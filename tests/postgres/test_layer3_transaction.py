@@ -46,8 +46,11 @@ WRITES = [
     "ALTER SYSTEM SET work_mem = '1GB'",
     "SET TRANSACTION READ WRITE",
     "COPY order_items FROM '/etc/hostname'",
+    # Not stopped by a read-only transaction; refused here because the owner lacks the privilege
+    # (layer 6 makes sure the role does). Layer 1 refuses them for any role.
     "COPY (SELECT 1) TO PROGRAM 'true'",
     "CHECKPOINT",
+    "LOAD 'auto_explain'",
 ]
 
 # Allowed inside a read-only transaction, with effects the ROLLBACK undoes.

@@ -322,9 +322,10 @@ class _Walker:
         elif isinstance(node, ast.SortBy):
             if node.useOp:
                 self.analysis.operators.add(_qualified(_names(node.useOp), "operator"))
-        elif isinstance(node, ast.TypeCast):
-            type_name = node.typeName
-            self.analysis.types.add(TypeRef(_qualified(_names(type_name.names), "type"), bool(type_name.arrayBounds)))
+        elif isinstance(node, ast.TypeName):
+            # Casts, typed literals, column definition lists, RETURNING clauses: any value coerced to
+            # this type may run its cast, input function or domain constraints.
+            self.analysis.types.add(TypeRef(_qualified(_names(node.names), "type"), bool(node.arrayBounds)))
         self._children(node, scope)
 
     def _children(self, node: Any, scope: frozenset[str], skip: str = "") -> None:
