@@ -47,8 +47,6 @@ async def test_every_attack_fails_and_leaves_no_trace(shop: Shop, credential: st
             result = await client.call_tool("pg_query", {"sql": sql})
             assert result.is_error, f"{credential} {kind}: {sql!r} was accepted: {result.structured_content}"
             assert "rate limit" not in result.content[0].text
-            explained = await client.call_tool("pg_explain", {"sql": sql})
-            assert explained.is_error, f"{credential} {kind}: EXPLAIN {sql!r} was accepted"
             # EXPLAIN ANALYZE runs the statement: allowed on this server, but only for what passes every check.
             analyzed = await analyzer.call_tool("pg_explain", {"sql": sql, "analyze": True})
             assert analyzed.is_error, f"{credential} {kind}: EXPLAIN ANALYZE {sql!r} was accepted"

@@ -219,7 +219,7 @@ def _mutable(sql: str) -> bool:
 _MUTABLE_ATTACKS = [sql for _, sql in ATTACKS if _mutable(sql) and "{" not in sql]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mutated=st.sampled_from(_MUTABLE_ATTACKS).flatmap(mutations))
 async def test_mutated_attacks_stay_refused(catalog: asyncpg.Connection, mutated: str) -> None:
     with pytest.raises((Rejected, InvalidArgument)):
@@ -229,7 +229,7 @@ async def test_mutated_attacks_stay_refused(catalog: asyncpg.Connection, mutated
 _MUTABLE_LEGIT = [sql for sql in LEGIT if _mutable(sql)]
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=st.sampled_from(_MUTABLE_LEGIT).flatmap(lambda sql: st.tuples(st.just(sql), mutations(sql))))
 async def test_mutated_legit_queries_stay_accepted(catalog: asyncpg.Connection, case: tuple[str, str]) -> None:
     sql, mutated = case

@@ -41,8 +41,8 @@ async def exercise(client: Client) -> None:
     assert still.structured_content["rows"] == [[12]]
 
 
-@pytest.mark.parametrize("mode", MODES)
-async def test_stdio_subprocess(shop: Shop, mode: str) -> None:
+async def test_stdio_subprocess(shop: Shop) -> None:
+    """Handshake era here; the demo test drives the same subprocess in the stateless era."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         "WARDEN_POSTGRES_DSN": shop.readonly,
@@ -50,7 +50,7 @@ async def test_stdio_subprocess(shop: Shop, mode: str) -> None:
         "WARDEN_POSTGRES_LOG_LEVEL": "WARNING",
     }
     params = StdioServerParameters(command=sys.executable, args=["-m", "warden_postgres"], env=env)
-    async with Client(params, mode=mode) as client:
+    async with Client(params, mode="legacy") as client:
         await exercise(client)
 
 
