@@ -235,3 +235,9 @@ async def test_mutated_legit_queries_stay_accepted(catalog: asyncpg.Connection, 
     sql, mutated = case
     original, changed = validator.analyze(sql), await verdict(catalog, mutated)
     assert validator.same_statement(original.tree, changed.tree)
+
+
+def test_deep_nesting_is_walked_without_exhausting_recursion() -> None:
+    deep = "SELECT " + " + ".join(["1"] * 5000) + ", " + " ".join(["NOT"] * 3000) + " pg_sleep(1) IS NULL"
+    analysis = validator.analyze(deep)
+    assert Name(None, "pg_sleep") in analysis.functions  # found at the bottom of a 3000-deep tree

@@ -83,6 +83,15 @@ async def rewrite(
     conn: asyncpg.Connection, analysis: Analysis, search_path: tuple[str, ...], *, seconds: float
 ) -> Analysis:
     """`analysis`, or a streaming equivalent of it. Never raises for a statement that cannot be rewritten."""
+    try:
+        return await _rewrite(conn, analysis, search_path, seconds=seconds)
+    except RecursionError:  # too deep to rewrite safely: run it as written
+        return analysis
+
+
+async def _rewrite(
+    conn: asyncpg.Connection, analysis: Analysis, search_path: tuple[str, ...], *, seconds: float
+) -> Analysis:
     from pglast import ast, parse_sql
     from pglast.stream import RawStream
 

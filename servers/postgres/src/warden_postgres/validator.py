@@ -279,7 +279,10 @@ def _truthy(arg: Any) -> bool:
 
 
 class _Walker:
-    """Collects every function, operator, cast target and relation; refuses nested statements."""
+    """Collects every function, operator, cast target and relation; refuses nested statements.
+
+    Iterative (an explicit stack), so a deeply nested expression cannot exhaust Python's recursion.
+    """
 
     def __init__(self, analysis: Analysis) -> None:
         from pglast import ast
@@ -287,15 +290,19 @@ class _Walker:
         self.ast = ast
         self.analysis = analysis
 
-    def visit(self, node: Any, scope: frozenset[str]) -> None:
+    def visit(self, root: Any, scope: frozenset[str]) -> None:
+        stack: list[tuple[Any, frozenset[str]]] = [(root, scope)]
+        while stack:
+            node, scope = stack.pop()
+            if isinstance(node, list | tuple):
+                stack.extend((item, scope) for item in node)
+            elif isinstance(node, self.ast.Node):
+                self._node(node, scope, stack)
+
+    def _node(self, node: Any, scope: frozenset[str], stack: list[tuple[Any, frozenset[str]]]) -> None:
         ast = self.ast
-        if isinstance(node, list | tuple):
-            for item in node:
-                self.visit(item, scope)
-            return
-        if not isinstance(node, ast.Node):
-            return
         kind = type(node).__name__
+        skip = ""
         if kind.endswith("Stmt") and not isinstance(node, ast.SelectStmt):
             if kind in {"InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"}:
                 raise Rejected(f"data-modifying statements ({_describe(node)}) are not allowed, not even in WITH")
@@ -306,9 +313,8 @@ class _Walker:
             if node.lockingClause:
                 raise Rejected("FOR UPDATE / FOR SHARE take row locks; remove the locking clause")
             if node.withClause is not None:
-                scope = self._with(node.withClause, scope)
-                self._children(node, scope, skip="withClause")
-                return
+                scope = self._with(node.withClause, scope, stack)
+                skip = "withClause"
         elif isinstance(node, ast.RangeVar):
             self._relation(node, scope)
         elif isinstance(node, ast.FuncCall):
@@ -326,21 +332,18 @@ class _Walker:
             # Casts, typed literals, column definition lists, RETURNING clauses: any value coerced to
             # this type may run its cast, input function or domain constraints.
             self.analysis.types.add(TypeRef(_qualified(_names(node.names), "type"), bool(node.arrayBounds)))
-        self._children(node, scope)
-
-    def _children(self, node: Any, scope: frozenset[str], skip: str = "") -> None:
         for attr in type(node).__slots__:
             if attr not in {skip, "location"}:
-                self.visit(getattr(node, attr, None), scope)
+                stack.append((getattr(node, attr, None), scope))
 
-    def _with(self, clause: Any, scope: frozenset[str]) -> frozenset[str]:
-        """CTE names as PostgreSQL scopes them: a plain WITH item sees only the items before it."""
+    def _with(self, clause: Any, scope: frozenset[str], stack: list[tuple[Any, frozenset[str]]]) -> frozenset[str]:
+        """CTE names as PostgreSQL scopes them: a plain WITH item sees only the items before it.
+
+        A data-modifying CTE is an INSERT/UPDATE/DELETE/MERGE node: refused when its node is visited.
+        """
         names = [cte.ctename for cte in clause.ctes]
         for index, cte in enumerate(clause.ctes):
-            if not isinstance(cte.ctequery, self.ast.SelectStmt):
-                self.visit(cte.ctequery, scope)  # raises: a data-modifying CTE
-            visible = scope | frozenset(names if clause.recursive else names[:index])
-            self.visit(cte, visible)
+            stack.append((cte, scope | frozenset(names if clause.recursive else names[:index])))
         return scope | frozenset(names)
 
     def _relation(self, node: Any, scope: frozenset[str]) -> None:
@@ -363,6 +366,8 @@ def analyze(sql: str, *, allow_analyze: bool = False) -> Analysis:
         statements = parse_sql(sql)
     except ParseError as exc:
         raise InvalidArgument(f"syntax error: {exc.args[0] if exc.args else exc}") from None
+    except RecursionError:
+        raise Rejected("the statement is nested too deeply to check") from None
     if len(statements) != 1:
         raise Rejected(f"send exactly one SQL statement (found {len(statements)})")
     raw = statements[0]
@@ -397,8 +402,11 @@ def analyze(sql: str, *, allow_analyze: bool = False) -> Analysis:
 
 
 def same_statement(left: Any, right: Any) -> bool:
-    """Whether two parse trees are the same statement (locations ignored)."""
-    return bool(left == right)
+    """Whether two parse trees are the same statement (locations ignored). Unsure means no."""
+    try:
+        return bool(left == right)
+    except RecursionError:
+        return False
 
 
 # --- The catalog check. ---------------------------------------------------------------------------
