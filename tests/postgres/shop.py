@@ -112,35 +112,40 @@ SNAPSHOT_SQL = {
     "prepared_xacts": "SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()",
     "large_objects": "SELECT count(*) FROM pg_largeobject_metadata",
     "db_settings": """SELECT coalesce(string_agg(array_to_string(setconfig, ','), ';' ORDER BY setrole), '')
-                       FROM pg_db_role_setting""",
+                       FROM pg_db_role_setting
+                       WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+                          OR setrole IN (SELECT oid FROM pg_roles WHERE rolname = ANY($1::text[]))""",
     "auto_conf": "SELECT md5(pg_read_file('postgresql.auto.conf'))",
     "roles": """SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolcanlogin, rolbypassrls
-                FROM pg_roles WHERE rolname LIKE 'warden\\_%' ORDER BY 1""",
+                FROM pg_roles WHERE rolname = ANY($1::text[]) ORDER BY 1""",
     "busy_backends": """SELECT count(*) FROM pg_stat_activity
                         WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'""",
 }
 
 
-async def snapshot(admin: str | asyncpg.Connection) -> dict[str, Any]:
+async def snapshot(shop: Shop, conn: asyncpg.Connection | None = None) -> dict[str, Any]:
     """Everything an attack on the shop could change, as plain data (compare two snapshots with ==).
 
-    Pass a DSN, or an open superuser connection to take many snapshots quickly.
+    Scoped to the shop's database and roles, so other sessions on a shared server cannot disturb it.
+    Pass an open superuser connection to take many snapshots quickly.
     """
-    conn = await asyncpg.connect(admin) if isinstance(admin, str) else admin
+    own = conn or await asyncpg.connect(shop.admin)
+    roles = [shop.owner_role, shop.readonly_role, "warden_evil"]
     try:
         state: dict[str, Any] = {}
         for name, sql in SNAPSHOT_SQL.items():
-            state[name] = [tuple(row) for row in await conn.fetch(sql)]
+            args = [roles] if "$1" in sql else []
+            state[name] = [tuple(row) for row in await own.fetch(sql, *args)]
         for table in TABLES:
-            state[f"rows:{table}"] = await conn.fetchval(
+            state[f"rows:{table}"] = await own.fetchval(
                 f"SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM {table} t"
             )
-        for (name,) in await conn.fetch(
+        for (name,) in await own.fetch(
             "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relkind = 'S' AND n.nspname IN ('public', 'internal')"
         ):
-            state[f"sequence:{name}"] = tuple(await conn.fetchrow(f"SELECT last_value, is_called FROM {name}"))
+            state[f"sequence:{name}"] = tuple(await own.fetchrow(f"SELECT last_value, is_called FROM {name}"))
         return state
     finally:
-        if isinstance(admin, str):
-            await conn.close()
+        if conn is None:
+            await own.close()

@@ -41,7 +41,7 @@ async def test_every_attack_fails_and_leaves_no_trace(shop: Shop, credential: st
         connect(analyzing) as analyzer,
     ):
         watcher = await asyncpg.connect(shop.admin)
-        before = await snapshot(watcher)
+        before = await snapshot(shop, watcher)
         for kind, template in ATTACKS:
             sql = fill(template, shop, canary)
             result = await client.call_tool("pg_query", {"sql": sql})
@@ -50,7 +50,7 @@ async def test_every_attack_fails_and_leaves_no_trace(shop: Shop, credential: st
             # EXPLAIN ANALYZE runs the statement: allowed on this server, but only for what passes every check.
             analyzed = await analyzer.call_tool("pg_explain", {"sql": sql, "analyze": True})
             assert analyzed.is_error, f"{credential} {kind}: EXPLAIN ANALYZE {sql!r} was accepted"
-            assert await snapshot(watcher) == before, f"{credential} {kind}: {sql!r} left a trace"
+            assert await snapshot(shop, watcher) == before, f"{credential} {kind}: {sql!r} left a trace"
         await watcher.close()
         # Session state cannot leak into the next call either.
         state = await client.call_tool(

@@ -94,17 +94,17 @@ async def one_connection(shop: Shop) -> AsyncIterator[WardenServer]:
 
 @pytest.mark.parametrize("sql", WRITES)
 async def test_the_transaction_refuses_writes(owner_server: WardenServer, shop: Shop, sql: str) -> None:
-    before = await snapshot(shop.admin)
+    before = await snapshot(shop)
     outcome = await attempt(database(owner_server), sql)
     assert isinstance(outcome, WardenError), f"{sql} was executed"
-    assert await snapshot(shop.admin) == before
+    assert await snapshot(shop) == before
 
 
 @pytest.mark.parametrize("sql", ROLLED_BACK)
 async def test_what_read_only_mode_allows_is_rolled_back(owner_server: WardenServer, shop: Shop, sql: str) -> None:
-    before = await snapshot(shop.admin)
+    before = await snapshot(shop)
     await attempt(database(owner_server), sql)
-    assert await snapshot(shop.admin) == before
+    assert await snapshot(shop) == before
     conn = await asyncpg.connect(shop.admin)
     try:
         assert await conn.fetchval("SELECT pg_notification_queue_usage()") == 0
