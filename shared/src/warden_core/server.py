@@ -40,7 +40,7 @@ from warden_core.policy import Allowlist, Policy
 from warden_core.ratelimit import RateLimiter
 from warden_core.redaction import redact
 from warden_core.resilience import Backend
-from warden_core.schemas import without_titles
+from warden_core.schemas import lean
 from warden_core.settings import CoreSettings
 from warden_core.specs import ToolSpec
 
@@ -164,8 +164,8 @@ class WardenServer:
             type(base.__name__, (base,), {"model_config": ConfigDict(extra="forbid"), "__module__": __name__}),
         )
         tool.fn_metadata.arg_model = strict
-        tool.parameters = without_titles(strict.model_json_schema(by_alias=True))
-        tool.fn_metadata.output_schema = without_titles(tool.fn_metadata.output_schema)
+        tool.parameters = lean(strict.model_json_schema(by_alias=True))
+        tool.fn_metadata.output_schema = lean(tool.fn_metadata.output_schema, output=True)
         return tool
 
     def _guarded(self, spec: ToolSpec) -> Callable[..., Awaitable[Any]]:
