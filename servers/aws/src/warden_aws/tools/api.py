@@ -221,8 +221,7 @@ def _fit(
         return False, next_cursor, None
     items = data.pop(key)
     budget = Budget(max_bytes)
-    budget.used = json_size(data)
-    if budget.used >= max_bytes:
+    if not budget.reserve(json_size(data)):
         data[key] = items  # the rest of the answer alone is too big: the caller cuts it as text
         return True, next_cursor, None
     kept, truncated, resume = take_page(items, kind=kind, budget=budget, skip=skip, token=token, next_token=next_token)
