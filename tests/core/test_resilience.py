@@ -146,3 +146,77 @@ async def test_a_timed_out_request_is_not_repeated() -> None:
     with pytest.raises(Timeout):
         await backend(timeout=0.1, attempts=3).call(slow)
     assert calls == 1
+
+
+async def test_a_cancelled_call_leaves_an_open_breaker_open() -> None:
+    """A call its caller abandoned says nothing about the backend: it must not close the breaker."""
+    b = backend(attempts=1, breaker_reset=30)
+    started = anyio.Event()
+
+    async def hang() -> None:
+        started.set()
+        await anyio.sleep(10)
+
+    async def down() -> None:
+        raise Retryable("connection reset")
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(b.call, hang)  # in flight while the backend goes down
+        await started.wait()
+        for _ in range(3):
+            with pytest.raises(UpstreamUnavailable):
+                await b.call(down)
+        assert not b.available
+        tasks.cancel_scope.cancel()  # the caller of the hanging call gives up
+    assert not b.available
+
+
+async def test_a_call_that_ran_out_of_its_own_time_is_not_proof_of_health() -> None:
+    b = backend(attempts=1)
+
+    async def down() -> None:
+        raise Retryable("connection reset")
+
+    async def slow_query() -> None:
+        raise Timeout("the statement ran out of time")
+
+    for _ in range(2):
+        with pytest.raises(UpstreamUnavailable):
+            await b.call(down)
+    with pytest.raises(Timeout):
+        await b.call(slow_query)  # neither a failure nor a success
+    with pytest.raises(UpstreamUnavailable):
+        await b.call(down)  # the third outage in a row opens the breaker
+    assert not b.available
+
+
+async def test_half_open_lets_one_trial_through_at_a_time() -> None:
+    b = backend(attempts=1, breaker_reset=0.2)
+    calls = 0
+    release = anyio.Event()
+
+    async def op() -> str:
+        nonlocal calls
+        calls += 1
+        if calls <= 3:
+            raise Retryable("connection reset")
+        await release.wait()
+        return "ok"
+
+    for _ in range(3):
+        with pytest.raises(UpstreamUnavailable):
+            await b.call(op)
+    await anyio.sleep(0.25)  # half-open now
+    results: list[str] = []
+
+    async def trial() -> None:
+        results.append(await b.call(op))
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(trial)
+        await anyio.wait_all_tasks_blocked()
+        with pytest.raises(UpstreamUnavailable, match="after repeated failures"):
+            await b.call(op)  # refused at once while the trial is under way
+        assert calls == 4
+        release.set()
+    assert results == ["ok"] and b.available

@@ -5,17 +5,28 @@ bounded number of times with jittered exponential backoff, honouring the backend
 to a cap. Repeated failures open a circuit breaker: calls then fail at once with a clear error
 instead of piling up on a dead backend, until a trial call after the reset period succeeds.
 The breaker state is what `/readyz` reports.
+
+Each attempt ends in one of three ways for the breaker:
+- an outage (connection refused or reset, no answer in time, a 5xx): counts towards opening it;
+- an answer (data, or a clear refusal such as a 404 or a throttle): the backend is there, so the
+  failure count starts again and a half-open breaker closes;
+- nothing learnt: the call was cancelled (its caller gave up, the server is stopping), or it ran out
+  of its own time budget (`Timeout`), or something unexpected broke on our side. Such an ending
+  neither opens nor closes the breaker: an abandoned call says nothing about the backend.
+
+While half-open, one trial call at a time reaches the backend; the others fail fast until it ends.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import anyio
-from circuitbreaker import CircuitBreaker
+from circuitbreaker import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN, CircuitBreaker
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -63,6 +74,19 @@ class ResiliencePolicy:
         )
 
 
+class _Breaker(CircuitBreaker):  # type: ignore[misc]  # the library is untyped
+    """`circuitbreaker`'s breaker, where an attempt that taught nothing leaves the state alone.
+
+    The library closes the breaker on every exit that is not a failure, cancellation included: a
+    call abandoned by its caller would close a breaker that other calls had just opened.
+    """
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> Literal[False]:
+        if exc is None or _verdict(exc) is not _Verdict.NOTHING:
+            super().__exit__(exc_type, exc, tb)
+        return False  # never swallows the exception
+
+
 class Backend:
     """One backend dependency, named in every error a caller sees about it."""
 
@@ -70,12 +94,13 @@ class Backend:
         self.name = name
         self.policy = policy if isinstance(policy, ResiliencePolicy) else ResiliencePolicy.from_settings(policy)
         # Only transient failures count towards opening the breaker: a 404 says the backend is fine.
-        self._breaker = CircuitBreaker(
-            failure_threshold=policy.breaker_threshold,
-            recovery_timeout=policy.breaker_reset,
-            expected_exception=lambda _type, exc: _counts_as_outage(exc),
+        self._breaker = _Breaker(
+            failure_threshold=self.policy.breaker_threshold,
+            recovery_timeout=self.policy.breaker_reset,
+            expected_exception=lambda _type, exc: _verdict(exc) is _Verdict.OUTAGE,
             name=name,
         )
+        self._trial = False  # a half-open breaker's trial call is under way
 
     @property
     def available(self) -> bool:
@@ -105,21 +130,26 @@ class Backend:
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     async def _once(self, operation: Callable[[], Awaitable[T]]) -> T:
-        if self._breaker.opened:
+        state = self._breaker.state
+        if state == STATE_OPEN or (state == STATE_HALF_OPEN and self._trial):
             raise UpstreamUnavailable(
                 f"{self.name} is unavailable after repeated failures; "
                 f"next attempt in {max(1, self._breaker.open_remaining)} s"
             )
-        if not self._breaker.closed:
+        trial = state == STATE_HALF_OPEN
+        if trial:
             logger.info("circuit breaker for %s is half-open: trying the backend again", self.name)
-        was_closed = self._breaker.closed
+            self._trial = True
         try:
             with self._breaker, anyio.fail_after(self.policy.timeout):
                 return await operation()
         except BaseException:
-            if self._breaker.opened and was_closed:
+            if self._breaker.opened and state == STATE_CLOSED:
                 logger.warning("circuit breaker for %s opened after repeated failures", self.name)
             raise
+        finally:
+            if trial:
+                self._trial = False
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -129,13 +159,26 @@ class Backend:
         return float(jitter(state))
 
 
-def _counts_as_outage(exc: BaseException) -> bool:
-    """Transient transport trouble opens the breaker; a clear answer from the backend does not.
+class _Verdict(enum.Enum):
+    OUTAGE = "outage"  # counts towards opening the breaker
+    ANSWER = "answer"  # the backend is there: start counting again
+    NOTHING = "nothing"  # leaves the breaker as it is
+
+
+def _verdict(exc: BaseException) -> _Verdict:
+    """What an attempt that raised `exc` says about the backend.
 
     Throttling (a Retryable with Retry-After) is a healthy backend asking for patience, not an outage.
+    A `Timeout` is the call's own budget running out (a slow query, say): not proof of an outage, and
+    certainly not proof of health. Raw `TimeoutError`s come from the transport or this module's own
+    deadline: the backend did not answer.
     """
-    if isinstance(exc, WardenError | anyio.get_cancelled_exc_class()):
-        return False
+    if isinstance(exc, anyio.get_cancelled_exc_class() | Timeout):
+        return _Verdict.NOTHING
     if isinstance(exc, Retryable):
-        return exc.retry_after is None
-    return isinstance(exc, TimeoutError | OSError | ConnectionError)
+        return _Verdict.OUTAGE if exc.retry_after is None else _Verdict.ANSWER
+    if isinstance(exc, TimeoutError | OSError | ConnectionError):
+        return _Verdict.OUTAGE
+    if isinstance(exc, WardenError):
+        return _Verdict.ANSWER
+    return _Verdict.NOTHING
