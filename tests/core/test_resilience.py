@@ -220,3 +220,32 @@ async def test_half_open_lets_one_trial_through_at_a_time() -> None:
         assert calls == 4
         release.set()
     assert results == ["ok"] and b.available
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (ConnectionResetError(104, "Connection reset by peer"), "the store is unavailable: the connection failed"),
+        (
+            AttributeError("'NoneType' object has no attribute 'get'"),
+            r"the store failed unexpectedly \(AttributeError\)",
+        ),
+    ],
+    ids=["os-error", "unexpected"],
+)
+async def test_anything_a_client_lets_through_still_names_the_backend(failure: Exception, expected: str) -> None:
+    async def broken() -> None:
+        raise failure
+
+    with pytest.raises(UpstreamUnavailable, match=expected) as caught:
+        await backend(attempts=1).call(broken)
+    assert str(failure) not in caught.value.message  # driver details stay in the log
+
+
+async def test_a_client_timeout_reports_the_time_actually_waited() -> None:
+    async def connect_timeout() -> None:
+        await anyio.sleep(0.1)
+        raise TimeoutError("connect timed out")
+
+    with pytest.raises(Timeout, match=r"the store did not answer within 0\.1 s"):
+        await backend(timeout=5, attempts=1).call(connect_timeout)

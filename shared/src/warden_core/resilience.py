@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
@@ -117,16 +118,33 @@ class Backend:
             retry=retry_if_exception(lambda exc: isinstance(exc, Retryable)),
             reraise=True,
         )
+        started = time.monotonic()
         try:
             async for attempt in retrying:
                 with attempt:
+                    started = time.monotonic()
                     return await self._once(operation)
+        except WardenError:
+            raise
         except Retryable as exc:
             if exc.retry_after is not None:
                 raise RateLimited(f"{self.name} is throttling requests", exc.retry_after) from None
             raise UpstreamUnavailable(f"{self.name} is unavailable: {exc}") from None
         except TimeoutError:
-            raise Timeout(f"{self.name} did not answer within {self.policy.timeout:g} s") from None
+            # This module's deadline, or the client's own (a connect or read timeout, often shorter).
+            waited = min(self.policy.timeout, time.monotonic() - started)
+            raise Timeout(f"{self.name} did not answer within {round(waited, 1):g} s") from None
+        except (OSError, ConnectionError) as exc:
+            logger.info("%s: connection failed (%s)", self.name, type(exc).__name__)
+            raise UpstreamUnavailable(f"{self.name} is unavailable: the connection failed") from None
+        except Exception as exc:
+            # The client let through something it did not expect, such as a driver in an impossible
+            # state after the connection broke, or an answer cut short that the SDK could not parse.
+            # The caller still learns which backend failed; the details stay in the server log.
+            logger.warning("%s: unexpected failure", self.name, exc_info=exc)
+            raise UpstreamUnavailable(
+                f"{self.name} failed unexpectedly ({type(exc).__name__}); the details are in the server log"
+            ) from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     async def _once(self, operation: Callable[[], Awaitable[T]]) -> T:
