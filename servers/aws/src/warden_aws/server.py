@@ -25,6 +25,11 @@ def build_server(settings: Settings) -> WardenServer:
     }
     backend = Backend("AWS", settings)
     aws = AwsClient(settings, allowlists, backend)
+
+    async def readiness() -> bool:
+        await aws.identity(refresh=True)  # STS GetCallerIdentity: free, and needs no permission
+        return True
+
     server = WardenServer(
         settings=settings,
         specs=all_specs(aws, settings),
@@ -33,6 +38,7 @@ def build_server(settings: Settings) -> WardenServer:
         version=__version__,
         allowlists=allowlists,
         backends=[backend],
+        readiness=readiness,
     )
     server.aws = aws  # type: ignore[attr-defined]  # tests reach the client to stub it
     return server

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from warden_core import Allowlist, Flag, ServerApp, WardenServer
+import contextlib
+
+from warden_core import Allowlist, Flag, NotFound, ServerApp, WardenServer
 from warden_github import __version__
 from warden_github.client import GitHubClient
 from warden_github.content import Content
@@ -21,6 +23,14 @@ INSTRUCTIONS = (
 def build_server(settings: Settings) -> WardenServer:
     client = GitHubClient(settings)
     deps = Deps(settings=settings, client=client, content=Content(settings))
+
+    async def readiness() -> bool:
+        # /rate_limit does not count against the rate limit. GitHub Enterprise with rate limiting
+        # switched off answers 404, which still proves it is there.
+        with contextlib.suppress(NotFound):
+            await client.get("/rate_limit", what="the rate limit")
+        return True
+
     server = WardenServer(
         settings=settings,
         specs=all_specs(deps),
@@ -33,6 +43,7 @@ def build_server(settings: Settings) -> WardenServer:
             WRITE_REPOS: Allowlist(Settings.env_name("write_repos"), settings.write_repos, case_sensitive=False),
         },
         backends=[client.backend],
+        readiness=readiness,
         on_close=client.close,
     )
     deps.policy = server.policy

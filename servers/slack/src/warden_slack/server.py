@@ -36,6 +36,11 @@ def build_server(settings: Settings) -> WardenServer:
         gate=ChannelGate(settings, directory),
         people=People(client, settings),
     )
+
+    async def readiness() -> bool:
+        await client.read("auth.test", what="the token check")
+        return True
+
     server = WardenServer(
         settings=settings,
         specs=build_specs(runtime),
@@ -47,6 +52,7 @@ def build_server(settings: Settings) -> WardenServer:
             "write_channels": Allowlist(Settings.env_name("write_channels"), settings.write_channels),
         },
         backends=[client.backend],
+        readiness=readiness,
     )
     server.runtime = runtime  # type: ignore[attr-defined]  # tests and benchmarks reach the caches
     return server
