@@ -175,6 +175,10 @@ def build_server(settings: ExampleSettings) -> WardenServer:
         )
     ]
 
+    async def readiness() -> bool:
+        await backend.call(lambda: store.read("main"))
+        return True
+
     read, write, destructive = Access.READ, Access.WRITE, Access.DESTRUCTIVE
     specs = [
         ToolSpec(
@@ -253,6 +257,7 @@ def build_server(settings: ExampleSettings) -> WardenServer:
             "write_shelves": Allowlist(ExampleSettings.env_name("write_shelves"), settings.write_shelves),
         },
         backends=[backend],
+        readiness=readiness,
     )
 
     @server.mcp.resource("example://shelves/{shelf}", name="shelf", description="Items on a shelf, one per line.")

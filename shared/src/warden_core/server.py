@@ -131,8 +131,16 @@ class WardenServer:
         return self._exposed_by_name.get(name)
 
     # --- Backends and readiness. ---------------------------------------------------------------------
+    @property
+    def has_readiness_probe(self) -> bool:
+        return self._readiness is not None
+
     async def ready(self) -> bool:
-        """Ready when every backend's breaker is closed and the server's own probe passes."""
+        """Ready when no backend's breaker is open and the server's own probe passes.
+
+        A server with a backend must pass `readiness`: a cheap call that reaches the backend (the
+        contract tests insist). The breaker alone knows only about calls that already failed.
+        """
         for backend in self.backends:
             self.metrics.backend_available.labels(backend.name).set(1 if backend.available else 0)
         ok = all(backend.available for backend in self.backends) and not self.draining

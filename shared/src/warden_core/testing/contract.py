@@ -30,6 +30,9 @@ async def check_contract(server: WardenServer, *, prefix: str) -> list[dict[str,
             f"{name}: input schema must be a closed object"
         )
         assert tool.get("outputSchema", {}).get("type") == "object", f"{name}: needs a structured output schema"
+    # Without a probe, /readyz can only report the breaker, which is closed until calls have failed:
+    # a server whose backend is down at start would say "ready".
+    assert not server.backends or server.has_readiness_probe, "a server with a backend needs a readiness probe"
     if server.settings.read_only:
         writers = [spec.name for spec in server.exposed if spec.access is not Access.READ]
         assert not writers, f"read-only mode exposes write tools {writers}"
