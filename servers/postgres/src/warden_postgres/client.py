@@ -253,15 +253,21 @@ class Database:
 
     @asynccontextmanager
     async def _session(self, pool: asyncpg.Pool, deadline: Deadline) -> AsyncIterator[asyncpg.Connection]:
+        # Waiting for a connection is contention only when every pooled connection is busy; with room
+        # in the pool, the wait was for the database to accept (or to answer) a new connection.
+        contended = pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size()
         try:
             conn = await pool.acquire(timeout=deadline.remaining())
         except TimeoutError:
+            if not contended:
+                raise self._unresponsive(deadline) from None
             raise Timeout(
                 f"no connection to database {self.name!r} within {deadline.seconds:g} s "
                 "(all pooled connections busy, or the server is slow to accept)"
             ) from None
         except BaseException as exc:
             raise errors.translate(exc, self.name, connecting=True) from None
+        broken = False
         try:
             try:
                 await conn.execute(BEGIN_SQL, timeout=deadline.remaining())
@@ -273,11 +279,23 @@ class Database:
                     search_path_value(self.settings.search_path),
                     timeout=deadline.remaining(),
                 )
+            except TimeoutError:
+                # BEGIN and two SETs cannot be slow on a database that answers: it is unreachable, and
+                # so is this connection (no ROLLBACK could get through it either).
+                broken = True
+                raise self._unresponsive(deadline) from None
             except BaseException as exc:
                 raise errors.translate(exc, self.name) from None
             yield conn
         finally:
-            await self._release(pool, conn)
+            if broken:
+                await self._drop(pool, conn)
+            else:
+                await self._release(pool, conn)
+
+    def _unresponsive(self, deadline: Deadline) -> TimeoutError:
+        """A raw TimeoutError: the core reports it as a timeout and counts it towards the breaker."""
+        return TimeoutError(f"database {self.name!r} did not answer within {deadline.seconds:g} s")
 
     async def _release(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
         """ROLLBACK, then give the connection back (the pool runs DISCARD ALL); drop it if that fails."""
@@ -291,6 +309,9 @@ class Database:
                 logger.info(
                     "database %r: dropping a connection whose cleanup failed (%s)", self.name, type(exc).__name__
                 )
+        await self._drop(pool, conn)
+
+    async def _drop(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
         conn.terminate()
         with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_SECONDS):
             await pool.release(conn)
