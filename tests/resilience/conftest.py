@@ -178,7 +178,15 @@ class _target:
             proxy=proxy,
             tool="aws_s3_buckets",
             arguments={},
-            settings={"ENDPOINT_URL": proxy.url(), "ACCOUNTS": "123456789012", "SERVICES": "*"},
+            # botocore's own timeouts must fit in the backend deadline, or a dead pooled connection
+            # outlives the fault in an abandoned worker thread.
+            settings={
+                "ENDPOINT_URL": proxy.url(),
+                "ACCOUNTS": "123456789012",
+                "SERVICES": "*",
+                "CONNECT_TIMEOUT": "1",
+                "READ_TIMEOUT": "1.5",
+            },
             extra_env=dict(targets.AWS_ENV),
             throttle=targets.aws_throttle(),
             tmp=self.tmp,

@@ -1,0 +1,56 @@
+"""A backend that stops answering mid-session (R-42): calls end at their deadline, the breaker opens
+after repeated failures and answers fast while open, then half-opens and the server recovers."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.resilience.mcp_http import Answer, call, metric, readyz, wait_until
+from tests.resilience.targets import FAST, SERVERS, Target
+
+THRESHOLD = int(FAST["BREAKER_THRESHOLD"])
+TIMEOUT = float(FAST["BACKEND_TIMEOUT"])
+
+
+def backend_available(base: str, target: Target) -> float | None:
+    return metric(base, f'warden_backend_available{{backend="{target.backend}"}}')
+
+
+@pytest.mark.parametrize("target", SERVERS, indirect=True)
+def test_blackholed_backend_ends_calls_at_the_deadline_and_trips_the_breaker(target: Target) -> None:
+    with target.serve() as server:
+        warm = call(server.base, target.tool, target.arguments)
+        assert warm.ok, warm.text  # pooled connections now exist: the blackhole catches them mid-use
+
+        target.proxy.set("blackhole")
+        with ThreadPoolExecutor(4) as pool:
+            stuck = list(pool.map(lambda i: call(server.base, target.tool, target.arguments, id=i), range(4)))
+        for answer in stuck:
+            assert answer.status == 200 and answer.is_error, answer.raw
+            assert target.backend in answer.text, answer.text
+            # Each call ends by its deadline (plus scheduling slack), never hangs.
+            assert answer.elapsed < target.deadline + 5, (answer.elapsed, answer.text)
+        assert any("did not answer" in a.text or "within" in a.text for a in stuck), [a.text for a in stuck]
+
+        # Repeated failures open the breaker; then calls are refused without waiting on the backend.
+        refused: Answer | None = None
+        for i in range(THRESHOLD + 2):
+            answer = call(server.base, target.tool, target.arguments, id=100 + i)
+            assert answer.is_error and target.backend in answer.text, answer.text
+            if "after repeated failures" in answer.text:
+                refused = answer
+                break
+        assert refused is not None, "the breaker never opened"
+        fast = call(server.base, target.tool, target.arguments, id=200)
+        assert "after repeated failures" in fast.text, fast.text
+        assert fast.elapsed < TIMEOUT, "an open breaker answers without waiting for the backend"
+        assert readyz(server.base) == 503
+        assert backend_available(server.base, target) == 0
+
+        # The backend answers again: after the reset period a trial call closes the breaker.
+        target.proxy.set("pass")
+        wait_until(lambda: call(server.base, target.tool, target.arguments).ok, timeout=20, what="recovery")
+        assert readyz(server.base) == 200
+        assert backend_available(server.base, target) == 1
