@@ -189,5 +189,6 @@ class _target:
             },
             extra_env=dict(targets.AWS_ENV),
             throttle=targets.aws_throttle(),
+            outage=targets.aws_outage(),
             tmp=self.tmp,
         )

@@ -58,6 +58,11 @@ class Target:
     settings: dict[str, str]  # the server's own settings, without the WARDEN_<NAME>_ prefix
     extra_env: dict[str, str] = field(default_factory=dict)
     throttle: tuple[int, dict[str, str], str] = (429, {}, "")  # the backend's "slow down" answer
+    outage: tuple[int, dict[str, str], str] = (
+        503,
+        {"Content-Type": "application/json"},
+        '{"message": "Service Unavailable"}',
+    )  # the backend's "I am down" answer
     tmp: Path = Path("/tmp")
 
     @property
@@ -121,6 +126,14 @@ def slack_throttle() -> tuple[int, dict[str, str], str]:
         {"Content-Type": "application/json", "Retry-After": "1"},
         json.dumps({"ok": False, "error": "ratelimited"}),
     )
+
+
+def aws_outage() -> tuple[int, dict[str, str], str]:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>ServiceUnavailable</Code>'
+        "<Message>Service is unable to handle request.</Message><RequestId>r2</RequestId></Error>"
+    )
+    return 503, {"Content-Type": "application/xml"}, body
 
 
 def aws_throttle() -> tuple[int, dict[str, str], str]:
