@@ -23,6 +23,7 @@ Connections are created lazily: the server starts and lists its tools without a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -312,8 +313,15 @@ class Database:
         await self._drop(pool, conn)
 
     async def _drop(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
-        conn.terminate()
-        with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_SECONDS):
+        """Close the connection without a word to the server, and give its slot back to the pool."""
+        import asyncpg
+
+        # A release that failed half-way may already have handed the connection back: then the pool
+        # owns it, and neither call applies (asyncpg says so with an InterfaceError).
+        with contextlib.suppress(asyncpg.InterfaceError):
+            conn.terminate()
+        shielded = anyio.CancelScope(shield=True)
+        with shielded, anyio.move_on_after(CLEANUP_SECONDS), contextlib.suppress(asyncpg.InterfaceError):
             await pool.release(conn)
 
     # --- Server-authored catalog SQL. ------------------------------------------------------------

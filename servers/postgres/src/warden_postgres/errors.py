@@ -78,6 +78,9 @@ def translate(exc: BaseException, database: str, *, connecting: bool = False) ->
         return InvalidArgument(text)
     if isinstance(exc, asyncpg.ClientConfigurationError):
         return UpstreamUnavailable(f"database {database!r}: its connection settings are invalid")
+    if isinstance(exc, asyncpg.InternalClientError):
+        # The driver's protocol state after the server went away mid-operation (a restart, say).
+        return Retryable(f"database {database!r}: the connection was lost")
     if isinstance(exc, asyncpg.InterfaceError):
         text = str(exc)
         if "arguments" in text or "argument" in text:
