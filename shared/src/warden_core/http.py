@@ -3,7 +3,7 @@
 The front door sits before the SDK's MCP endpoint and, for every request, in this order:
 1. checks Host and Origin (DNS-rebinding protection, whatever address is bound);
 2. authenticates the caller (API key or OAuth token) and answers 401 with a challenge;
-3. reads the body within a size and time budget (413, 408);
+3. reads the body, whatever the method, within a size and time budget (413, 408);
 4. answers 403 `insufficient_scope` when a `tools/call` needs a scope the token lacks;
 5. opens the request's audit record, which the MCP gate fills in and the door writes.
 
@@ -122,11 +122,13 @@ class FrontDoor:
         )
         scope["auth"] = AuthCredentials(sorted(principal.scopes))
 
+        # Every method's body is read within the budget, not only POST's: a GET or DELETE that
+        # declares a body and never sends it would otherwise hold its connection for good.
+        body = await self._read_body(receive, record)
+        if isinstance(body, Response):
+            await self._reject(body, scope, receive, send, record)
+            return
         if scope["method"] == "POST":
-            body = await self._read_body(receive, record)
-            if isinstance(body, Response):
-                await self._reject(body, scope, receive, send, record)
-                return
             message = self._parse(body, record)
             if message is not None and not self._is_request(message):
                 await self.app(scope, _replay(body, receive), send)  # notification or response: not audited
@@ -135,7 +137,7 @@ class FrontDoor:
             if denied is not None:
                 await self._reject(denied, scope, receive, send, record)
                 return
-            receive = _replay(body, receive)
+        receive = _replay(body, receive)
 
         with self.server.auditor.recording(record):
             await self.app(scope, receive, _watch_status(send, record))
