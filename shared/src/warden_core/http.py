@@ -38,7 +38,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from warden_core.audit import AuditRecord
 from warden_core.auth import ANONYMOUS_LOOPBACK, Authenticator, AuthError, Principal
-from warden_core.server import PRINCIPAL_KEY, WardenServer
+from warden_core.server import PRINCIPAL_KEY, WardenServer, drain_plan
 from warden_core.settings import CoreSettings, SettingsError
 
 logger = logging.getLogger(__name__)
@@ -369,7 +369,11 @@ def _protocol_with_header_deadline(header_timeout: float) -> type[H11Protocol]:
 
 
 class _DrainingServer(uvicorn.Server):
-    """Refuses new calls as soon as a shutdown signal arrives, then lets uvicorn drain connections."""
+    """Refuses new calls as soon as a shutdown signal arrives, then lets uvicorn drain connections.
+
+    Calls still running near the drain deadline are stopped with a clean error, so every caller
+    gets a JSON-RPC answer rather than uvicorn's hard cancel (a bare 500) at the deadline itself.
+    """
 
     def __init__(self, config: uvicorn.Config, server: WardenServer) -> None:
         super().__init__(config)
@@ -381,6 +385,21 @@ class _DrainingServer(uvicorn.Server):
         # uvicorn re-raises the signal once it has shut down; a drained stop is a clean exit (status 0).
         self._captured_signals.remove(sig)
 
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        stop_at, _ = drain_plan(self.warden.settings.drain_seconds)
+
+        async def stop_stragglers() -> None:
+            await asyncio.sleep(stop_at)
+            stopped = self.warden.abort_calls()
+            if stopped:
+                logger.warning("%s: stopped %d calls still running at the drain deadline", self.warden.name, stopped)
+
+        stragglers = asyncio.ensure_future(stop_stragglers())
+        try:
+            await super().shutdown(sockets)
+        finally:
+            stragglers.cancel()
+
 
 def uvicorn_config(server: WardenServer) -> uvicorn.Config:
     settings = server.settings
@@ -390,7 +409,8 @@ def uvicorn_config(server: WardenServer) -> uvicorn.Config:
         port=settings.bind_port,
         http=_protocol_with_header_deadline(settings.header_timeout),
         timeout_keep_alive=5,
-        timeout_graceful_shutdown=int(settings.drain_seconds) or None,
+        # uvicorn cancels whatever still runs at this point; None (which 0 used to become) waits forever.
+        timeout_graceful_shutdown=drain_plan(settings.drain_seconds)[1],  # type: ignore[arg-type]  # float works
         limit_concurrency=settings.max_connections,
         h11_max_incomplete_event_size=16 * 1024,
         log_config=None,

@@ -16,8 +16,8 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import nullcontext
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Any, cast
 
 import anyio
@@ -58,8 +58,23 @@ MODERN = "2026-07-28"
 _GUARDED_READS = frozenset({"resources/read", "prompts/get", "completion/complete"})
 _SERVER_ERROR = -32000  # JSON-RPC's implementation-defined server error
 
+STOPPED = (
+    "{name} is shutting down: this call was still running at the drain deadline and was stopped; "
+    "retry on another replica"
+)
+
 # Refusals by Warden itself, as opposed to failures of the call.
 _DENIALS = frozenset({"policy_denied", "rate_limited"})
+
+
+def drain_plan(drain_seconds: float) -> tuple[float, float]:
+    """When to stop calls still running after a shutdown signal, and when the process must be done.
+
+    Calls may run until the first time; then they are stopped with a clean error, and the rest of
+    the drain (a quarter of it, at most 5 s) lets their answers and backend cleanup get out.
+    """
+    stop_at = max(0.0, drain_seconds - min(5.0, drain_seconds / 4))
+    return stop_at, max(drain_seconds, stop_at + 0.5)
 
 
 def principal_of(request: Any) -> Principal:
@@ -110,6 +125,7 @@ class WardenServer:
         self.transport = "memory"
         self.draining = False
         self.inflight = 0
+        self._calls: set[anyio.CancelScope] = set()
         self.backends = tuple(backends)
         self._readiness = readiness
         self._on_close = on_close
@@ -214,9 +230,33 @@ class WardenServer:
             raise UpstreamUnavailable("the audit trail cannot be written, so calls are refused")
         await self.limiter.hit(principal, spec.name)
         self.policy.guard(spec, arguments)
-        with self.limiter.inflight(principal), anyio.move_on_after(self.settings.call_timeout):
+        deadline = anyio.move_on_after(self.settings.call_timeout)
+        with self.limiter.inflight(principal), deadline, self._abortable() as aborted:
             return await handler(**arguments)
+        if aborted.cancelled_caught:
+            raise UpstreamUnavailable(STOPPED.format(name=self.name))
         raise Timeout(f"{spec.name} did not finish within {self.settings.call_timeout:g} s")
+
+    @contextmanager
+    def _abortable(self) -> Iterator[anyio.CancelScope]:
+        """A cancel scope that `abort_calls` cancels at the drain deadline."""
+        scope = anyio.CancelScope()
+        self._calls.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._calls.discard(scope)
+
+    def abort_calls(self) -> int:
+        """Stop every call still running (the drain deadline is here); each answers with a clean error.
+
+        Returns how many were stopped. Their backend cleanup (a ROLLBACK, say) still runs first.
+        """
+        scopes = list(self._calls)
+        for scope in scopes:
+            scope.cancel()
+        return len(scopes)
 
     # --- The gate: every inbound request. -----------------------------------------------------------
     async def _gate(self, ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -245,7 +285,13 @@ class WardenServer:
                 try:
                     if ctx.method in _GUARDED_READS:
                         await self._guard_read(record, ctx.method)
-                    result = await call_next(ctx)
+                        with self._abortable() as aborted:
+                            result = await call_next(ctx)
+                        if aborted.cancelled_caught:
+                            record.fail(UpstreamUnavailable.kind, "stopped at the drain deadline")
+                            raise MCPError(_SERVER_ERROR, STOPPED.format(name=self.name))
+                    else:
+                        result = await call_next(ctx)
                 except MCPError as exc:
                     if record.outcome == "ok":
                         record.fail("protocol_error", redact(exc.error.message))

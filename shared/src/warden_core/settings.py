@@ -154,7 +154,12 @@ class CoreSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # --- Lifecycle. ------------------------------------------------------------------------------------------
-    drain_seconds: float = Field(20.0, ge=0, description="On SIGTERM, how long in-flight calls may finish.")
+    drain_seconds: float = Field(
+        20.0,
+        ge=0,
+        description="On SIGTERM, the process exits within this many seconds; calls still running in its last "
+        "quarter (at most 5 s) are stopped with a clean error.",
+    )
     request_state_keys: SecretList = Field(
         (), description="Keys (32+ bytes) sealing confirmation state; replicas must share them."
     )

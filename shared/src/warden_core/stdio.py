@@ -1,7 +1,8 @@
 """stdio transport: JSON-RPC on stdin/stdout for desktop clients, with a graceful stop.
 
-On SIGTERM or SIGINT the server stops taking new calls, lets the ones in flight finish (up to
-`drain_seconds`), closes its backends and exits 0. On EOF it stops the same way.
+On SIGTERM or SIGINT the server stops taking new calls, lets the ones in flight finish (calls still
+running near `drain_seconds` are stopped with a clean error), closes its backends and exits 0.
+On EOF it stops the same way.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from mcp import types
 from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
 
-from warden_core.server import WardenServer
+from warden_core.server import WardenServer, drain_plan
 
 logger = logging.getLogger(__name__)
 
@@ -184,11 +185,22 @@ async def drain(server: WardenServer, lines: _StdinLines, writes: _CountedWrites
     """Wait until every request sent so far has its answer written (new calls are refused), or the deadline.
 
     A request the client wrote before the signal but the server had not read yet still gets its answer
-    (a refusal, if it is a new call), so nothing the client sent goes unanswered.
+    (a refusal, if it is a new call), so nothing the client sent goes unanswered. Calls still running
+    near the deadline are stopped with a clean error, and their answers get the rest of the drain.
     """
-    with anyio.move_on_after(server.settings.drain_seconds) as deadline:
+    stop_at, end = drain_plan(server.settings.drain_seconds)
+    if await _answered(lines, writes, stop_at):
+        return
+    stopped = server.abort_calls()
+    logger.warning("%s: stopped %d calls still running at the drain deadline", server.name, stopped)
+    if not await _answered(lines, writes, end - stop_at):
+        logger.warning("%s: %d requests still in flight at the drain deadline", server.name, server.inflight)
+
+
+async def _answered(lines: _StdinLines, writes: _CountedWrites, seconds: float) -> bool:
+    with anyio.move_on_after(seconds):
         # Answers are written by many tasks; polling during shutdown is simpler than signalling.
         while writes.answers < lines.requests or not lines.idle():  # noqa: ASYNC110
             await anyio.sleep(0.05)
-    if deadline.cancelled_caught:
-        logger.warning("%s: %d requests still in flight at the drain deadline", server.name, server.inflight)
+        return True
+    return False
