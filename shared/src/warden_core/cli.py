@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -51,7 +54,26 @@ class ServerApp(Generic[S]):
         return self.settings.server_name
 
     def main(self, argv: Sequence[str] | None = None) -> None:
-        sys.exit(run(self, argv))
+        code = run(self, argv)
+        _leave_abandoned_threads(code)
+        sys.exit(code)
+
+
+def _leave_abandoned_threads(code: int) -> None:
+    """Exit now, even if worker threads are still blocked on a backend.
+
+    A call cancelled at its deadline (or at shutdown) abandons its worker thread, which may stay
+    blocked in a socket read until the SDK's own timeout; the interpreter would wait for it at exit,
+    past the drain deadline. Everything Warden owns is closed by now, so the threads are left behind.
+    """
+    stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    if not stuck:
+        return
+    logging.getLogger(__name__).warning("exiting with %d worker threads still blocked on a backend", len(stuck))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _parser(app: ServerApp[Any]) -> argparse.ArgumentParser:
