@@ -19,10 +19,10 @@ from pathlib import Path
 WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - we connect, not bind
 
 
-def main_process_flags() -> dict[str, str]:
+def main_process_flags(cmdline: Path = Path("/proc/1/cmdline")) -> dict[str, str]:
     """`--transport`, `--host` and `--port` as given to PID 1 (both `--flag value` and `--flag=value`)."""
     try:
-        argv = Path("/proc/1/cmdline").read_bytes().decode(errors="replace").split("\0")
+        argv = cmdline.read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return {}
     flags: dict[str, str] = {}
@@ -35,8 +35,8 @@ def main_process_flags() -> dict[str, str]:
     return flags
 
 
-def main(server: str, default_port: str) -> int:
-    flags = main_process_flags()
+def main(server: str, default_port: str, cmdline: Path = Path("/proc/1/cmdline")) -> int:
+    flags = main_process_flags(cmdline)
 
     def setting(name: str, default: str) -> str:
         return flags.get(name) or os.environ.get(f"WARDEN_{server.upper()}_{name.upper()}") or default
