@@ -67,10 +67,13 @@ def engine(*args: str, timeout: float = 120) -> str:
 def check_contents(name: str, image: str) -> None:
     """Installed distributions against the image's requirements (uv export of the lock + two wheels)."""
     requirements = (ROOT / "build" / "wheelhouse" / "requirements" / f"{name}.txt").read_text()
-    pinned = {m.group(1).lower().replace("_", "-") + "==" + m.group(2) for m in
-              re.finditer(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)", requirements, re.MULTILINE)}  # fmt: skip
-    installed = set(json.loads(engine("run", "--rm", "--network", "none", "--entrypoint", "python3", image,
-                                      "-c", LIST_DISTS)))  # fmt: skip
+    pinned = {
+        m.group(1).lower().replace("_", "-") + "==" + m.group(2)
+        for m in re.finditer(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)", requirements, re.MULTILINE)
+    }
+    installed = set(
+        json.loads(engine("run", "--rm", "--network", "none", "--entrypoint", "python3", image, "-c", LIST_DISTS))
+    )
     check(installed <= pinned, f"installed but not in the lock export: {sorted(installed - pinned)}")
     warden = {dist.split("==")[0] for dist in installed if dist.startswith("warden")}
     check(warden == {"warden-core", f"warden-{name}"}, f"warden distributions: {sorted(warden)}")

@@ -78,8 +78,21 @@ def download(requirements: str) -> None:
         run(UV, "venv", "--quiet", "--seed", "--python", "3.11", pip_venv)
     wanted = OUT / "download.txt"
     wanted.write_text("\n".join(filter(None, map(needed, entries(requirements)))) + "\n")
-    run(pip, "download", "-qq", "--disable-pip-version-check", "--no-deps", "--require-hashes",
-        "--only-binary=:all:", "--python-version", "3.11", "--dest", WHEELS, "--requirement", wanted)  # fmt: skip
+    run(
+        pip,
+        "download",
+        "-qq",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--require-hashes",
+        "--only-binary=:all:",
+        "--python-version",
+        "3.11",
+        "--dest",
+        WHEELS,
+        "--requirement",
+        wanted,
+    )
 
 
 def local_wheels() -> dict[str, str]:
