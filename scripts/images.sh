@@ -80,7 +80,7 @@ make_local_base() {
   # Leave out what a slim image leaves out: package caches and lists, documentation, locales.
   tar -C "$root" -c --exclude='./var/cache/apt/archives/*.deb' --exclude='./var/lib/apt/lists/*' \
     --exclude=./usr/share/doc --exclude=./usr/share/man --exclude=./usr/share/info --exclude=./usr/share/locale . |
-    "$ENGINE" import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    "$ENGINE" import --quiet --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
       --change 'CMD ["python3"]' - "$LOCAL_BASE" >/dev/null
   rm -rf "$root"
 }

@@ -66,7 +66,9 @@ def engine(*args: str, timeout: float = 120) -> str:
 
 def check_contents(name: str, image: str) -> None:
     """Installed distributions against the image's requirements (uv export of the lock + two wheels)."""
-    requirements = (ROOT / "build" / "wheelhouse" / "requirements" / f"{name}.txt").read_text()
+    requirements = "".join(
+        (ROOT / "build" / "wheelhouse" / "requirements" / f"{name}{part}.txt").read_text() for part in ("", "-warden")
+    )
     pinned = {
         m.group(1).lower().replace("_", "-") + "==" + m.group(2)
         for m in re.finditer(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)", requirements, re.MULTILINE)

@@ -2,13 +2,17 @@
 
     uv run python scripts/wheelhouse.py [server ...]     (all servers when none is named)
 
-    build/wheelhouse/wheels/              the wheels: every locked runtime dependency of the servers,
-                                          downloaded and hash-checked, plus warden-core and the
-                                          servers built from this checkout
+    build/wheelhouse/wheels/              every locked runtime dependency of the servers, downloaded
+                                          and hash-checked
+    build/wheelhouse/local/               warden-core and the servers, built from this checkout
     build/wheelhouse/requirements/<name>.txt
-                                          what image warden-<name> installs: `uv export --frozen --no-dev
-                                          --package warden-<name>` (pins, markers and hashes from uv.lock)
-                                          plus the two local wheels with their hashes
+                                          the dependencies image warden-<name> installs: `uv export
+                                          --frozen --no-dev --package warden-<name>` (pins, markers and
+                                          hashes from uv.lock)
+    build/wheelhouse/requirements/<name>-warden.txt
+                                          then warden-core and warden-<name>, pinned to their hashes
+
+The two steps are two image layers, so a change to the code reinstalls only the code.
 
 This step needs the package index; the image builds then need no network at all (`--network none`).
 Downloads are kept between runs, so a second run only rebuilds the local wheels.
@@ -28,6 +32,7 @@ from packaging.markers import Marker, default_environment
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "build" / "wheelhouse"
 WHEELS = OUT / "wheels"
+LOCAL = OUT / "local"
 REQUIREMENTS = OUT / "requirements"
 UV = os.environ.get("UV", "uv")
 EXPORT = [UV, "export", "--frozen", "--no-dev", "--no-emit-workspace", "--no-header", "--no-annotate", "--quiet"]
@@ -76,8 +81,10 @@ def download(requirements: str) -> None:
     pip = pip_venv / "bin" / "pip"
     if not pip.exists():
         run(UV, "venv", "--quiet", "--seed", "--python", "3.11", pip_venv)
-    wanted = OUT / "download.txt"
+    wanted, done = OUT / "download.txt", OUT / "downloaded.txt"
     wanted.write_text("\n".join(filter(None, map(needed, entries(requirements)))) + "\n")
+    if done.exists() and done.read_text() == wanted.read_text():
+        return  # the same lock as last time: every wheel is here, checked then
     run(
         pip,
         "download",
@@ -93,15 +100,16 @@ def download(requirements: str) -> None:
         "--requirement",
         wanted,
     )
+    done.write_text(wanted.read_text())
 
 
 def local_wheels() -> dict[str, str]:
     """Build warden-core and every server; return `name==version --hash=...` by distribution name."""
-    for old in WHEELS.glob("warden_*.whl"):
+    for old in LOCAL.glob("*.whl"):
         old.unlink()
-    run(UV, "build", "--quiet", "--all-packages", "--wheel", "--out-dir", WHEELS)
+    run(UV, "build", "--quiet", "--all-packages", "--wheel", "--out-dir", LOCAL)
     pins = {}
-    for wheel in WHEELS.glob("warden_*.whl"):
+    for wheel in LOCAL.glob("warden_*.whl"):
         dist, version = wheel.name.split("-")[:2]
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
         pins[dist.replace("_", "-")] = f"{dist.replace('_', '-')}=={version} --hash=sha256:{digest}"
@@ -111,6 +119,7 @@ def local_wheels() -> dict[str, str]:
 def main(servers: list[str]) -> int:
     servers = servers or sorted(p.parent.name for p in ROOT.glob("servers/*/pyproject.toml"))
     WHEELS.mkdir(parents=True, exist_ok=True)
+    LOCAL.mkdir(parents=True, exist_ok=True)
     REQUIREMENTS.mkdir(parents=True, exist_ok=True)
     download(run(*EXPORT, "--all-packages", capture=True))
     pins = local_wheels()
@@ -118,9 +127,10 @@ def main(servers: list[str]) -> int:
         exported = run(*EXPORT, "--package", f"warden-{name}", capture=True)
         if re.search(r"^warden-", exported, re.MULTILINE):
             raise SystemExit(f"warden-{name} depends on another workspace package; the image would miss it")
-        text = exported + "\n".join([pins["warden-core"], pins[f"warden-{name}"]]) + "\n"
-        (REQUIREMENTS / f"{name}.txt").write_text(text)
-    sys.stdout.write(f"wheelhouse: {len(list(WHEELS.glob('*.whl')))} wheels, requirements for {', '.join(servers)}\n")
+        (REQUIREMENTS / f"{name}.txt").write_text(exported)
+        (REQUIREMENTS / f"{name}-warden.txt").write_text(f"{pins['warden-core']}\n{pins[f'warden-{name}']}\n")
+    wheels = len(list(WHEELS.glob("*.whl")))
+    sys.stdout.write(f"wheelhouse: {wheels} wheels, local wheels and requirements for {', '.join(servers)}\n")
     return 0
 
 

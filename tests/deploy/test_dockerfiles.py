@@ -46,6 +46,9 @@ def test_dockerfile_shape(name: str) -> None:
     install = " ".join(args for op, args in build if op == "RUN")
     assert "--require-hashes" in install and "--no-deps" in install  # exactly the locked, hashed set
     assert ("COPY", f"build/wheelhouse/requirements/{name}.txt /requirements.txt") in build
+    assert ("COPY", f"build/wheelhouse/requirements/{name}-warden.txt /requirements-warden.txt") in build
+    local = next(args.split()[:-1] for op, args in build if op == "COPY" and "/local/" in args)
+    assert local == ["build/wheelhouse/local/warden_core-*.whl", f"build/wheelhouse/local/warden_{name}-*.whl"]
     assert any(op == "ENV" and "PIP_NO_INDEX=1" in args for op, args in build)  # the wheelhouse or nothing
 
     assert [op for op, _ in runtime].count("RUN") == 1  # only the user is made here: no tools, no caches
