@@ -52,3 +52,24 @@ async def test_a_client_that_cannot_ask_is_refused(era: str) -> None:
             await client.call_tool("ex_clear_shelf", {"shelf": "main"})
     assert refused.value.error.code == -32021  # missing required client capability: elicitation
     assert len(server.store.shelves["main"]) == 50
+
+
+async def test_a_refused_resource_is_never_put_to_the_user(era: str, tmp_path: Any) -> None:
+    audit = tmp_path / "audit.jsonl"
+    server = build_server(
+        ExampleSettings.load(read_only=False, allow_destructive=True, write_shelves=("main",), audit_sink=str(audit))
+    )
+    asked: list[str] = []
+
+    async def callback(context: Any, params: Any) -> ElicitResult:
+        asked.append(params.message)
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    async with connect(server, era, elicitation_callback=callback) as client:
+        result = await client.call_tool("ex_clear_shelf", {"shelf": "other"})
+    assert result.is_error
+    assert "'other' is not allowed by this server's policy (WARDEN_EXAMPLE_WRITE_SHELVES)" in result.content[0].text  # type: ignore[union-attr]
+    assert asked == []
+    assert server.store.shelves["other"] == ["x"]
+    events = [line for line in audit.read_text().splitlines() if '"tools/call"' in line]
+    assert '"outcome":"policy_denied"' in events[0]

@@ -285,3 +285,50 @@ def test_readiness_follows_the_backend_breaker() -> None:
             assert "unavailable" in json.dumps(result_of(post(base, message)))
         ready = httpx.get(f"{base}/readyz")
         assert (ready.status_code, ready.json()) == (503, {"status": "not ready"})
+
+
+# --- Sessions (handshake era). -------------------------------------------------------------------------
+def _legacy_initialize(base: str, token: str) -> str:
+    response = httpx.post(
+        f"{base}/mcp",
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        },
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+        },
+    )
+    assert response.status_code == 200, response.text
+    return response.headers["mcp-session-id"]
+
+
+def _legacy_list(base: str, token: str | None, session: str) -> httpx.Response:
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "Mcp-Session-Id": session,
+        "MCP-Protocol-Version": "2025-11-25",
+    }
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return httpx.post(f"{base}/mcp", json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=headers)
+
+
+def test_a_session_id_is_not_identity(oauth_server: str, issuer: Issuer) -> None:
+    alice = issuer.mint(scope="basic:read", sub="alice")
+    bob = issuer.mint(scope="basic:read", sub="bob")
+    session = _legacy_initialize(oauth_server, alice)
+    assert len(session) >= 32  # cryptographically random, visible ASCII
+    assert _legacy_list(oauth_server, alice, session).status_code == 200
+    hijack = _legacy_list(oauth_server, bob, session)
+    assert hijack.status_code in {403, 404}, hijack.text
+    assert _legacy_list(oauth_server, None, session).status_code == 401

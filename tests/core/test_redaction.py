@@ -78,3 +78,27 @@ def test_log_filter_masks_messages_arguments_and_tracebacks(caplog: pytest.LogCa
     joined = "\n".join(records)
     assert "pw-canary-1" not in joined and "canary-in-traceback-9a8b7c" not in joined
     assert "RuntimeError" in joined  # the traceback itself is kept, only masked
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a." * 500_000,  # a scheme-like run that never reaches ://
+        "ab+c" * 250_000,
+        "-----BEGIN RSA PRIVATE KEY-----x" * 30_000,  # many openings, no END
+        "eyJabcdefg" * 100_000,
+        "postgres://user:" + "p" * 1_000_000,
+        "password=" * 110_000,
+    ],
+    ids=["dotted", "scheme", "pem", "jwt", "url", "keyvalue"],
+)
+def test_masking_a_megabyte_of_hostile_text_finishes(text: str) -> None:
+    # Guarded by a timeout, not timed: every repetition is bounded, so nothing backtracks quadratically.
+    assert len(redact(text)) > 0
+
+
+def test_encrypted_pem_with_dashed_headers_is_masked() -> None:
+    pem = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,AB\n\nMIIEow\n"
+    masked = redact(f"key: {pem}-----END ENCRYPTED PRIVATE KEY----- done")
+    assert masked == "key: [REDACTED] done"

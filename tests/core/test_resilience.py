@@ -121,3 +121,15 @@ async def test_breaker_opens_answers_fast_and_half_opens_to_recover() -> None:
     healthy = True
     assert await b.call(op) == "ok"  # half-open trial succeeds and closes the breaker
     assert b.available
+
+
+async def test_throttling_does_not_open_the_breaker() -> None:
+    b = backend(attempts=1, breaker_threshold=2)
+
+    async def throttled() -> None:
+        raise Retryable("429 Too Many Requests", retry_after=5)
+
+    for _ in range(5):
+        with pytest.raises(RateLimited):
+            await b.call(throttled)
+    assert b.available

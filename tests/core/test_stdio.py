@@ -51,17 +51,25 @@ def test_discovery_without_credentials_then_a_clear_error(server: StdioProcess) 
 
 
 def test_sigterm_drains_in_flight_calls_and_exits_zero(server: StdioProcess) -> None:
-    server.send(request(99, "tools/list"))
-    server.answers({99})
     for i in range(1, 6):
-        server.send(request(i, "tools/call", {"name": "ex_slow", "arguments": {"seconds": 0.6}}))
-    time.sleep(0.2)
-    started = time.monotonic()
+        call = request(i, "tools/call", {"name": "ex_slow", "arguments": {"seconds": 0.8}})
+        call["params"]["_meta"]["progressToken"] = f"p{i}"
+        server.send(call)
+    started: set[str] = set()
+    while len(started) < 5:  # each call reports progress as soon as it runs: all five are in flight
+        message = server.receive()
+        if message.get("method") == "notifications/progress":
+            started.add(message["params"]["progressToken"])
     server.proc.send_signal(signal.SIGTERM)
-    answers = server.answers(set(range(1, 6)))
+    late = request(6, "tools/call", {"name": "ex_echo", "arguments": {"text": "after the signal"}})
+    server.send(late)
+    stopped = time.monotonic()
+    answers = server.answers(set(range(1, 7)))
     assert all(answers[i]["result"]["structuredContent"] == {"ok": True} for i in range(1, 6))
+    refused = answers[6]["result"]
+    assert refused["isError"] and "shutting down" in refused["content"][0]["text"]
     assert server.wait(10) == 0
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - stopped < 10
 
 
 def test_bad_configuration_fails_with_one_line() -> None:

@@ -12,11 +12,13 @@ import threading
 
 MASK = "[REDACTED]"
 
+# Every repetition is bounded: these run on every log line and error text, and an unbounded
+# repeat before a literal that never comes backtracks quadratically on long input.
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Authorization headers and bearer tokens.
     (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9\-._~+/]{8,}=*"), rf"\1 {MASK}"),
     # JWTs (header.payload.signature, both base64url JSON objects).
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), MASK),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,8192}\.eyJ[A-Za-z0-9_-]{5,8192}\.[A-Za-z0-9_-]{0,8192}"), MASK),
     # GitHub tokens: classic, OAuth, user-to-server, server-to-server, refresh, fine-grained.
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"), MASK),
     (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"), MASK),
@@ -30,7 +32,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         rf"\1\2{MASK}",
     ),
     # Passwords inside connection URLs: scheme://user:password@host.
-    (re.compile(r"\b([a-z][a-z0-9+.-]*://[^:/@\s]*):[^@\s/]+@"), rf"\1:{MASK}@"),
+    (re.compile(r"\b([a-z][a-z0-9+.-]{0,30}://[^:/@\s]{0,256}):[^@\s/]{1,512}@"), rf"\1:{MASK}@"),
     # key=value or "key": "value" pairs whose key says secret.
     (
         re.compile(
@@ -40,7 +42,13 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         rf"\1\2{MASK}",
     ),
     # Private keys.
-    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"), MASK),
+    # A PEM body never holds five dashes in a row, so each BEGIN scans no further than the next marker.
+    (
+        re.compile(
+            r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----(?:[^-]|-(?!----)){0,16384}-----END [A-Z ]{0,40}PRIVATE KEY-----"
+        ),
+        MASK,
+    ),
 )
 
 # Shorter values would mask ordinary words; such secrets are still caught by shape above.

@@ -129,7 +129,12 @@ class Backend:
 
 
 def _counts_as_outage(exc: BaseException) -> bool:
-    """Transient transport trouble opens the breaker; a clear answer from the backend does not."""
+    """Transient transport trouble opens the breaker; a clear answer from the backend does not.
+
+    Throttling (a Retryable with Retry-After) is a healthy backend asking for patience, not an outage.
+    """
     if isinstance(exc, WardenError | anyio.get_cancelled_exc_class()):
         return False
-    return isinstance(exc, Retryable | TimeoutError | OSError | ConnectionError)
+    if isinstance(exc, Retryable):
+        return exc.retry_after is None
+    return isinstance(exc, TimeoutError | OSError | ConnectionError)

@@ -34,7 +34,7 @@ from warden_core import audit
 from warden_core.audit import Auditor, AuditRecord
 from warden_core.auth import LOCAL, Principal
 from warden_core.caps import json_size
-from warden_core.errors import Timeout, UpstreamUnavailable, WardenError
+from warden_core.errors import PolicyDenied, Timeout, UpstreamUnavailable, WardenError
 from warden_core.metrics import Metrics
 from warden_core.policy import Allowlist, Policy
 from warden_core.ratelimit import RateLimiter
@@ -50,6 +50,9 @@ PRINCIPAL_KEY = "warden.principal"
 """Where the HTTP front door leaves the authenticated principal in the ASGI scope."""
 
 Readiness = Callable[[], Awaitable[bool]]
+
+MODERN = "2026-07-28"
+"""The first protocol revision without the handshake; its results carry `resultType`."""
 
 # Refusals by Warden itself, as opposed to failures of the call.
 _DENIALS = frozenset({"policy_denied", "rate_limited"})
@@ -213,9 +216,11 @@ class WardenServer:
         record.principal, record.client_id = principal.id, principal.client_id
         record.method = ctx.method
         params = ctx.params if isinstance(ctx.params, Mapping) else {}
+        refusal = None
         if ctx.method == "tools/call":
             record.tool = str(params.get("name"))
             self.auditor.describe_arguments(record, params.get("arguments"))
+            refusal = self._refuse_early(record, params, ctx.protocol_version)
         elif ctx.method == "resources/read":
             record.target = str(params.get("uri"))
         started = time.perf_counter()
@@ -223,6 +228,8 @@ class WardenServer:
         self.metrics.inflight.inc()
         try:
             with nullcontext() if outer else self.auditor.recording(record):
+                if refusal is not None:
+                    return refusal
                 try:
                     result = await call_next(ctx)
                 except MCPError as exc:
@@ -239,6 +246,29 @@ class WardenServer:
             tool = record.tool if record.tool in self._by_name else ("unknown" if record.tool else "")
             self.metrics.requests.labels(ctx.method, tool, record.outcome).inc()
             self.metrics.duration.labels(ctx.method).observe(time.perf_counter() - started)
+
+    def _refuse_early(
+        self, record: AuditRecord, params: Mapping[str, Any], protocol_version: str | None
+    ) -> dict[str, Any] | None:
+        """Check the allowlists on the raw arguments, before anything (a confirmation prompt) runs.
+
+        The guard checks again on the validated arguments; this earlier look means a refused
+        resource never reaches a resolver, so the user is never asked to confirm a refused change.
+        """
+        spec = self.exposed_spec(record.tool or "")
+        arguments = params.get("arguments")
+        if spec is None or not spec.resource_args or not isinstance(arguments, Mapping):
+            return None
+        try:
+            self.policy.guard(spec, arguments)
+        except PolicyDenied as exc:
+            record.deny(exc.kind, exc.message)
+            text = f"Error executing tool {spec.name}: {exc.message}"
+            result: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": True}
+            if protocol_version is not None and protocol_version >= MODERN:
+                result["resultType"] = "complete"  # what the SDK adds to results of the stateless era
+            return result
+        return None
 
     def _finish(self, record: AuditRecord, result: Any) -> None:
         if not isinstance(result, dict):

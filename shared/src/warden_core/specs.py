@@ -79,8 +79,8 @@ class ToolSpec:
         non-read tools and is true exactly for the destructive level.
         """
         read = self.access is Access.READ
+        # No `title` here: the tool's own title says it, and clients prefer that one.
         return ToolAnnotations(
-            title=self.title,
             read_only_hint=read,
             destructive_hint=self.access is Access.DESTRUCTIVE,
             idempotent_hint=True if read else self.idempotent,

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import signal
 import sys
 import threading
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import anyio
 import anyio.from_thread
@@ -26,6 +27,9 @@ from mcp.shared.message import SessionMessage
 from warden_core.server import WardenServer
 
 logger = logging.getLogger(__name__)
+
+_FLUSH_GRACE = 5.0
+"""After the drain, how long the orderly end of input may take before the server is cancelled."""
 
 
 class _StdinLines:
@@ -44,8 +48,23 @@ class _StdinLines:
         # would abort on its lock if the daemon thread were blocked inside it.
         self._stream: BinaryIO = os.fdopen(os.dup(fd), "rb")
         self._lines: MemoryObjectReceiveStream[bytes] | None = None
+        self._feed: MemoryObjectSendStream[bytes] | None = None
         self._replies: MemoryObjectSendStream[SessionMessage] | None = None
         self._can_reply = anyio.Event()
+        self.requests = 0
+        """Requests handed to the server so far; each must get exactly one answer."""
+
+    def idle(self) -> bool:
+        """Nothing the client sent is waiting to be read: no queued line, no unread bytes on stdin."""
+        if self._lines is not None and self._lines.statistics().current_buffer_used:
+            return False
+        readable, _, _ = select.select([self._stream], [], [], 0)
+        return not readable
+
+    def stop(self) -> None:
+        """End the input as EOF would: the SDK then finishes the way it does when the client hangs up."""
+        if self._feed is not None:
+            self._feed.close()
 
     def reply_through(self, replies: MemoryObjectSendStream[SessionMessage]) -> None:
         self._replies = replies
@@ -56,16 +75,18 @@ class _StdinLines:
 
     async def __anext__(self) -> str:
         if self._lines is None:
-            send, self._lines = anyio.create_memory_object_stream[bytes](1)
+            self._feed, self._lines = anyio.create_memory_object_stream[bytes](1)
             token = anyio.lowlevel.current_token()
-            threading.Thread(target=self._pump, args=(send, token), daemon=True, name="warden-stdin").start()
+            threading.Thread(target=self._pump, args=(self._feed, token), daemon=True, name="warden-stdin").start()
         while True:
             try:
                 line = await self._lines.receive()
             except anyio.EndOfStream:
                 raise StopAsyncIteration from None
-            error = _malformed(line)
+            message, error = _parse(line)
             if error is None:
+                if isinstance(message, types.JSONRPCRequest):
+                    self.requests += 1
                 return line.decode("utf-8", errors="replace")
             if error.id is not None or error.error.code == types.PARSE_ERROR:
                 await self._can_reply.wait()
@@ -82,24 +103,49 @@ class _StdinLines:
             pass  # the server stopped first
 
 
-def _malformed(line: bytes) -> types.JSONRPCError | None:
-    """The error answer a line deserves, or None when it is a valid JSON-RPC message."""
+def _parse(line: bytes) -> tuple[types.JSONRPCMessage | None, types.JSONRPCError | None]:
+    """The message a line carries, or the error answer it deserves."""
     try:
-        types.jsonrpc_message_adapter.validate_json(line, by_name=False)
-        return None
+        return types.jsonrpc_message_adapter.validate_json(line, by_name=False), None
     except ValueError:
         pass
     try:
-        message = json.loads(line)
+        raw = json.loads(line)
     except (ValueError, RecursionError):
-        return types.JSONRPCError(
-            jsonrpc="2.0", id=None, error=types.ErrorData(code=types.PARSE_ERROR, message="Parse error")
-        )
-    raw_id = message.get("id") if isinstance(message, dict) else None
+        error = types.ErrorData(code=types.PARSE_ERROR, message="Parse error")
+        return None, types.JSONRPCError(jsonrpc="2.0", id=None, error=error)
+    raw_id = raw.get("id") if isinstance(raw, dict) else None
     request_id = raw_id if isinstance(raw_id, int | str) and not isinstance(raw_id, bool) else None
-    return types.JSONRPCError(
-        jsonrpc="2.0", id=request_id, error=types.ErrorData(code=types.INVALID_REQUEST, message="Invalid Request")
-    )
+    error = types.ErrorData(code=types.INVALID_REQUEST, message="Invalid Request")
+    return None, types.JSONRPCError(jsonrpc="2.0", id=request_id, error=error)
+
+
+class _CountedWrites:
+    """The server's write stream, counting the answers that have actually gone out."""
+
+    def __init__(self, stream: MemoryObjectSendStream[SessionMessage]) -> None:
+        self._stream = stream
+        self.answers = 0
+
+    async def send(self, item: SessionMessage) -> None:
+        await self._stream.send(item)
+        if isinstance(item.message, types.JSONRPCResponse | types.JSONRPCError):
+            self.answers += 1
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    def close(self) -> None:
+        self._stream.close()
+
+    async def __aenter__(self) -> _CountedWrites:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 async def serve_stdio(server: WardenServer) -> None:
@@ -107,32 +153,42 @@ async def serve_stdio(server: WardenServer) -> None:
     lowlevel = server.mcp._lowlevel_server  # what MCPServer.run_stdio_async drives, with our stdin reader
     try:
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_stop_on_signal, server, tasks.cancel_scope)
             lines = _StdinLines(sys.stdin.fileno())
             async with stdio_server(stdin=lines) as (read, write):  # type: ignore[arg-type]
                 lines.reply_through(write)
-                await lowlevel.run(read, write, lowlevel.create_initialization_options())
+                writes = _CountedWrites(write)
+                tasks.start_soon(_stop_on_signal, server, lines, writes, tasks.cancel_scope)
+                await lowlevel.run(read, writes, lowlevel.create_initialization_options())
             tasks.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
             await server.aclose()
 
 
-async def _stop_on_signal(server: WardenServer, scope: anyio.CancelScope) -> None:
+async def _stop_on_signal(
+    server: WardenServer, lines: _StdinLines, writes: _CountedWrites, scope: anyio.CancelScope
+) -> None:
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
             logger.info("%s received %s: draining", server.name, signal.Signals(signum).name)
             server.draining = True
-            await drain(server)
-            scope.cancel()
+            await drain(server, lines, writes)
+            # Ending the input (rather than cancelling) lets every answer already made reach stdout.
+            lines.stop()
+            await anyio.sleep(_FLUSH_GRACE)
+            scope.cancel()  # only if the orderly end did not finish in time
             return
 
 
-async def drain(server: WardenServer) -> None:
-    """Wait until no request is in flight, or the drain deadline passes."""
+async def drain(server: WardenServer, lines: _StdinLines, writes: _CountedWrites) -> None:
+    """Wait until every request sent so far has its answer written (new calls are refused), or the deadline.
+
+    A request the client wrote before the signal but the server had not read yet still gets its answer
+    (a refusal, if it is a new call), so nothing the client sent goes unanswered.
+    """
     with anyio.move_on_after(server.settings.drain_seconds) as deadline:
-        # Calls finish on many tasks; polling the counter during shutdown is simpler than signalling.
-        while server.inflight:  # noqa: ASYNC110
+        # Answers are written by many tasks; polling during shutdown is simpler than signalling.
+        while writes.answers < lines.requests or not lines.idle():  # noqa: ASYNC110
             await anyio.sleep(0.05)
     if deadline.cancelled_caught:
         logger.warning("%s: %d requests still in flight at the drain deadline", server.name, server.inflight)

@@ -1,0 +1,77 @@
+"""warden-aws settings: `WARDEN_AWS_*` in the environment, read once at start.
+
+Credentials are never settings: they come from AWS's standard chain (environment, shared config and
+SSO profiles, container and instance roles), optionally narrowed to one named profile.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, ClassVar
+
+from pydantic import AfterValidator, Field
+from pydantic_settings import SettingsConfigDict
+
+from warden_core import CommaList, CoreSettings
+from warden_core.settings import HttpUrl
+
+REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$"
+_REGION = re.compile(REGION_PATTERN)
+_GLOB = re.compile(r"^[a-z0-9*?\-]+$")
+_ACCOUNT_GLOB = re.compile(r"^[0-9*?]{1,12}$")
+_OPERATION_GLOB = re.compile(r"^[a-z0-9*?\-]+:[A-Za-z0-9*?]+$")
+
+DEFAULT_SERVICES = ("sts", "ec2", "s3", "lambda", "cloudwatch", "logs", "ce")
+"""The services the curated tools use. The generic call tool reaches more only when an operator adds them."""
+
+
+def _region(value: str | None) -> str | None:
+    if value is not None and not _REGION.match(value):
+        raise ValueError("must be an AWS region such as eu-west-1")
+    return value
+
+
+def _patterns(check: re.Pattern[str], example: str) -> AfterValidator:
+    def validate(values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            if not check.match(value):
+                raise ValueError(f"each entry must look like {example}")
+        return values
+
+    return AfterValidator(validate)
+
+
+class Settings(CoreSettings):
+    """Read-only AWS for AI agents: inventory, costs and failures, classified from botocore's service models."""
+
+    model_config = SettingsConfigDict(env_prefix="WARDEN_AWS_", frozen=True, extra="ignore", env_file=None)
+
+    server_name: ClassVar[str] = "aws"
+    default_port: ClassVar[int] = 8105
+
+    profile: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_.+=,@-]{1,128}$",
+        description="AWS profile to use; unset means the standard chain (env, AWS_PROFILE, SSO, role).",
+    )
+    region: Annotated[str | None, AfterValidator(_region)] = Field(
+        None, description="Default region; unset means AWS_REGION or the profile's region."
+    )
+    accounts: Annotated[CommaList, _patterns(_ACCOUNT_GLOB, "123456789012 or 1234*")] = Field(
+        ("*",), description="AWS account ids the credential may belong to (checked with STS before any data call)."
+    )
+    regions: Annotated[CommaList, _patterns(_GLOB, "eu-west-1 or eu-*")] = Field(
+        ("*",), description="Regions the server may read (checked on arguments and on every signed request)."
+    )
+    services: Annotated[CommaList, _patterns(_GLOB, "ec2 or *")] = Field(
+        DEFAULT_SERVICES, description="Services the server may call (botocore names: ec2, s3, logs, ...)."
+    )
+    allow_sensitive: Annotated[CommaList, _patterns(_OPERATION_GLOB, "ssm:GetParameter")] = Field(
+        (), description="Sensitive operations allowed anyway (`service:Operation` globs); their answers are unmasked."
+    )
+    endpoint_url: HttpUrl | None = Field(
+        None, description="Send every request to this endpoint instead of AWS (LocalStack, moto); tests only."
+    )
+    connect_timeout: float = Field(5.0, gt=0, le=60, description="Seconds to open a connection to AWS.")
+    read_timeout: float = Field(15.0, gt=0, le=300, description="Seconds to wait for AWS to answer one attempt.")
+    max_pool_connections: int = Field(10, ge=1, le=100, description="Connections per AWS client.")

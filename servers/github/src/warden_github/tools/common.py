@@ -1,0 +1,290 @@
+"""What every tool group shares: argument types, the server's dependencies, cursors and search scoping.
+
+Argument types are module-level `Annotated` aliases: the SDK evaluates handler annotations
+against the defining module's globals, so each tools module imports these names.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+import anyio
+from pydantic import AfterValidator, BaseModel, Field
+
+from warden_core import Budget, InvalidArgument, PolicyDenied, WardenError
+from warden_core.policy import Policy
+from warden_github.client import GitHubClient, Page
+from warden_github.content import Content, was_cut
+from warden_github.settings import Settings
+
+M = TypeVar("M", bound=BaseModel)
+
+REPOS = "repos"
+WRITE_REPOS = "write_repos"
+
+REPO_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+_REF_CHARS = re.compile(r"^[A-Za-z0-9._/+@-]+$")
+
+
+def _repo(value: str | None) -> str | None:
+    # `.` and `..` are not repository names, and in a URL path they would climb out of /repos/owner.
+    if value is not None and any(part.strip(".") == "" for part in value.split("/")):
+        raise ValueError("not an owner/name repository")
+    return value
+
+
+def not_only_dots(value: str) -> str:
+    if not value.strip("."):
+        raise ValueError("must not be only dots")
+    return value
+
+
+def not_only_dots_opt(value: str | None) -> str | None:
+    return None if value is None else not_only_dots(value)
+
+
+def _ref(value: str | None) -> str | None:
+    if value is not None and (
+        ".." in value or value.startswith(("/", "-", ".")) or value.endswith(("/", ".lock")) or "//" in value
+    ):
+        raise ValueError("not a valid branch, tag or commit name")
+    return value
+
+
+def _file_path(value: str) -> str:
+    segments = value.split("/")
+    if value and (value.startswith("/") or any(segment in ("", ".", "..") for segment in segments)):
+        raise ValueError("use a path relative to the repository root, without '.', '..' or empty segments")
+    return value
+
+
+# --- Argument types (module-level: see the module docstring). ----------------------------------------
+Repo = Annotated[
+    str, Field(description="Repository as owner/name.", pattern=REPO_PATTERN, max_length=140), AfterValidator(_repo)
+]
+OptRepo = Annotated[
+    str | None,
+    Field(description="Only this repository (owner/name).", pattern=REPO_PATTERN, max_length=140),
+    AfterValidator(_repo),
+]
+Number = Annotated[int, Field(description="Issue or pull request number.", ge=1, le=10_000_000)]
+Cursor = Annotated[str, Field(description="next_cursor from the previous page.", max_length=400)]
+Limit = Annotated[int, Field(description="Items per page.", ge=1, le=100)]
+Query = Annotated[
+    str, Field(description="GitHub search syntax, without repo:/org:/user: qualifiers.", min_length=1, max_length=200)
+]
+Ref = Annotated[
+    str | None,
+    Field(description="Branch, tag or commit SHA (default branch if omitted).", pattern=r"^[A-Za-z0-9._/+@-]{1,200}$"),
+    AfterValidator(_ref),
+]
+FilePath = Annotated[
+    str,
+    Field(
+        description="Path from the repository root; empty for the root.", max_length=1000, pattern=r"^[^\x00-\x1f]*$"
+    ),
+    AfterValidator(_file_path),
+]
+CommitRef = Annotated[
+    str,
+    Field(description="Commit SHA, branch or tag.", pattern=r"^[A-Za-z0-9._/+@-]{1,200}$"),
+    AfterValidator(_ref),
+]
+RunId = Annotated[int, Field(description="Workflow run id.", ge=1)]
+
+
+class Allowance(Budget):
+    """The core's byte budget, plus whether a text was shortened to fit (`cut` covers both)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(max_bytes)
+        self.text_cut = False
+
+    @property
+    def cut(self) -> bool:
+        return self.truncated or self.text_cut
+
+
+# --- Dependencies of the tool handlers. ------------------------------------------------------------------
+@dataclass
+class Deps:
+    settings: Settings
+    client: GitHubClient
+    content: Content
+    policy: Policy | None = None  # set once the server (which builds the policy) exists
+
+    def _policy(self) -> Policy:
+        assert self.policy is not None, "the server sets the policy before any call"
+        return self.policy
+
+    def check_repo(self, repo: str, what: str = "repo") -> None:
+        self._policy().check(REPOS, repo, what)
+
+    def allows(self, repo: str) -> bool:
+        return self._policy().allows(REPOS, repo)
+
+    def budget(self) -> Allowance:
+        """The byte budget of one result, less room for the fields around its lists."""
+        return Allowance(max(512, self.settings.max_output_bytes - 1024))
+
+    def item_text_limit(self, share: int = 8) -> int:
+        """Characters one free-text field of one list item may use (so one item never fills a page)."""
+        return max(200, min(8000, self.settings.max_output_bytes // share))
+
+
+def split(repo: str) -> tuple[str, str]:
+    owner, name = repo.split("/", 1)
+    return owner, name
+
+
+async def concurrently(*calls: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run independent requests at once; a failure surfaces as itself, not as an exception group."""
+    try:
+        async with anyio.create_task_group() as tasks:
+            for call in calls:
+                tasks.start_soon(call)
+    except BaseExceptionGroup as group:
+        raise _first(group) from None
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    # Prefer an error the caller can act on over a cancellation or an internal failure.
+    return next((exc for exc in leaves if isinstance(exc, WardenError)), leaves[0])
+
+
+# --- Cursors: opaque to the model, bound to the query they continue. ------------------------------------
+@dataclass(frozen=True)
+class Position:
+    page: int
+    skip: int
+    per_page: int
+
+
+def query_key(tool: str, **arguments: Any) -> str:
+    canonical = json.dumps([tool, arguments], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def encode_cursor(key: str, position: Position) -> str:
+    raw = json.dumps({"k": key, "p": position.page, "s": position.skip, "n": position.per_page}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, key: str, per_page: int) -> Position:
+    if not cursor:
+        return Position(1, 0, per_page)
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        position = Position(int(raw["p"]), int(raw["s"]), int(raw["n"]))
+        valid = raw["k"] == key and 1 <= position.page <= 100_000 and position.skip >= 0 and position.per_page >= 1
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        valid = False
+    if not valid:
+        raise InvalidArgument("the cursor does not belong to this query; repeat the call without it to start over")
+    return position
+
+
+def fill(
+    page: Page,
+    items: Sequence[Any],
+    *,
+    position: Position,
+    key: str,
+    budget: Allowance,
+    convert: Callable[[Any], M | None],
+) -> tuple[list[M], str | None]:
+    """Convert the items of one fetched page, from the cursor's offset, until the budget is spent.
+
+    Returns the kept items and the cursor of whatever comes next: the rest of this page when the
+    budget ran out, else the next page when GitHub's `Link` header names one.
+    """
+    kept: list[M] = []
+    for index in range(position.skip, len(items)):
+        item = convert(items[index])
+        if item is None:
+            continue  # filtered out (a pull request in an issue list, a repository outside the allowlist)
+        dumped = item.model_dump(mode="json")
+        if not budget.admit(dumped):
+            # Resume at this item; if not even one fits, step past it so paging still moves on.
+            resume = index if kept else index + 1
+            if resume >= len(items):
+                return kept, _next(page, position, key)
+            return kept, encode_cursor(key, Position(position.page, resume, position.per_page))
+        kept.append(item)
+        if any(was_cut(value) for value in dumped.values()):
+            budget.text_cut = True  # a field of this item was shortened: the result is not whole
+    return kept, _next(page, position, key)
+
+
+def _next(page: Page, position: Position, key: str) -> str | None:
+    following = page.next_page
+    if following is None or following <= position.page:
+        return None
+    return encode_cursor(key, Position(following, 0, position.per_page))
+
+
+# --- Search: always scoped to what the allowlist admits. ----------------------------------------------
+_SCOPE_QUALIFIER = re.compile(r"(?i)\b(repo|org|user|owner)\s*:")
+_GLOB = re.compile(r"[*?\[\]!]")
+MAX_QUERY = 256
+
+
+def scoped_query(query: str, repo: str | None, deps: Deps, extra: str = "") -> str:
+    """The search query GitHub will run: the caller's terms, limited to allowlisted repositories.
+
+    The caller may not name scopes itself (GitHub ORs repeated scope qualifiers, which would
+    widen the search); `repo` narrows to one allowed repository. Results are still filtered
+    against the allowlist afterwards, since an owner-wide scope can cover more than a pattern.
+    """
+    if _SCOPE_QUALIFIER.search(query):
+        raise InvalidArgument("put the repository in the `repo` argument, not repo:/org:/user: in the query")
+    terms = " ".join(part for part in (query.strip(), extra) if part)
+    if repo is not None:
+        deps.check_repo(repo)
+        return f"{terms} repo:{repo}"
+    patterns = deps.settings.repos
+    if not patterns:
+        raise PolicyDenied(f"no repositories are allowed by this server's policy ({Settings.env_name('repos')})")
+    if "*" in patterns:
+        return terms  # the operator allowed every repository the token can see
+    owners: dict[str, None] = {}
+    exact: dict[str, None] = {}
+    for pattern in patterns:
+        owner, _, name = pattern.partition("/")
+        if _GLOB.search(owner):
+            continue  # no qualifier can express it: such repositories need `repo`
+        if _GLOB.search(name):
+            owners[owner.lower()] = None
+        else:
+            exact[f"{owner}/{name}".lower()] = None
+    qualifiers = [f"user:{owner}" for owner in owners]
+    qualifiers += [f"repo:{name}" for name in exact if name.split("/", 1)[0] not in owners]
+    if not qualifiers:
+        raise InvalidArgument("the allowlist has no fixed owner to search; pass `repo`")
+    scoped = f"{terms} {' '.join(qualifiers)}"
+    if len(scoped) > MAX_QUERY:
+        raise InvalidArgument("too many allowed repositories to search at once; pass `repo` to search one")
+    return scoped
+
+
+def repo_of_url(url: Any) -> str | None:
+    """`owner/name` from an API URL such as https://api.github.com/repos/owner/name/issues/1."""
+    match = re.search(r"/repos/([^/]+/[^/?#]+)", str(url or ""))
+    return match.group(1) if match else None

@@ -1,0 +1,199 @@
+"""Result models. They become the tools' output schemas, so they stay small: no docstrings, no field docs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+def _compact(schema: dict[str, Any], cls: type) -> None:
+    """Trim what tools/list spends on output schemas: titles, defaults, and `anyOf [T, null]` spelled long."""
+    schema.pop("title", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+        prop.pop("default", None)
+        options = prop.get("anyOf")
+        if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+            other = next(option for option in options if option != {"type": "null"})
+            if set(other) == {"type"}:
+                del prop["anyOf"]
+                prop["type"] = [other["type"], "null"]
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_compact)
+
+
+class Row(Out):  # one object in a compact listing
+    name: str
+    namespace: str | None = None
+    age: str | None = None
+    status: str | None = None
+    info: dict[str, str] = {}
+
+
+class Container(Out):
+    name: str
+    image: str | None = None
+    init: bool = False
+    ready: bool | None = None
+    restarts: int | None = None
+    state: str | None = None
+    last_state: str | None = None
+
+
+class Event(Out):
+    type: str | None = None
+    reason: str | None = None
+    object: str | None = None
+    namespace: str | None = None
+    message: str | None = None
+    count: int | None = None
+    last_seen: str | None = None
+
+
+class ListResult(Out):
+    kind: str
+    api_version: str
+    namespaces: list[str] | None = None
+    count: int
+    items: list[Row] = []
+    objects: list[dict[str, Any]] | None = None
+    yaml: str | None = None
+    truncated: bool
+    next_cursor: str | None = None
+
+
+class ObjectResult(Out):
+    kind: str
+    api_version: str
+    name: str
+    namespace: str | None = None
+    age: str | None = None
+    status: str | None = None
+    info: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    owners: list[str] = []
+    conditions: list[str] = []
+    containers: list[Container] | None = None
+    object: dict[str, Any] | None = None
+    yaml: str | None = None
+    truncated: bool = False
+
+
+class DescribeResult(Out):
+    kind: str
+    api_version: str
+    name: str
+    namespace: str | None = None
+    age: str | None = None
+    status: str | None = None
+    info: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    owners: list[str] = []
+    conditions: list[str] = []
+    containers: list[Container] | None = None
+    events: list[Event] = []
+    note: str | None = None
+    truncated: bool = False
+
+
+class EventsResult(Out):
+    namespaces: list[str]
+    count: int
+    items: list[Event]
+    scanned: int
+    truncated: bool
+
+
+class LogsResult(Out):
+    pod: str
+    namespace: str
+    container: str
+    containers: list[str]
+    text: str
+    lines: int
+    lines_read: int
+    truncated: bool
+    note: str | None = None
+
+
+class RolloutStatus(Out):
+    kind: str
+    name: str
+    namespace: str
+    done: bool
+    failed: bool
+    message: str
+    desired: int | None = None
+    updated: int | None = None
+    ready: int | None = None
+    available: int | None = None
+    generation: int | None = None
+    observed_generation: int | None = None
+    conditions: list[str] = []
+    waited_seconds: float = 0.0
+
+
+class Node(Out):
+    name: str
+    ready: str
+    roles: list[str] = []
+    age: str | None = None
+    version: str | None = None
+    unschedulable: bool = False
+    taints: list[str] = []
+    capacity: dict[str, str] = {}
+    allocatable: dict[str, str] = {}
+    problems: list[str] = []
+    conditions: list[str] | None = None
+    info: dict[str, str] = {}
+
+
+class NodesResult(Out):
+    count: int
+    ready: int
+    items: list[Node]
+    truncated: bool
+    next_cursor: str | None = None
+
+
+class Overview(Out):
+    context: str | None
+    contexts: list[str]
+    server_version: str | None = None
+    platform: str | None = None
+    nodes: int | None = None
+    nodes_ready: int | None = None
+    kubelet_versions: list[str] = []
+    namespaces: list[str]
+    pods_scanned: int = 0
+    unhealthy_pods: list[Row] = []
+    unhealthy_total: int = 0
+    notes: list[str] = []
+    truncated: bool = False
+
+
+class ScaleResult(Out):
+    kind: str
+    name: str
+    namespace: str
+    previous_replicas: int | None
+    replicas: int
+
+
+class RestartResult(Out):
+    kind: str
+    name: str
+    namespace: str
+    restarted_at: str
+
+
+class DeleteResult(Out):
+    name: str
+    namespace: str
+    deleted: bool
+    owner: str | None = None

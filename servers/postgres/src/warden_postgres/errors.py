@@ -1,0 +1,92 @@
+"""Layer 7: database failures become the core's error family, with PostgreSQL's own words and SQLSTATE.
+
+A caller sees the server message, its hint, and the SQLSTATE. Never the DSN, the host, the
+password, or the driver's view of the socket: connection failures are described in a few words
+of our own. The core masks known secrets in every error text on top of this.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from typing import Any
+
+from warden_core import (
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    PolicyDenied,
+    Timeout,
+    UpstreamUnavailable,
+    WardenError,
+)
+from warden_core.resilience import Retryable
+
+_MAX_MESSAGE = 600
+
+# SQLSTATEs of a database that is there but cannot take us right now: worth another try.
+_TRANSIENT = frozenset({"53300", "53400", "57P01", "57P02", "57P03", "40001", "40P01", "55006"})
+
+
+def _pg_text(exc: Any) -> str:
+    """`message (HINT: hint) [SQLSTATE xxxxx]`, bounded."""
+    message = str(getattr(exc, "message", None) or (exc.args[0] if exc.args else type(exc).__name__))
+    hint = getattr(exc, "hint", None)
+    text = message + (f" (hint: {hint})" if hint else "")
+    if len(text) > _MAX_MESSAGE:
+        text = text[:_MAX_MESSAGE] + "…"
+    return f"{text} [SQLSTATE {exc.sqlstate}]"
+
+
+def _socket_reason(exc: BaseException) -> str:
+    if isinstance(exc, socket.gaierror):
+        return "the host name does not resolve"
+    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+        return "connection refused"
+    if isinstance(exc, TimeoutError):
+        return "connection timed out"
+    if isinstance(exc, FileNotFoundError):
+        return "no server socket at that path"
+    return "the connection failed"
+
+
+def translate(exc: BaseException, database: str, *, connecting: bool = False) -> BaseException:
+    """The exception to raise instead of `exc` (a `WardenError`, or `Retryable` for transient trouble)."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    if isinstance(exc, WardenError | Retryable):
+        return exc
+    if isinstance(exc, asyncpg.PostgresError):
+        state = exc.sqlstate or ""
+        text = _pg_text(exc)
+        if state in _TRANSIENT or state.startswith("08"):
+            return Retryable(f"database {database!r}: {text}")
+        if state in {"57014"}:
+            return Timeout(f"database {database!r} cancelled the statement: {text}")
+        if state == "55P03":
+            return Timeout(f"database {database!r}: lock wait timed out: {text}")
+        if state.startswith("28"):
+            return UpstreamUnavailable(f"cannot log in to database {database!r}: {text}")
+        if state == "3D000":
+            return UpstreamUnavailable(f"database {database!r} does not exist on its server: {text}")
+        if state == "25006":
+            return PolicyDenied(f"the read-only transaction refused a write: {text}")
+        if state == "42501":
+            return PermissionDenied(f"the database role lacks a privilege: {text}")
+        if state in {"42P01", "42883", "3F000"}:
+            return NotFound(text)
+        return InvalidArgument(text)
+    if isinstance(exc, asyncpg.ClientConfigurationError):
+        return UpstreamUnavailable(f"database {database!r}: its connection settings are invalid")
+    if isinstance(exc, asyncpg.InterfaceError):
+        text = str(exc)
+        if "arguments" in text or "argument" in text:
+            return InvalidArgument(text[:_MAX_MESSAGE])
+        return Retryable(f"database {database!r}: the connection was lost")
+    if isinstance(exc, TimeoutError):
+        if connecting:
+            return Retryable(f"database {database!r}: connection timed out")
+        return Timeout(f"database {database!r} did not answer in time; the statement was cancelled")
+    if isinstance(exc, OSError):
+        return Retryable(f"cannot reach database {database!r}: {_socket_reason(exc)}")
+    return exc

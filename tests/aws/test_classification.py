@@ -1,0 +1,197 @@
+"""The classification is data derived from botocore's service models, and the policy follows it.
+
+These tests re-derive the evidence from the installed botocore and check the committed data against it:
+every read is justified by the evidence (or a recorded review reason that the structure still supports),
+the sensitive set is refused, and unknown means refused.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from warden_aws.classification import Classification, digest
+from warden_aws.evidence import READ_VERBS, Evidence, all_evidence, looks_read, propose, structurally_read
+from warden_aws.policy import OperationPolicy
+from warden_core import Allowlist, PolicyDenied
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "servers" / "aws" / "src" / "warden_aws" / "data" / "classification.json"
+
+# The issue's list, and what a reviewer added from the data.
+SENSITIVE = [
+    "sts:AssumeRole",
+    "sts:AssumeRoleWithSAML",
+    "sts:AssumeRoleWithWebIdentity",
+    "sts:AssumeRoot",
+    "sts:GetSessionToken",
+    "sts:GetFederationToken",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:BatchGetSecretValue",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "ecr:GetAuthorizationToken",
+    "iam:CreateAccessKey",
+    "s3:GetObject",
+    "s3:GetObjectTorrent",
+    "sso:GetRoleCredentials",
+    "cognito-identity:GetCredentialsForIdentity",
+    "cognito-identity:GetOpenIdToken",
+    "lambda:GetFunction",
+    "lambda:GetLayerVersion",
+    "ec2:GetPasswordData",
+    "ec2:GetConsoleOutput",
+    "redshift:GetClusterCredentials",
+    "codeartifact:GetAuthorizationToken",
+    "ecr:GetDownloadUrlForLayer",
+    "dynamodb:GetItem",
+    "emr:GetPersistentAppUIPresignedURL",
+    "sagemaker:CreatePresignedDomainUrl",
+]
+CONDITIONAL = {
+    "ssm:GetParameter": ({"Name": "db"}, {"Name": "db", "WithDecryption": True}),
+    "ssm:GetParameters": ({"Names": ["db"]}, {"Names": ["db"], "WithDecryption": True}),
+    "ssm:GetParametersByPath": ({"Path": "/app"}, {"Path": "/app", "WithDecryption": True}),
+    "ssm:GetParameterHistory": ({"Name": "db"}, {"Name": "db", "WithDecryption": True}),
+    "glue:GetConnection": ({"Name": "c", "HidePassword": True}, {"Name": "c"}),
+    "apigateway:GetApiKey": ({"apiKey": "k"}, {"apiKey": "k", "includeValue": True}),
+    "ec2:DescribeInstanceAttribute": (
+        {"InstanceId": "i-0123456789abcdef0", "Attribute": "instanceType"},
+        {"InstanceId": "i-0123456789abcdef0", "Attribute": "userData"},
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def evidence() -> dict[str, dict[str, Evidence]]:
+    return {service: {ev.operation: ev for ev in evs} for service, evs in all_evidence().items()}
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, Any]:
+    return json.loads(DATA.read_text())  # type: ignore[no-any-return]
+
+
+def policy(services: tuple[str, ...] = ("*",), allow: tuple[str, ...] = ()) -> OperationPolicy:
+    return OperationPolicy(
+        Classification.load(),
+        services=Allowlist("WARDEN_AWS_SERVICES", services),
+        allow_sensitive=Allowlist("WARDEN_AWS_ALLOW_SENSITIVE", allow),
+    )
+
+
+def operations(evidence: dict[str, dict[str, Evidence]], key: str) -> tuple[str, str, list[str]]:
+    service, _, operation = key.partition(":")
+    return service, operation, list(evidence[service])
+
+
+def test_the_committed_data_is_what_the_generator_derives_from_this_botocore(
+    evidence: dict[str, dict[str, Evidence]],
+) -> None:
+    spec = importlib.util.spec_from_file_location("aws_classify", ROOT / "scripts" / "aws_classify.py")
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    sys.modules["aws_classify"] = generator
+    spec.loader.exec_module(generator)
+    derived = generator.render(generator.classify({service: list(ops.values()) for service, ops in evidence.items()}))
+    assert derived == DATA.read_text(), "run scripts/aws_classify.py and review the diff"
+
+
+def test_every_read_is_justified_by_the_evidence(
+    evidence: dict[str, dict[str, Evidence]], data: dict[str, Any]
+) -> None:
+    reads = 0
+    for service, entry in data["services"].items():
+        reviewed = entry.get("reviewed_read", {})
+        for operation in entry["read"]:
+            ev = evidence[service][operation]
+            reads += 1
+            # Invariants checked on the raw evidence, independent of the proposal logic.
+            assert ev.method in {"GET", "HEAD", "POST"}, ev
+            assert ev.has_output and not ev.idempotency_token and not ev.streaming_input, ev
+            assert not ev.streaming_output, f"{ev.key} streams content and cannot be a plain read"
+            assert not ev.secret_output, f"{ev.key} returns secrets and cannot be a plain read"
+            if operation in reviewed:
+                assert ev.verb in READ_VERBS and structurally_read(ev), ev
+                assert reviewed[operation].startswith("documentation"), "a reviewed read needs a reason"
+            else:
+                assert looks_read(ev), f"{ev.key} is committed as a read but the evidence does not say so"
+                assert propose(ev).cls == "read"
+    assert reads == data["counts"]["read"] > 5000
+
+
+def test_describe_list_get_reads_carry_their_evidence(evidence: dict[str, dict[str, Evidence]]) -> None:
+    classification = Classification.load()
+    for key in ("ec2:DescribeInstances", "s3:ListObjectsV2", "lambda:ListFunctions", "logs:GetQueryResults"):
+        service, operation, names = operations(evidence, key)
+        assert classification.lookup(service, operation, names).cls == "read"
+        ev = evidence[service][operation]
+        assert ev.verb in READ_VERBS and looks_read(ev)
+    # A Get that creates something is not a read, whatever its name says.
+    service, operation, names = operations(evidence, "cognito-identity:GetId")
+    assert classification.lookup(service, operation, names).cls == "write"
+    assert evidence[service][operation].doc_verb == "generates"
+
+
+def test_counts_add_up(evidence: dict[str, dict[str, Evidence]], data: dict[str, Any]) -> None:
+    total = sum(len(ops) for ops in evidence.values())
+    counts = data["counts"]
+    assert counts["read"] + counts["sensitive"] + counts["write"] == total
+    assert counts["services"] == len(evidence)
+    for service, entry in data["services"].items():
+        assert entry["digest"] == digest(list(evidence[service]))
+
+
+@pytest.mark.parametrize("key", SENSITIVE)
+def test_the_sensitive_set_is_refused(key: str, evidence: dict[str, dict[str, Evidence]]) -> None:
+    service, operation, names = operations(evidence, key)
+    assert Classification.load().lookup(service, operation, names).cls == "sensitive"
+    with pytest.raises(PolicyDenied, match="WARDEN_AWS_ALLOW_SENSITIVE"):
+        policy().decide(service, operation, {}, names)
+
+
+@pytest.mark.parametrize("key", sorted(CONDITIONAL))
+def test_reads_that_reveal_secrets_with_some_arguments(key: str, evidence: dict[str, dict[str, Evidence]]) -> None:
+    service, operation, names = operations(evidence, key)
+    plain, revealing = CONDITIONAL[key]
+    assert policy().decide(service, operation, plain, names).cls == "read"
+    with pytest.raises(PolicyDenied, match="reveals secrets"):
+        policy().decide(service, operation, revealing, names)
+
+
+def test_an_operator_can_allow_one_sensitive_operation_and_it_is_unmasked(
+    evidence: dict[str, dict[str, Evidence]],
+) -> None:
+    service, operation, names = operations(evidence, "ssm:GetParameter")
+    decision = policy(allow=("ssm:GetParameter",)).decide(service, operation, {"WithDecryption": True}, names)
+    assert decision.unmask
+    other = operations(evidence, "secretsmanager:GetSecretValue")
+    with pytest.raises(PolicyDenied):
+        policy(allow=("ssm:GetParameter",)).decide(other[0], other[1], {}, other[2])
+
+
+def test_writes_are_refused_and_unknown_means_refused(evidence: dict[str, dict[str, Evidence]]) -> None:
+    service, operation, names = operations(evidence, "ec2:TerminateInstances")
+    with pytest.raises(PolicyDenied, match="not a read"):
+        policy().decide(service, operation, {}, names)
+    # An operation botocore knows but the review did not (a newer botocore): unknown, refused.
+    with pytest.raises(PolicyDenied, match="not in the reviewed classification"):
+        policy().decide("ec2", "DescribeShinyNewThing", {}, [*names, "DescribeShinyNewThing"])
+    # A service the review never saw.
+    with pytest.raises(PolicyDenied, match="not in the reviewed classification"):
+        policy().decide("brand-new-service", "ListThings", {}, ["ListThings"])
+    # The service allowlist comes first.
+    with pytest.raises(PolicyDenied, match="WARDEN_AWS_SERVICES"):
+        policy(services=("ec2",)).decide("s3", "ListBuckets", {}, list(evidence["s3"]))
+
+
+def test_curated_operations_are_only_for_curated_tools(evidence: dict[str, dict[str, Evidence]]) -> None:
+    service, operation, names = operations(evidence, "logs:StartQuery")
+    with pytest.raises(PolicyDenied, match="not a read"):
+        policy().decide(service, operation, {}, names)
+    assert policy().decide(service, operation, {}, names, curated=True).cls == "curated"

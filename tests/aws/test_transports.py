@@ -1,0 +1,117 @@
+"""Real transports against moto's threaded server on 127.0.0.1: `python -m warden_aws` over stdio, and
+streamable HTTP with an API key, in both protocol eras."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import boto3
+import httpx2
+import pytest
+import uvicorn
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.aws.conftest import ACCOUNT, FAKE_ENV, REGION, data, make_server, text_of
+from warden_core.http import create_app
+
+pytestmark = pytest.mark.anyio
+
+INBOUND_KEY = "wk_inbound_client_credential_9c1e4a7b2d"
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    s3 = boto3.client(
+        "s3",
+        region_name=REGION,
+        endpoint_url=url,
+        aws_access_key_id=FAKE_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
+    s3.create_bucket(Bucket="acme-reports")
+    s3.put_object(Bucket="acme-reports", Key="2026/11/summary.csv", Body=b"a,b\n")
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+async def test_stdio_subprocess(moto_url: str) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        **FAKE_ENV,
+        "WARDEN_AWS_ENDPOINT_URL": moto_url,
+        "WARDEN_AWS_ACCOUNTS": ACCOUNT,
+        "WARDEN_AWS_SERVICES": "*",
+    }
+    params = StdioServerParameters(command=sys.executable, args=["-m", "warden_aws"], env=env)
+    async with Client(params) as client:
+        tools = await client.list_tools()
+        who = await client.call_tool("aws_whoami", {})
+        listing = await client.call_tool("aws_s3_objects", {"bucket": "acme-reports", "recursive": True})
+        secret = await client.call_tool(
+            "aws_call", {"service": "secretsmanager", "operation": "GetSecretValue", "parameters": {"SecretId": "db"}}
+        )
+    assert len(tools.tools) == 10
+    assert data(who)["account"] == ACCOUNT
+    assert [e["key"] for e in data(listing)["entries"]] == ["2026/11/summary.csv"]
+    assert secret.is_error and "sensitive" in text_of(secret)
+
+
+@contextmanager
+def serving_http(moto_url: str) -> Iterator[str]:
+    server = make_server(endpoint_url=moto_url, api_keys=(f"ci:{INBOUND_KEY}",), accounts=(ACCOUNT,))
+    app = create_app(server)
+    web = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=web.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not web.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    port = web.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        web.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def http_url(moto_url: str) -> Iterator[str]:
+    with serving_http(moto_url) as url:
+        yield url
+
+
+async def test_http_with_an_api_key(http_url: str, era: str) -> None:
+    headers = {"Authorization": f"Bearer {INBOUND_KEY}"}
+    async with (
+        httpx2.AsyncClient(headers=headers) as http,
+        Client(
+            streamable_http_client(http_url, http_client=http), mode="legacy" if era == "legacy" else "auto"
+        ) as client,
+    ):
+        who = await client.call_tool("aws_whoami", {})
+        buckets = await client.call_tool("aws_s3_buckets", {})
+        cost = await client.call_tool("aws_cost_by_service", {"start": "2026-10-01", "end": "2026-11-01"})
+    assert data(who)["account"] == ACCOUNT
+    assert [b["name"] for b in data(buckets)["buckets"]] == ["acme-reports"]
+    assert data(cost)["periods"] == []  # moto tracks no spend; the request went through
+
+
+async def test_http_refuses_a_caller_without_the_key(http_url: str) -> None:
+    async with httpx2.AsyncClient() as http:
+        response = await http.post(http_url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    assert response.status_code == 401

@@ -1,0 +1,234 @@
+"""The repository allowlist: refusals happen before any HTTP request, and search never leaves the allowlist."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.github.conftest import ALL_GROUPS, writable
+from tests.github.fake_github import FakeGitHub
+from tests.github.helpers import data_of, text_of
+from tests.support.fake_http import Response
+from warden_core import WardenServer
+from warden_core.testing import connect
+
+pytestmark = pytest.mark.anyio
+
+# One call per tool that names a repository, aimed at a repository outside the allowlist.
+OUTSIDE: list[tuple[str, dict[str, Any]]] = [
+    ("gh_get_repo", {"repo": "acme/secret"}),
+    ("gh_get_file", {"repo": "acme/secret", "path": ".env"}),
+    ("gh_get_tree", {"repo": "acme/secret"}),
+    ("gh_list_refs", {"repo": "acme/secret", "kind": "tags"}),
+    ("gh_list_commits", {"repo": "acme/secret"}),
+    ("gh_get_commit", {"repo": "acme/secret", "sha": "main"}),
+    ("gh_search_code", {"query": "password", "repo": "acme/secret"}),
+    ("gh_list_issues", {"repo": "acme/secret"}),
+    ("gh_search_issues", {"query": "keys", "repo": "acme/secret"}),
+    ("gh_get_issue", {"repo": "acme/secret", "number": 3}),
+    ("gh_list_labels", {"repo": "evil/exfil"}),
+    ("gh_list_pulls", {"repo": "acme/secret"}),
+    ("gh_search_pulls", {"query": "fix", "repo": "acme/secret"}),
+    ("gh_get_pull", {"repo": "acme/secret", "number": 1, "part": "diff"}),
+    ("gh_list_runs", {"repo": "acme/secret"}),
+    ("gh_get_run", {"repo": "acme/secret", "run_id": 1}),
+    ("gh_get_job_logs", {"repo": "acme/secret", "run_id": 1}),
+    ("gh_create_issue", {"repo": "evil/exfil", "title": "data", "body": "secrets"}),
+    ("gh_add_comment", {"repo": "evil/exfil", "number": 1, "body": "secrets"}),
+    ("gh_add_labels", {"repo": "evil/exfil", "number": 1, "labels": ["bug"]}),
+    ("gh_create_pull", {"repo": "evil/exfil", "title": "data", "head": "x", "base": "main"}),
+    # In the write allowlist's shape but not the read allowlist: writes need both.
+    ("gh_create_issue", {"repo": "acme/secret", "title": "data"}),
+]
+
+
+@pytest.mark.parametrize(("tool", "arguments"), OUTSIDE, ids=[f"{t}-{a['repo']}" for t, a in OUTSIDE])
+async def test_refused_before_any_request(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub, tool: str, arguments: dict[str, Any]
+) -> None:
+    server = make_server(groups=ALL_GROUPS, **writable(write_repos=("acme/api", "acme/secret")))
+    async with connect(server) as client:
+        result = await client.call_tool(tool, arguments)
+    assert result.is_error
+    text = text_of(result)
+    assert "not allowed by this server's policy" in text
+    assert "WARDEN_GITHUB_REPOS" in text or "WARDEN_GITHUB_WRITE_REPOS" in text
+    assert fake_github.requests == [], "a refused call must not reach GitHub"
+
+
+async def test_allowlist_ignores_case_like_github(make_server: Callable[..., WardenServer]) -> None:
+    server = make_server(repos=("Acme/*",))
+    async with connect(server) as client:
+        result = await client.call_tool("gh_get_repo", {"repo": "ACME/API"})
+    assert not result.is_error
+    assert data_of(result)["full_name"] == "acme/api"
+
+
+async def test_an_owner_pattern_admits_the_whole_owner(make_server: Callable[..., WardenServer]) -> None:
+    server = make_server(repos=("acme",))
+    async with connect(server) as client:
+        allowed = await client.call_tool("gh_get_repo", {"repo": "acme/secret"})
+        refused = await client.call_tool("gh_get_repo", {"repo": "evil/exfil"})
+    assert not allowed.is_error
+    assert refused.is_error
+
+
+async def test_empty_allowlist_admits_nothing(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub
+) -> None:
+    server = make_server(repos=())
+    async with connect(server) as client:
+        direct = await client.call_tool("gh_get_repo", {"repo": "acme/api"})
+        search = await client.call_tool("gh_search_repos", {"query": "api"})
+    assert direct.is_error and search.is_error
+    assert "WARDEN_GITHUB_REPOS" in text_of(search)
+    assert fake_github.requests == []
+
+
+@pytest.mark.parametrize(
+    ("tool", "extra"),
+    [
+        ("gh_search_repos", "is:public"),
+        ("gh_search_code", "def"),
+        ("gh_search_issues", "crash"),
+        ("gh_search_pulls", "retry"),
+    ],
+)
+async def test_search_is_scoped_to_the_allowlist(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub, tool: str, extra: str
+) -> None:
+    server = make_server(repos=("acme/api", "acme/web", "other/*"))
+    async with connect(server) as client:
+        result = await client.call_tool(tool, {"query": extra})
+    assert not result.is_error, text_of(result)
+    (request,) = fake_github.requests
+    q = request.param("q")
+    assert q is not None
+    assert q.startswith(extra)
+    assert "user:other" in q and "repo:acme/api" in q and "repo:acme/web" in q
+    assert "acme/secret" not in str(result.structured_content)
+
+
+@pytest.mark.parametrize("query", ["repo:acme/secret password", "org:evil token", "secret USER:acme", "x owner:evil"])
+async def test_search_refuses_scope_qualifiers_in_the_query(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub, query: str
+) -> None:
+    server = make_server()
+    async with connect(server) as client:
+        result = await client.call_tool("gh_search_code", {"query": query})
+    assert result.is_error
+    assert "`repo` argument" in text_of(result)
+    assert fake_github.requests == []
+
+
+async def test_search_results_outside_the_allowlist_are_dropped(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub
+) -> None:
+    """Even if GitHub answered with other repositories (an owner-wide scope, a quirk), they never come back."""
+    server = make_server(repos=("acme/api", "acme/web"))
+    fake_github.inject(
+        "GET",
+        "/search/code",
+        lambda request: fake_github.ok(
+            {
+                "total_count": 3,
+                "incomplete_results": False,
+                "items": [
+                    {
+                        "path": "app.py",
+                        "html_url": "https://github.com/acme/api/blob/main/app.py",
+                        "repository": {"full_name": "acme/api"},
+                        "text_matches": [],
+                    },
+                    {
+                        "path": ".env",
+                        "html_url": "https://github.com/acme/secret/blob/main/.env",
+                        "repository": {"full_name": "acme/secret"},
+                        "text_matches": [],
+                    },
+                    {
+                        "path": "x",
+                        "html_url": "https://github.com/evil/exfil/blob/main/x",
+                        "repository": {"full_name": "evil/exfil"},
+                        "text_matches": [],
+                    },
+                ],
+            }
+        ),
+    )
+    async with connect(server) as client:
+        result = await client.call_tool("gh_search_code", {"query": "token"})
+    hits = data_of(result)["hits"]
+    assert [hit["repo"] for hit in hits] == ["acme/api"]
+
+
+async def test_owner_glob_patterns_need_an_explicit_repo(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub
+) -> None:
+    server = make_server(repos=("acme-*/*",))
+    async with connect(server) as client:
+        result = await client.call_tool("gh_search_issues", {"query": "bug"})
+    assert result.is_error and "pass `repo`" in text_of(result)
+    assert fake_github.requests == []
+
+
+async def test_renamed_repository_is_checked_where_it_lands(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub
+) -> None:
+    """GitHub follows a renamed/transferred repository; if it now lives outside the allowlist, it is refused."""
+    moved = {**fake_github.repos["evil/exfil"]}
+    fake_github.inject("GET", r"/repos/acme/web", lambda request: fake_github.ok(moved))
+    server = make_server()
+    async with connect(server) as client:
+        result = await client.call_tool("gh_get_repo", {"repo": "acme/web"})
+    assert result.is_error
+    assert "evil/exfil" in text_of(result)
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [
+        ("gh_get_repo", {"repo": "acme/.."}),
+        ("gh_get_repo", {"repo": "../acme"}),
+        ("gh_get_file", {"repo": "acme/api", "path": "../../secret/.env"}),
+        ("gh_get_file", {"repo": "acme/api", "path": "/etc/passwd"}),
+        ("gh_get_commit", {"repo": "acme/api", "sha": "../../../user"}),
+        ("gh_list_issues", {"repo": "acme/api", "unknown": 1}),
+        ("gh_get_issue", {"repo": "acme/api", "number": 0}),
+        ("gh_list_issues", {"repo": "acme/api", "limit": 1000}),
+    ],
+)
+async def test_malformed_arguments_are_refused_before_any_request(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub, tool: str, arguments: dict[str, Any]
+) -> None:
+    server = make_server(repos=("*",))
+    async with connect(server) as client:
+        result = await client.call_tool(tool, arguments)
+    assert result.is_error
+    assert fake_github.requests == []
+
+
+async def test_a_foreign_cursor_is_refused(make_server: Callable[..., WardenServer], fake_github: FakeGitHub) -> None:
+    server = make_server()
+    async with connect(server) as client:
+        first = await client.call_tool("gh_list_issues", {"repo": "acme/api", "limit": 5})
+        cursor = data_of(first)["next_cursor"]
+        other = await client.call_tool("gh_list_issues", {"repo": "acme/web", "cursor": cursor})
+        garbage = await client.call_tool("gh_list_issues", {"repo": "acme/api", "cursor": "not-a-cursor"})
+    assert cursor
+    assert other.is_error and "cursor" in text_of(other)
+    assert garbage.is_error
+    assert len(fake_github.requests) == 1
+
+
+async def test_unmatched_route_is_a_clear_not_found(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub
+) -> None:
+    fake_github.inject("GET", r"/repos/acme/web/issues/\d+", Response(404, {"message": "Not Found"}))
+    server = make_server()
+    async with connect(server) as client:
+        result = await client.call_tool("gh_get_issue", {"repo": "acme/web", "number": 99})
+    assert result.is_error
+    assert "was not found (or this server's token cannot see it)" in text_of(result)

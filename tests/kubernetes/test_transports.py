@@ -1,0 +1,96 @@
+"""Real transports: `python -m warden_kubernetes` over stdio, and the HTTP app behind uvicorn with an API key."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import httpx2
+import pytest
+import uvicorn
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.kubernetes.fake_kube import DEFAULT_TOKEN, FakeKube
+from tests.kubernetes.seed import canary_forms
+from warden_core import WardenServer
+from warden_core.http import create_app
+from warden_kubernetes.server import build_server
+from warden_kubernetes.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+MODES = {"modern": "2026-07-28", "legacy": "legacy"}
+API_KEY = "wk-test-key-0123456789abcdef"
+
+
+async def test_stdio_subprocess(cluster: FakeKube, kubeconfig: Path, tmp_path: Path, era: str) -> None:
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "warden_kubernetes"],
+        env={
+            "HOME": str(tmp_path),
+            "PATH": "/usr/bin:/bin",
+            "WARDEN_KUBERNETES_KUBECONFIG": str(kubeconfig),
+            "WARDEN_KUBERNETES_NAMESPACES": "shop,team-*",
+            "WARDEN_KUBERNETES_AUDIT_SINK": str(tmp_path / "audit.jsonl"),
+        },
+    )
+    async with Client(params, mode=MODES[era]) as client:
+        tools = await client.list_tools()
+        assert len(tools.tools) == 8
+        result = await client.call_tool("k8s_list", {"kind": "pods", "namespace": "shop"})
+        assert not result.is_error
+        assert result.structured_content is not None and result.structured_content["count"] == 5
+        refused = await client.call_tool("k8s_list", {"kind": "pods", "namespace": "kube-system"})
+        secret = await client.call_tool(
+            "k8s_get", {"kind": "secret", "name": "db-credentials", "namespace": "shop", "output": "yaml"}
+        )
+    assert refused.is_error and "WARDEN_KUBERNETES_NAMESPACES" in refused.content[0].text  # type: ignore[union-attr]
+    assert not any(form in secret.model_dump_json() for form in canary_forms())
+    assert [r.path for r in cluster.requests] == [
+        "/api/v1/namespaces/shop/pods",
+        "/api/v1/namespaces/shop/secrets/db-credentials",
+    ]
+    audit = (tmp_path / "audit.jsonl").read_text()
+    assert '"outcome":"policy_denied"' in audit and DEFAULT_TOKEN not in audit
+
+
+@asynccontextmanager
+async def serving(server: WardenServer) -> AsyncIterator[str]:
+    config = uvicorn.Config(create_app(server), host="127.0.0.1", port=0, log_config=None, lifespan="on")
+    http = uvicorn.Server(config)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(http.serve)
+        while not http.started:  # noqa: ASYNC110  (uvicorn offers no event to wait on)
+            await anyio.sleep(0.01)
+        port = http.servers[0].sockets[0].getsockname()[1]
+        try:
+            yield f"http://127.0.0.1:{port}/mcp"
+        finally:
+            http.should_exit = True
+
+
+async def test_http_with_an_api_key(cluster: FakeKube, kubeconfig: Path, era: str) -> None:
+    settings = Settings.load(
+        kubeconfig=str(kubeconfig), namespaces=("shop",), transport="http", api_keys=(f"oncall:{API_KEY}",)
+    )
+    server = build_server(settings)
+    async with serving(server) as url:
+        async with httpx2.AsyncClient(timeout=30) as anonymous:
+            denied = await anonymous.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+            assert denied.status_code == 401
+            ready = await anonymous.get(url.replace("/mcp", "/readyz"))
+            assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30)
+        async with http, Client(streamable_http_client(url, http_client=http), mode=MODES[era]) as client:
+            tools = await client.list_tools()
+            assert [tool.name for tool in tools.tools][:2] == ["k8s_list", "k8s_get"]
+            result = await client.call_tool("k8s_describe", {"kind": "deployment", "name": "api", "namespace": "shop"})
+    assert not result.is_error
+    assert result.structured_content is not None
+    assert result.structured_content["annotations"]["example.com/api-token"] == "[MASKED]"
+    assert result.structured_content["events"][0]["reason"] == "ScalingReplicaSet"

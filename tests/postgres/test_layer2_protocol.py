@@ -1,0 +1,92 @@
+"""Layer 2 on its own: tool text only travels the extended protocol, which carries exactly one statement.
+
+The control experiment shows the simple protocol running the second statement of `SELECT 1; DROP ...`
+(the reference server's bug); the same text through `prepare` is refused by PostgreSQL itself, outside
+any transaction. Then every multi-statement attack goes through the executor with validation bypassed,
+as the table owner, and the database does not change. A static check proves no server code hands
+non-constant text to `execute()` or the COPY helpers.
+"""
+
+from __future__ import annotations
+
+import ast
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.postgres.corpus import ATTACKS
+from tests.postgres.layers import attempt, database
+from tests.postgres.shop import Shop, snapshot
+from warden_core import InvalidArgument, WardenServer
+
+pytestmark = pytest.mark.anyio
+
+SOURCE = Path(__file__).resolve().parents[2] / "servers" / "postgres" / "src" / "warden_postgres"
+
+
+def _statements(sql: str) -> int:
+    from pglast import parse_sql
+
+    try:
+        return len(parse_sql(sql))
+    except Exception:
+        return 0
+
+
+MULTI = [sql for _, sql in ATTACKS if "{" not in sql and _statements(sql) > 1]
+
+
+async def test_control_the_simple_protocol_runs_the_second_statement(shop: Shop) -> None:
+    table = f"layer2_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(shop.owner)
+    try:
+        await conn.execute(f"CREATE TABLE {table} (x int)")
+        await conn.execute(f"SELECT 1; DROP TABLE {table}")  # simple protocol: both statements run
+        assert await conn.fetchval("SELECT to_regclass($1)", table) is None
+
+        await conn.execute(f"CREATE TABLE {table} (x int)")
+        with pytest.raises(asyncpg.PostgresSyntaxError, match="cannot insert multiple commands"):
+            await conn.prepare(f"SELECT 1; DROP TABLE {table}")  # extended protocol, no transaction at all
+        assert await conn.fetchval("SELECT to_regclass($1)::text", table) == table
+    finally:
+        await conn.execute(f"DROP TABLE IF EXISTS {table}")
+        await conn.close()
+
+
+async def test_the_executor_refuses_every_multi_statement_attack(owner_server: WardenServer, shop: Shop) -> None:
+    assert len(MULTI) >= 15
+    db = database(owner_server)
+    before = await snapshot(shop)
+    for sql in MULTI:
+        outcome = await attempt(db, sql)
+        assert isinstance(outcome, InvalidArgument), sql
+        assert "cannot insert multiple commands" in outcome.message, sql
+        assert await snapshot(shop) == before, sql
+
+
+def _constant_strings(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            names.update(target.id for target in node.targets if isinstance(target, ast.Name))
+    return names
+
+
+def test_no_server_code_sends_text_through_the_simple_protocol() -> None:
+    """`execute()` and the COPY helpers only ever get module-level string constants (R-21)."""
+    risky = {"execute", "executemany", "copy_from_query", "copy_from_table", "copy_to_table", "copy_records_to_table"}
+    calls = 0
+    for path in SOURCE.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        constants = _constant_strings(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in risky:
+                calls += 1
+                first = node.args[0] if node.args else None
+                literal = isinstance(first, ast.Constant) and isinstance(first.value, str)
+                constant = isinstance(first, ast.Name) and first.id in constants
+                assert literal or constant, f"{path.name}:{node.lineno} passes non-constant text to {node.func.attr}()"
+                assert node.func.attr == "execute", f"{path.name}:{node.lineno} uses {node.func.attr}()"
+    assert calls >= 3  # BEGIN, ROLLBACK and DISCARD ALL: the server's own statements
