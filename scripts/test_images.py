@@ -8,7 +8,8 @@ For each image warden-<name>:
 - HTTP by environment (`WARDEN_<NAME>_TRANSPORT=http`, API key, same hardening, port published on a
   random loopback port): `/healthz` answers 200, `/mcp` answers 401 to an anonymous caller, an
   authenticated client lists the same tools, and the image's own HEALTHCHECK command passes;
-- HTTP by flags (`--transport http --port 8200`): `/healthz` answers and the HEALTHCHECK finds it.
+- HTTP by flags (`--transport http --port 8200`): `/healthz` answers and the HEALTHCHECK finds it;
+- both HTTP containers stop on SIGTERM with exit status 0.
 
 Prints a line per image (size and timings); exits 1 when a check fails.
 """
@@ -100,7 +101,11 @@ async def list_tools_http(url: str, key: str) -> list[str]:
 
 @contextmanager
 def http_container(image: str, port: int, env: dict[str, str], args: list[str]) -> Iterator[tuple[str, str]]:
-    """Start the image detached over HTTP; yield (container id, base URL) once /healthz answers."""
+    """Start the image detached over HTTP; yield (container id, base URL) once /healthz answers.
+
+    Afterwards, SIGTERM must stop it cleanly (exit 0) and promptly: the server is PID 1, which gets no
+    default signal handling, so this proves that it drains and exits on its own.
+    """
     env_args = [arg for item in env.items() for arg in ("-e", "=".join(item))]
     container = engine("run", "-d", *HARDENED, "-p", f"127.0.0.1::{port}", *env_args, image, *args)
     try:
@@ -116,8 +121,13 @@ def http_container(image: str, port: int, env: dict[str, str], args: list[str]) 
                 raise Failed(f"/healthz never answered; logs: {engine('logs', container)[-800:]}")
             time.sleep(0.2)
         yield container, base
+        start = time.monotonic()
+        engine("stop", "-t", "25", container)  # more than the default drain of 20 s
+        status = engine("inspect", "--format", "{{.State.ExitCode}}", container)
+        check(status == "0", f"exit status {status} after SIGTERM")
+        check(time.monotonic() - start < 10, f"took {time.monotonic() - start:.0f} s to stop with nothing in flight")
     finally:
-        subprocess.run([ENGINE, "rm", "-f", "-t", "2", container], check=False, capture_output=True, timeout=60)
+        subprocess.run([ENGINE, "rm", "-f", container], check=False, capture_output=True, timeout=60)
 
 
 def run_healthcheck(image: str, container: str) -> None:
