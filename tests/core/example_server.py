@@ -254,6 +254,12 @@ def build_server(settings: ExampleSettings) -> WardenServer:
         },
         backends=[backend],
     )
+
+    @server.mcp.resource("example://shelves/{shelf}", name="shelf", description="Items on a shelf, one per line.")
+    async def shelf_items(shelf: str) -> str:
+        server.policy.check("shelves", shelf, "shelf")
+        return "\n".join(await backend.call(lambda: store.read(shelf)))
+
     server.store = store  # type: ignore[attr-defined]  (tests inspect the fake backend)
     return server
 

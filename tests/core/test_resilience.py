@@ -133,3 +133,16 @@ async def test_throttling_does_not_open_the_breaker() -> None:
         with pytest.raises(RateLimited):
             await b.call(throttled)
     assert b.available
+
+
+async def test_a_timed_out_request_is_not_repeated() -> None:
+    calls = 0
+
+    async def slow() -> None:
+        nonlocal calls
+        calls += 1
+        await anyio.sleep(10)
+
+    with pytest.raises(Timeout):
+        await backend(timeout=0.1, attempts=3).call(slow)
+    assert calls == 1

@@ -42,3 +42,11 @@ def test_budget_stops_and_flags() -> None:
     assert sum(json_size(k) + 1 for k in kept) <= 100
     # once truncated, nothing more is admitted even if it would fit
     assert not budget.admit(1)
+
+
+def test_reserve_spends_on_the_envelope_first() -> None:
+    budget = Budget(100)
+    assert budget.reserve(60)
+    assert not budget.admit("x" * 50)  # 40 bytes left
+    assert budget.truncated
+    assert not Budget(10).reserve(11)

@@ -45,6 +45,18 @@ class Budget:
         self.used += size
         return True
 
+    def reserve(self, size: int) -> bool:
+        """Spend `size` bytes on what surrounds the items (headers, the rest of the answer).
+
+        False (and `truncated`) when not even that fits.
+        """
+        if size > self.remaining:
+            self.used = self.max_bytes
+            self.truncated = True
+            return False
+        self.used += size
+        return True
+
     def take_text(self, text: str) -> str:
         """Admit as much of `text` as fits."""
         kept, cut = truncate_text(text, self.remaining)

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 
 
-class WardenError(ToolError):
-    """A failure the caller can act on. `kind` is the stable label used in audit events and metrics."""
+class WardenError(ToolError, ResourceError):
+    """A failure the caller can act on. `kind` is the stable label used in audit events and metrics.
+
+    Both a `ToolError` and a `ResourceError`: the SDK shows its message to the model whether a tool
+    or a resource read raised it.
+    """
 
     kind: ClassVar[str] = "error"
 
@@ -28,8 +32,8 @@ class InvalidArgument(WardenError):
     kind = "invalid_argument"
 
 
-class NotFound(WardenError):
-    """The named object does not exist, or the credential cannot see it."""
+class NotFound(WardenError, ResourceNotFoundError):
+    """The named object does not exist, or the credential cannot see it (-32602 from a resource read)."""
 
     kind = "not_found"
 

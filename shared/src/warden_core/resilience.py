@@ -88,7 +88,8 @@ class Backend:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(attempts),
             wait=self._wait,
-            retry=retry_if_exception(lambda exc: isinstance(exc, Retryable | TimeoutError)),
+            # A request that timed out is not repeated: a slow backend is not helped by twice the load.
+            retry=retry_if_exception(lambda exc: isinstance(exc, Retryable)),
             reraise=True,
         )
         try:

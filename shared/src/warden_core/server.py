@@ -40,7 +40,7 @@ from warden_core.policy import Allowlist, Policy
 from warden_core.ratelimit import RateLimiter
 from warden_core.redaction import redact
 from warden_core.resilience import Backend
-from warden_core.schemas import without_titles
+from warden_core.schemas import lean
 from warden_core.settings import CoreSettings
 from warden_core.specs import ToolSpec
 
@@ -53,6 +53,10 @@ Readiness = Callable[[], Awaitable[bool]]
 
 MODERN = "2026-07-28"
 """The first protocol revision without the handshake; its results carry `resultType`."""
+
+# Requests that reach a backend outside tools/call: guarded and limited like tool calls.
+_GUARDED_READS = frozenset({"resources/read", "prompts/get", "completion/complete"})
+_SERVER_ERROR = -32000  # JSON-RPC's implementation-defined server error
 
 # Refusals by Warden itself, as opposed to failures of the call.
 _DENIALS = frozenset({"policy_denied", "rate_limited"})
@@ -164,8 +168,8 @@ class WardenServer:
             type(base.__name__, (base,), {"model_config": ConfigDict(extra="forbid"), "__module__": __name__}),
         )
         tool.fn_metadata.arg_model = strict
-        tool.parameters = without_titles(strict.model_json_schema(by_alias=True))
-        tool.fn_metadata.output_schema = without_titles(tool.fn_metadata.output_schema)
+        tool.parameters = lean(strict.model_json_schema(by_alias=True))
+        tool.fn_metadata.output_schema = lean(tool.fn_metadata.output_schema, output=True)
         return tool
 
     def _guarded(self, spec: ToolSpec) -> Callable[..., Awaitable[Any]]:
@@ -231,10 +235,13 @@ class WardenServer:
                 if refusal is not None:
                     return refusal
                 try:
+                    if ctx.method in _GUARDED_READS:
+                        await self._guard_read(record, ctx.method)
                     result = await call_next(ctx)
                 except MCPError as exc:
-                    record.fail("protocol_error", redact(exc.error.message))
-                    raise
+                    if record.outcome == "ok":
+                        record.fail("protocol_error", redact(exc.error.message))
+                    raise MCPError(exc.error.code, redact(exc.error.message), exc.error.data) from None
                 except ValidationError:
                     record.fail("malformed", "invalid request parameters")
                     raise
@@ -246,6 +253,18 @@ class WardenServer:
             tool = record.tool if record.tool in self._by_name else ("unknown" if record.tool else "")
             self.metrics.requests.labels(ctx.method, tool, record.outcome).inc()
             self.metrics.duration.labels(ctx.method).observe(time.perf_counter() - started)
+
+    async def _guard_read(self, record: AuditRecord, method: str) -> None:
+        """What the tool guard does for tools, for resource reads, prompts and completions."""
+        try:
+            if self.draining:
+                raise UpstreamUnavailable(f"{self.name} is shutting down; retry on another replica")
+            if self.auditor.fail_closed and not self.auditor.healthy:
+                raise UpstreamUnavailable("the audit trail cannot be written, so requests are refused")
+            await self.limiter.hit(record.principal, method)
+        except WardenError as exc:
+            (record.deny if exc.kind in _DENIALS else record.fail)(exc.kind, exc.message)
+            raise MCPError(_SERVER_ERROR, exc.message) from None
 
     def _refuse_early(
         self, record: AuditRecord, params: Mapping[str, Any], protocol_version: str | None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Annotated, Any, ClassVar, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -39,6 +40,30 @@ def _http_url(value: str) -> str:
 
 
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
+"""A URL kept exactly as written: issuers and resource ids are compared as strings, slash and all."""
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback IP address (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _api_base_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.username or parts.password or parts.query or parts.fragment or not parts.hostname:
+        raise ValueError("must be a plain base URL, without credentials, query or fragment")
+    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname)):
+        raise ValueError("must use https (plain http is accepted only for a loopback address, in tests)")
+    return value
+
+
+ApiBaseUrl = Annotated[str, AfterValidator(_api_base_url)]
+"""A backend's API base URL: https and no credentials; plain http only on loopback (test fakes)."""
 
 _RATE = re.compile(r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$", re.IGNORECASE)
 
@@ -199,12 +224,7 @@ class CoreSettings(BaseSettings):
 
     @property
     def binds_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback(self.host)
 
     @classmethod
     def env_name(cls, field: str) -> str:

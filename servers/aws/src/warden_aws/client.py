@@ -94,8 +94,8 @@ class AwsClient:
     def _boto_session(self) -> Any:
         with self._lock:
             if self._session is None:
-                import boto3  # type: ignore[import-untyped]
-                from botocore.config import Config  # type: ignore[import-untyped]
+                import boto3
+                from botocore.config import Config
 
                 try:
                     self._session = boto3.session.Session(profile_name=self.settings.profile)
@@ -132,7 +132,7 @@ class AwsClient:
         return model
 
     def paginator(self, service: str, operation: str) -> Mapping[str, Any] | None:
-        from botocore.exceptions import DataNotFoundError  # type: ignore[import-untyped]
+        from botocore.exceptions import DataNotFoundError
 
         try:
             model = self.botocore_session().get_paginator_model(service)
@@ -258,7 +258,7 @@ class AwsClient:
         note_target(f"{what}@{region}" + (f" {target}" if target else ""))
 
         def run() -> dict[str, Any]:
-            from botocore import xform_name  # type: ignore[import-untyped]
+            from botocore import xform_name
 
             try:
                 client = self.client(service, region)

@@ -64,7 +64,7 @@ def _clean(text: Any, limit: int = 300) -> str:
 
 def map_error(exc: BaseException, what: str) -> BaseException:
     """The error to raise for `exc`, which happened while calling `what` (`ec2:DescribeInstances`)."""
-    from botocore import exceptions as bx  # type: ignore[import-untyped]
+    from botocore import exceptions as bx
 
     if isinstance(exc, WardenError | Retryable):
         return exc

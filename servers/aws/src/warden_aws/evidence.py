@@ -377,8 +377,8 @@ def service_evidence(
 
 def all_evidence(services: list[str] | None = None) -> dict[str, list[Evidence]]:
     """Evidence for every service botocore ships (or the ones named), keyed by service name."""
-    from botocore.exceptions import DataNotFoundError  # type: ignore[import-untyped]
-    from botocore.loaders import create_loader  # type: ignore[import-untyped]
+    from botocore.exceptions import DataNotFoundError
+    from botocore.loaders import create_loader
 
     loader = create_loader()
     names = services if services is not None else sorted(loader.list_available_services("service-2"))

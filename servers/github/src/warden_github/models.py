@@ -1,5 +1,4 @@
-"""What the tools return. Their JSON schemas are the tools' output schemas, so they are kept lean:
-no titles, defaults or `required` lists, nullable fields written `{"type": [T, "null"]}`.
+"""What the tools return. Their JSON schemas are the tools' output schemas (the core keeps them lean).
 
 Every text field holding something a person wrote has been through `content` (invisible
 characters stripped, bounded, lockdown applied), and every authored item carries
@@ -8,28 +7,11 @@ characters stripped, bounded, lockdown applied), and every authored item carries
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict
-
-
-def _compact(schema: dict[str, Any]) -> None:
-    # Output schemas describe what the server sends; `required` and defaults add size, not meaning.
-    schema.pop("title", None)
-    schema.pop("required", None)
-    for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
-        prop.pop("default", None)
-        options = prop.get("anyOf")
-        if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
-            other = next(option for option in options if option != {"type": "null"})
-            if set(other) == {"type"} and isinstance(other["type"], str):
-                del prop["anyOf"]
-                prop["type"] = [other["type"], "null"]
+from pydantic import BaseModel
 
 
 class Lean(BaseModel):
-    model_config = ConfigDict(json_schema_extra=_compact)
+    """Base of every result model (the core keeps its schema, the tool's output schema, lean)."""
 
 
 class Paged(Lean):

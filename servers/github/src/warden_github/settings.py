@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Annotated, ClassVar, Literal
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from warden_core import CommaList, CoreSettings
+from warden_core.settings import ApiBaseUrl
 
 _PATTERN = re.compile(r"^[A-Za-z0-9*?._\[\]!-]+(/[A-Za-z0-9*?._\[\]!-]+)?$")
 
@@ -28,21 +27,7 @@ def _repo_patterns(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(patterns)
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _api_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.username or parts.password or parts.query or parts.fragment or not parts.hostname:
-        raise ValueError("must be a plain https URL such as https://api.github.com or https://ghe.example.com/api/v3")
-    if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(parts.hostname)):
-        raise ValueError("must use https (plain http is accepted only for a loopback address)")
     return value.rstrip("/")
 
 
@@ -59,7 +44,7 @@ class Settings(CoreSettings):
     token: SecretStr | None = Field(
         None, description="The server's own GitHub token: a fine-grained PAT or a GitHub App installation token."
     )
-    api_url: Annotated[str, AfterValidator(_api_url)] = Field(
+    api_url: Annotated[ApiBaseUrl, AfterValidator(_api_url)] = Field(
         "https://api.github.com", description="GitHub REST API base URL (GitHub Enterprise: https://HOST/api/v3)."
     )
     repos: RepoPatterns = Field(

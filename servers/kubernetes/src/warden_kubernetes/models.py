@@ -4,25 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
-
-def _compact(schema: dict[str, Any], cls: type) -> None:
-    """Trim what tools/list spends on output schemas: titles, defaults, and `anyOf [T, null]` spelled long."""
-    schema.pop("title", None)
-    for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
-        prop.pop("default", None)
-        options = prop.get("anyOf")
-        if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
-            other = next(option for option in options if option != {"type": "null"})
-            if set(other) == {"type"}:
-                del prop["anyOf"]
-                prop["type"] = [other["type"], "null"]
+from pydantic import BaseModel
 
 
 class Out(BaseModel):
-    model_config = ConfigDict(json_schema_extra=_compact)
+    """Base of every result model (the core keeps its schema, the tool's output schema, lean)."""
 
 
 class Row(Out):  # one object in a compact listing

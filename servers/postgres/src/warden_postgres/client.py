@@ -49,7 +49,7 @@ from warden_postgres.settings import MAIN, Settings
 from warden_postgres.validator import Analysis, CatalogPolicy, quote_ident
 
 if TYPE_CHECKING:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
 logger = logging.getLogger(__name__)
 

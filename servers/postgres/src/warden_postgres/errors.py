@@ -52,7 +52,7 @@ def _socket_reason(exc: BaseException) -> str:
 
 def translate(exc: BaseException, database: str, *, connecting: bool = False) -> BaseException:
     """The exception to raise instead of `exc` (a `WardenError`, or `Retryable` for transient trouble)."""
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     if isinstance(exc, WardenError | Retryable):
         return exc

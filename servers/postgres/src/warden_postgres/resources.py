@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import Completion, ResourceTemplateReference
 
-from warden_core import NotFound, WardenError, WardenServer
-from warden_core.redaction import redact
+from warden_core import WardenError, WardenServer
 from warden_postgres.tools import catalog
 from warden_postgres.tools.common import SCHEMAS, ToolContext
 
@@ -49,13 +47,9 @@ def register(server: WardenServer, ctx: ToolContext) -> None:
         mime_type="application/json",
     )
     async def table_schema(database: str, schema: str, table: str) -> str:
-        try:
-            server.policy.check(SCHEMAS, schema, "schema")
-            described = await catalog.describe_table(ctx, database or None, schema, table)
-        except NotFound as exc:
-            raise ResourceNotFoundError(redact(exc.message)) from None
-        except WardenError as exc:
-            raise ResourceError(redact(exc.message)) from None
+        # Warden's errors are resource errors too (NotFound answers -32602); the gate masks their text.
+        server.policy.check(SCHEMAS, schema, "schema")
+        described = await catalog.describe_table(ctx, database or None, schema, table)
         return described.model_dump_json(by_alias=True)
 
     async def complete(ref: Any, argument: Any, context: Any) -> Completion | None:

@@ -25,7 +25,7 @@ from warden_postgres import validator
 from warden_postgres.validator import Analysis, Name
 
 if TYPE_CHECKING:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
 _SCALAR_SRF_SQL = """
 SELECT n.nspname, p.proname,

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from warden_core import InvalidArgument, PolicyDenied
 
 if TYPE_CHECKING:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
 # --- Reviewed lists. ----------------------------------------------------------------------------
 

@@ -135,7 +135,7 @@ class Resolver:
         model = self.aws.service_model(service)
         names = list(model.operation_names)
         if operation not in names:
-            from botocore import xform_name  # type: ignore[import-untyped]
+            from botocore import xform_name
 
             by_snake = {xform_name(name): name for name in names}
             if operation in by_snake:
@@ -154,7 +154,7 @@ class Resolver:
 
     @staticmethod
     def parameters(op_model: Any, params: Mapping[str, Any]) -> None:
-        from botocore.validate import ParamValidator  # type: ignore[import-untyped]
+        from botocore.validate import ParamValidator
 
         shape = op_model.input_shape
         members = list(shape.members) if shape is not None else []
@@ -177,7 +177,7 @@ class Resolver:
 
 
 def _next_tokens(pager: Mapping[str, Any], answer: Mapping[str, Any]) -> dict[str, Any] | None:
-    import jmespath  # type: ignore[import-untyped]
+    import jmespath
 
     more = pager.get("more_results")
     if more and not jmespath.search(more, answer):
@@ -221,8 +221,7 @@ def _fit(
         return False, next_cursor, None
     items = data.pop(key)
     budget = Budget(max_bytes)
-    budget.used = json_size(data)
-    if budget.used >= max_bytes:
+    if not budget.reserve(json_size(data)):
         data[key] = items  # the rest of the answer alone is too big: the caller cuts it as text
         return True, next_cursor, None
     kept, truncated, resume = take_page(items, kind=kind, budget=budget, skip=skip, token=token, next_token=next_token)

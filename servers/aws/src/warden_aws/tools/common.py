@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from warden_aws.render import CURSOR_PATTERN
 from warden_aws.settings import REGION_PATTERN
@@ -22,21 +22,5 @@ Cursor = Annotated[
 ]
 
 
-def _compact_schema(schema: dict[str, Any]) -> None:
-    """Leaner output schemas (tools/list is paid for in context): no generated titles, and a nullable
-    scalar written as `"type": ["string", "null"]` instead of an `anyOf`."""
-    schema.pop("title", None)
-    for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
-        options = prop.get("anyOf")
-        if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
-            other = next(option for option in options if option != {"type": "null"})
-            if set(other) == {"type"} and isinstance(other["type"], str):
-                del prop["anyOf"]
-                prop["type"] = [other["type"], "null"]
-
-
 class Out(BaseModel):
     """Base of every tool result model."""
-
-    model_config = ConfigDict(json_schema_extra=_compact_schema)

@@ -23,20 +23,9 @@ from warden_kubernetes.masking import Masker
 from warden_kubernetes.settings import Settings
 
 
-def _compact(schema: dict[str, Any]) -> None:
-    """Optional arguments as plain `{"type": "string", ...}`: tools/list is read by the model on every turn."""
-    options = schema.get("anyOf")
-    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
-        other = next(option for option in options if option != {"type": "null"})
-        del schema["anyOf"]
-        schema.update(other)
-        if schema.get("default", 0) is None:
-            del schema["default"]
-
-
 def arg(description: str, **constraints: Any) -> Any:
-    """`Field(...)` for a tool argument, with a compact schema."""
-    return Field(description=description, json_schema_extra=_compact, **constraints)
+    """`Field(...)` for a tool argument."""
+    return Field(description=description, **constraints)
 
 
 # Patterns bound the length too, and none admits "/": a name can never reach another path or subresource.

@@ -8,7 +8,7 @@ from pydantic import ConfigDict, Field
 
 from warden_core import Access, Budget, NotFound, ToolSpec, strip_invisible
 from warden_core.audit import note_target
-from warden_postgres.tools.common import SCHEMAS, DatabaseArg, Result, SchemaArg, TableArg, ToolContext, compact_schema
+from warden_postgres.tools.common import SCHEMAS, DatabaseArg, Result, SchemaArg, TableArg, ToolContext
 
 GROUP = "catalog"
 
@@ -43,7 +43,7 @@ class TableList(Result):
     next_cursor: str | None = Field(None, description="Pass as `cursor` to get the next page.")
     truncated: bool
 
-    model_config = ConfigDict(json_schema_extra=compact_schema, populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
 
 class ColumnInfo(Result):
@@ -93,7 +93,7 @@ class TableDescription(Result):
     view_definition: str | None = None
     truncated: bool
 
-    model_config = ConfigDict(json_schema_extra=compact_schema, populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
 
 # --- Catalog SQL (the server's own, constant; bound arguments only). ----------------------------

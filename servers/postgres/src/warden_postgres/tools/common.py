@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from warden_core import Allowlist
 from warden_postgres.client import Databases, Deadline
@@ -29,17 +29,8 @@ TableArg = Annotated[
 ]
 
 
-def compact_schema(schema: dict[str, Any], _model: Any = None) -> None:
-    """Drop the titles pydantic derives from field names: they repeat the name and cost context."""
-    schema.pop("title", None)
-    for field in schema.get("properties", {}).values():
-        field.pop("title", None)
-
-
 class Result(BaseModel):
-    """Base of every tool result: its JSON schema (the tool's output schema) carries no derived titles."""
-
-    model_config = ConfigDict(json_schema_extra=compact_schema)
+    """Base of every tool result (the core keeps its schema, the tool's output schema, lean)."""
 
 
 @dataclass(frozen=True)
