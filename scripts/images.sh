@@ -74,9 +74,11 @@ make_local_base() {
   ensure debootstrap debootstrap
   local root=build/base-rootfs
   rm -rf "$root"
+  mkdir -p build
   log "debootstrap bookworm (no base image could be pulled)"
   debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
-    bookworm "$root" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" >build/debootstrap.log
+    bookworm "$root" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" >build/debootstrap.log 2>&1 ||
+    { tail -n 20 build/debootstrap.log >&2; exit 1; }
   # Leave out what a slim image leaves out: package caches and lists, documentation, locales.
   tar -C "$root" -c --exclude='./var/cache/apt/archives/*.deb' --exclude='./var/lib/apt/lists/*' \
     --exclude=./usr/share/doc --exclude=./usr/share/man --exclude=./usr/share/info --exclude=./usr/share/locale . |
