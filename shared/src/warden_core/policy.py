@@ -28,11 +28,16 @@ class Allowlist:
     """Glob patterns (`acme/*`, `C04*`, `eu-*`) naming the resources a server may touch.
 
     An empty allowlist admits nothing: a resource must be named to be reachable. `*` admits all.
+
+    `gates_writes`: a write tool checked against an empty allowlist of this kind is not registered at
+    all (a write needs an explicit target list). False for lists that only narrow a selector, such as
+    the Kubernetes contexts, which writes check without needing one of their own.
     """
 
     setting: str
     patterns: tuple[str, ...]
     case_sensitive: bool = True
+    gates_writes: bool = True
     _compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -125,8 +130,9 @@ class Policy:
         if spec.access is not Access.READ:
             # A write needs an explicit target list: an empty write allowlist hides the tool.
             for name in spec.resource_args.values():
-                if not self.allowlists[name].configured:
-                    return f"write allowlist {self.allowlists[name].setting} is empty"
+                allowlist = self.allowlists[name]
+                if allowlist.gates_writes and not allowlist.configured:
+                    return f"write allowlist {allowlist.setting} is empty"
         return None
 
     def exposes(self, spec: ToolSpec) -> bool:
