@@ -125,3 +125,30 @@ def test_selector_allowlists_do_not_hide_writes() -> None:
     assert policy(()).hidden_because(write) == "write allowlist T is empty"
     with pytest.raises(PolicyDenied, match="context 'prod'"):
         policy(("main",)).guard(write, {"shelf": "main", "context": "prod"})
+
+
+def test_an_argument_may_need_several_allowlists() -> None:
+    from warden_core.policy import Policy
+    from warden_core.specs import ToolSpec
+
+    async def handler() -> None:
+        return None
+
+    write = ToolSpec(
+        name="ex_publish",
+        title="Publish",
+        description="A write whose target must also be readable.",
+        group="store",
+        access=Access.WRITE,
+        handler=handler,
+        resource_args={"shelf": ("shelves", "write_shelves")},
+    )
+    policy = Policy.from_settings(
+        ExampleSettings.load(read_only=False),
+        [write],
+        default_groups=["store"],
+        allowlists={"shelves": Allowlist("R", ("main",)), "write_shelves": Allowlist("W", ("main", "drafts"))},
+    )
+    policy.guard(write, {"shelf": "main"})
+    with pytest.raises(PolicyDenied, match=r"'drafts' is not allowed .*\(R\)"):
+        policy.guard(write, {"shelf": "drafts"})

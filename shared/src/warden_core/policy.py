@@ -101,7 +101,7 @@ class Policy:
             raise SettingsError(f"invalid setting {env('allow_destructive')}: it needs {env('read_only')}=false")
         lists = dict(allowlists or {})
         for spec in specs:
-            missing = set(spec.resource_args.values()) - set(lists)
+            missing = {name for _, name in spec.checked_allowlists} - set(lists)
             if missing:
                 raise ValueError(f"tool {spec.name} names allowlists {sorted(missing)} the server did not define")
         return cls(
@@ -129,7 +129,7 @@ class Policy:
             return "destructive tools are not allowed"
         if spec.access is not Access.READ:
             # A write needs an explicit target list: an empty write allowlist hides the tool.
-            for name in spec.resource_args.values():
+            for _, name in spec.checked_allowlists:
                 allowlist = self.allowlists[name]
                 if allowlist.gates_writes and not allowlist.configured:
                     return f"write allowlist {allowlist.setting} is empty"
@@ -141,7 +141,7 @@ class Policy:
     # --- Call-time guard. ---------------------------------------------------------------------------
     def guard(self, spec: ToolSpec, arguments: Mapping[str, Any]) -> None:
         """Check every resource argument of a validated call against its allowlist."""
-        for argument, allowlist in spec.resource_args.items():
+        for argument, allowlist in spec.checked_allowlists:
             value = arguments.get(argument)
             if value is None:
                 continue
