@@ -253,6 +253,7 @@ def build_server(settings: ExampleSettings) -> WardenServer:
             "write_shelves": Allowlist(ExampleSettings.env_name("write_shelves"), settings.write_shelves),
         },
         backends=[backend],
+        runtime=store,
     )
 
     @server.mcp.resource("example://shelves/{shelf}", name="shelf", description="Items on a shelf, one per line.")
@@ -260,7 +261,6 @@ def build_server(settings: ExampleSettings) -> WardenServer:
         server.policy.check("shelves", shelf, "shelf")
         return "\n".join(await backend.call(lambda: store.read(shelf)))
 
-    server.store = store  # type: ignore[attr-defined]  (tests inspect the fake backend)
     return server
 
 

@@ -47,8 +47,8 @@ def build_server(settings: Settings) -> WardenServer:
             "write_channels": Allowlist(Settings.env_name("write_channels"), settings.write_channels),
         },
         backends=[client.backend],
+        runtime=runtime,
     )
-    server.runtime = runtime  # type: ignore[attr-defined]  # tests and benchmarks reach the caches
     return server
 
 
