@@ -28,7 +28,7 @@ logger = logging.getLogger("example")
 class ExampleSettings(CoreSettings):
     """The example server's settings."""
 
-    model_config = SettingsConfigDict(env_prefix="WARDEN_EXAMPLE_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="WARDEN_EXAMPLE_")  # the rest is inherited from CoreSettings
     server_name: ClassVar[str] = "example"
     default_port: ClassVar[int] = 8199
 
