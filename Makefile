@@ -32,10 +32,13 @@ install: .venv/.synced $(INTEROP) ## Install the Python workspace (locked) and t
 test: install ## Run the whole test suite (PostgreSQL from WARDEN_TEST_POSTGRES_DSN, else embedded)
 	$(RUN) pytest
 
-lint: .venv/.synced ## ruff, format check, mypy (strict on the core)
+lint: .venv/.synced ## ruff, format check, mypy (strict on the core), hadolint, compose.yaml
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
+	$(RUN) python scripts/dockerfiles.py --check
+	$(RUN) hadolint servers/*/Dockerfile
+	scripts/check-compose.sh
 
 typecheck: .venv/.synced ## mypy only
 	$(RUN) mypy
@@ -53,4 +56,18 @@ $(addprefix run-,$(SERVERS)): run-%: .venv/.synced ## Run a server over stdio (m
 	$(RUN) warden-$* $(ARGS)
 
 clean: ## Remove installed environments and caches
-	rm -rf .venv .tools tests/interop/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools build tests/interop/node_modules .pytest_cache .mypy_cache .ruff_cache
+
+# --- Containers: docker or podman, whichever works; offline base image and wheelhouse when needed. ---
+IMAGES ?= $(SERVERS)
+
+.PHONY: images test-images dockerfiles
+
+images: .venv/.synced ## Build the servers' images (make images IMAGES="slack aws" for some)
+	UV=$(UV) scripts/images.sh build $(IMAGES)
+
+test-images: images ## Smoke-test the images: tools/list over stdio, /healthz and authenticated tools/list over HTTP
+	UV=$(UV) scripts/images.sh test $(IMAGES)
+
+dockerfiles: ## Write servers/*/Dockerfile from deploy/docker/Dockerfile.in
+	$(RUN) python scripts/dockerfiles.py

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import boto3
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.aws.conftest import ACCOUNT, FAKE_ENV, REGION, data, make_server, text_of
-from warden_core.http import create_app
+from tests.support.live_http import serve_http
 
 pytestmark = pytest.mark.anyio
 
@@ -73,20 +70,8 @@ async def test_stdio_subprocess(moto_url: str) -> None:
 @contextmanager
 def serving_http(moto_url: str) -> Iterator[str]:
     server = make_server(endpoint_url=moto_url, api_keys=(f"ci:{INBOUND_KEY}",), accounts=(ACCOUNT,))
-    app = create_app(server)
-    web = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
-    thread = threading.Thread(target=web.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not web.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    port = web.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        web.should_exit = True
-        thread.join(10)
+    with serve_http(server) as base:
+        yield f"{base}/mcp"
 
 
 @pytest.fixture

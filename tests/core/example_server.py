@@ -28,7 +28,7 @@ logger = logging.getLogger("example")
 class ExampleSettings(CoreSettings):
     """The example server's settings."""
 
-    model_config = SettingsConfigDict(env_prefix="WARDEN_EXAMPLE_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="WARDEN_EXAMPLE_")  # the rest is inherited from CoreSettings
     server_name: ClassVar[str] = "example"
     default_port: ClassVar[int] = 8199
 
@@ -258,6 +258,7 @@ def build_server(settings: ExampleSettings) -> WardenServer:
         },
         backends=[backend],
         readiness=readiness,
+        runtime=store,
     )
 
     @server.mcp.resource("example://shelves/{shelf}", name="shelf", description="Items on a shelf, one per line.")
@@ -265,7 +266,6 @@ def build_server(settings: ExampleSettings) -> WardenServer:
         server.policy.check("shelves", shelf, "shelf")
         return "\n".join(await backend.call(lambda: store.read(shelf)))
 
-    server.store = store  # type: ignore[attr-defined]  (tests inspect the fake backend)
     return server
 
 

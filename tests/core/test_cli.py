@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 from mcp import Client, StdioServerParameters
@@ -14,6 +16,16 @@ from tests.support.stdio import EXAMPLE, ROOT
 from warden_core.cli import claude_config, run
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def keep_logging() -> Iterator[None]:
+    """`run` configures process-wide logging, as the real CLI does; give pytest its handlers back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def test_claude_config_entry_has_absolute_command_and_effective_settings() -> None:

@@ -32,7 +32,7 @@ async def test_confirmed_delete_goes_ahead(era: str) -> None:
     async with connect(server, era, elicitation_callback=answering("accept", True)) as client:
         result = await client.call_tool("ex_clear_shelf", {"shelf": "main"})
     assert not result.is_error, result.content
-    assert server.store.shelves["main"] == []
+    assert server.runtime.shelves["main"] == []
 
 
 @pytest.mark.parametrize(("action", "confirm"), [("decline", None), ("cancel", None), ("accept", False)])
@@ -42,7 +42,7 @@ async def test_anything_but_a_ticked_yes_changes_nothing(era: str, action: str, 
         result = await client.call_tool("ex_clear_shelf", {"shelf": "main"})
     assert result.is_error
     assert "not confirmed by the user; nothing was changed" in result.content[0].text  # type: ignore[union-attr]
-    assert len(server.store.shelves["main"]) == 50
+    assert len(server.runtime.shelves["main"]) == 50
 
 
 async def test_a_client_that_cannot_ask_is_refused(era: str) -> None:
@@ -51,7 +51,7 @@ async def test_a_client_that_cannot_ask_is_refused(era: str) -> None:
         with pytest.raises(MCPError) as refused:
             await client.call_tool("ex_clear_shelf", {"shelf": "main"})
     assert refused.value.error.code == -32021  # missing required client capability: elicitation
-    assert len(server.store.shelves["main"]) == 50
+    assert len(server.runtime.shelves["main"]) == 50
 
 
 async def test_a_refused_resource_is_never_put_to_the_user(era: str, tmp_path: Any) -> None:
@@ -70,6 +70,6 @@ async def test_a_refused_resource_is_never_put_to_the_user(era: str, tmp_path: A
     assert result.is_error
     assert "'other' is not allowed by this server's policy (WARDEN_EXAMPLE_WRITE_SHELVES)" in result.content[0].text  # type: ignore[union-attr]
     assert asked == []
-    assert server.store.shelves["other"] == ["x"]
+    assert server.runtime.shelves["other"] == ["x"]
     events = [line for line in audit.read_text().splitlines() if '"tools/call"' in line]
     assert '"outcome":"policy_denied"' in events[0]

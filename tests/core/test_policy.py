@@ -90,3 +90,65 @@ def test_scope_hierarchy() -> None:
         "store:read",
         "store:write",
     ]
+
+
+def test_selector_allowlists_do_not_hide_writes() -> None:
+    from warden_core.policy import Policy
+    from warden_core.specs import ToolSpec
+
+    async def handler() -> None:
+        return None
+
+    write = ToolSpec(
+        name="ex_write",
+        title="Write",
+        description="A write aimed at a target, in a context.",
+        group="store",
+        access=Access.WRITE,
+        handler=handler,
+        resource_args={"shelf": "targets", "context": "contexts"},
+    )
+    settings = ExampleSettings.load(read_only=False)
+
+    def policy(targets: tuple[str, ...]) -> Policy:
+        return Policy.from_settings(
+            settings,
+            [write],
+            default_groups=["store"],
+            allowlists={
+                "targets": Allowlist("T", targets),
+                "contexts": Allowlist("C", (), gates_writes=False),  # empty, and it must not hide the tool
+            },
+        )
+
+    assert policy(("main",)).exposes(write)
+    assert policy(()).hidden_because(write) == "write allowlist T is empty"
+    with pytest.raises(PolicyDenied, match="context 'prod'"):
+        policy(("main",)).guard(write, {"shelf": "main", "context": "prod"})
+
+
+def test_an_argument_may_need_several_allowlists() -> None:
+    from warden_core.policy import Policy
+    from warden_core.specs import ToolSpec
+
+    async def handler() -> None:
+        return None
+
+    write = ToolSpec(
+        name="ex_publish",
+        title="Publish",
+        description="A write whose target must also be readable.",
+        group="store",
+        access=Access.WRITE,
+        handler=handler,
+        resource_args={"shelf": ("shelves", "write_shelves")},
+    )
+    policy = Policy.from_settings(
+        ExampleSettings.load(read_only=False),
+        [write],
+        default_groups=["store"],
+        allowlists={"shelves": Allowlist("R", ("main",)), "write_shelves": Allowlist("W", ("main", "drafts"))},
+    )
+    policy.guard(write, {"shelf": "main"})
+    with pytest.raises(PolicyDenied, match=r"'drafts' is not allowed .*\(R\)"):
+        policy.guard(write, {"shelf": "drafts"})

@@ -64,3 +64,11 @@ def test_request_state_keys_must_be_long() -> None:
 def test_symmetric_jwt_algorithms_are_refused(algorithms: tuple[str, ...]) -> None:
     with pytest.raises(SettingsError, match="WARDEN_EXAMPLE_OAUTH_ALGORITHMS: only asymmetric"):
         ExampleSettings.load(oauth_algorithms=algorithms)
+
+
+def test_an_empty_variable_keeps_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WARDEN_EXAMPLE_SHELVES", "")
+    monkeypatch.setenv("WARDEN_EXAMPLE_TOKEN", "")
+    settings = ExampleSettings.load()
+    assert settings.shelves == ("main",)
+    assert settings.token is None

@@ -1,22 +1,15 @@
-"""Small typed accessors for tool results, shared by the tests."""
+"""The shape GitHub tests call tools in: structured content of a call that must succeed."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from mcp import types
+from warden_core import WardenServer
+from warden_core.testing import call as call_tool
+from warden_core.testing import data_of, text_of
+
+__all__ = ["call", "data_of", "text_of"]
 
 
-def text_of(result: types.CallToolResult) -> str:
-    """The text of a result's first content block (errors are reported there)."""
-    block = result.content[0]
-    assert isinstance(block, types.TextContent), block
-    return block.text
-
-
-def data_of(result: types.CallToolResult) -> dict[str, Any]:
-    """A successful result's structured content."""
-    assert not result.is_error, text_of(result)
-    data = result.structured_content
-    assert isinstance(data, dict)
-    return data
+async def call(server: WardenServer, tool: str, arguments: dict[str, Any], era: str = "modern") -> dict[str, Any]:
+    return data_of(await call_tool(server, tool, arguments, era))

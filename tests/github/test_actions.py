@@ -9,18 +9,12 @@ from typing import Any
 import pytest
 
 from tests.github.fake_github import FakeGitHub
-from tests.github.helpers import data_of, text_of
+from tests.github.helpers import call, text_of
 from tests.support.fake_http import Response
 from warden_core import WardenServer
 from warden_core.testing import connect
 
 pytestmark = pytest.mark.anyio
-
-
-async def call(server: WardenServer, tool: str, arguments: dict[str, Any], era: str = "modern") -> dict[str, Any]:
-    async with connect(server, era) as client:
-        result = await client.call_tool(tool, arguments)
-    return data_of(result)
 
 
 async def test_list_runs_and_filters(make_server: Callable[..., WardenServer], fake_github: FakeGitHub) -> None:

@@ -9,19 +9,13 @@ from typing import Any
 import pytest
 
 from tests.github.fake_github import FakeGitHub
-from tests.github.helpers import data_of, text_of
+from tests.github.helpers import call, text_of
 from warden_core import WardenServer
 from warden_core.testing import connect
 
 pytestmark = pytest.mark.anyio
 
 HIDDEN = ("\u200b", "\u202e", "\u2066", "\u2069", "\U000e0073")
-
-
-async def call(server: WardenServer, tool: str, arguments: dict[str, Any], era: str = "modern") -> dict[str, Any]:
-    async with connect(server, era) as client:
-        result = await client.call_tool(tool, arguments)
-    return data_of(result)
 
 
 async def walk(server: WardenServer, tool: str, arguments: dict[str, Any], key: str) -> tuple[list[Any], int]:

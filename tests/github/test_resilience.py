@@ -38,17 +38,17 @@ async def test_429_with_retry_after_is_waited_out_and_retried(
 @pytest.mark.parametrize(
     ("answer", "wait"),
     [
-        (rate_limited(403, retry_after=120), "120"),
-        (rate_limited(429, retry_after=90), "90"),
-        (rate_limited(403, retry_after=None), "60"),  # secondary limit without a Retry-After: GitHub asks for a minute
-        (primary_exhausted(reset_in=1800), "1800"),
+        (lambda: rate_limited(403, retry_after=120), "120"),
+        (lambda: rate_limited(429, retry_after=90), "90"),
+        (lambda: rate_limited(403, retry_after=None), "60"),  # secondary limit, no Retry-After: wait a minute
+        (lambda: primary_exhausted(reset_in=1800), "1800"),  # built when the test runs: the reset is a clock time
     ],
     ids=["secondary-403", "secondary-429", "secondary-no-header", "primary"],
 )
 async def test_long_rate_limit_waits_fail_at_once_with_the_wait(
-    make_server: Callable[..., WardenServer], fake_github: FakeGitHub, answer: Response, wait: str
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub, answer: Callable[[], Response], wait: str
 ) -> None:
-    fake_github.inject("GET", "/repos/acme/api", answer, times=5)
+    fake_github.inject("GET", "/repos/acme/api", answer(), times=5)
     failed, text = await get_repo(make_server())
     assert failed
     assert "rate-limiting" in text

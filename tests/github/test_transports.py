@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.github.conftest import settings_for
 from tests.github.fake_github import FakeGitHub
 from tests.github.helpers import data_of, text_of
-from warden_core.http import create_app
+from tests.support.live_http import serve_http
 from warden_github.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -59,21 +56,8 @@ async def test_stdio_subprocess(fake_github: FakeGitHub) -> None:
 
 @contextmanager
 def serving_http(fake: FakeGitHub) -> Iterator[str]:
-    settings = settings_for(fake, api_keys=(f"ci:{INBOUND_KEY}",))
-    app = create_app(build_server(settings))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve_http(build_server(settings_for(fake, api_keys=(f"ci:{INBOUND_KEY}",)))) as base:
+        yield f"{base}/mcp"
 
 
 @pytest.fixture

@@ -65,8 +65,7 @@ def test_tools_list(npm_clients: NpmClients, client_home: Path, target: list[str
     assert echo["inputSchema"]["additionalProperties"] is False
     assert echo["inputSchema"]["required"] == ["text"]
     assert set(echo["outputSchema"]["properties"]) == {"text", "length"}
-    assert echo["annotations"] == {
-        "title": "Echo",
+    assert echo["annotations"] == {  # the title is the tool's own; annotations do not repeat it
         "readOnlyHint": True,
         "destructiveHint": False,
         "idempotentHint": True,

@@ -8,14 +8,7 @@ from typing import Any
 from mcp.types import CallToolResult
 
 from warden_core import WardenServer
-from warden_core.testing import connect
-
-
-async def call(
-    server: WardenServer, tool: str, arguments: dict[str, Any], era: str = "modern", **kwargs: Any
-) -> CallToolResult:
-    async with connect(server, era, **kwargs) as client:
-        return await client.call_tool(tool, arguments)
+from warden_core.testing import call
 
 
 async def ok(server: WardenServer, tool: str, arguments: dict[str, Any], era: str = "modern") -> dict[str, Any]:

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import anyio
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.kubernetes.fake_kube import DEFAULT_TOKEN, FakeKube
 from tests.kubernetes.seed import canary_forms
+from tests.support.live_http import serve_http
 from warden_core import WardenServer
-from warden_core.http import create_app
 from warden_kubernetes.server import build_server
 from warden_kubernetes.settings import Settings
 
@@ -59,19 +57,10 @@ async def test_stdio_subprocess(cluster: FakeKube, kubeconfig: Path, tmp_path: P
     assert '"outcome":"policy_denied"' in audit and DEFAULT_TOKEN not in audit
 
 
-@asynccontextmanager
-async def serving(server: WardenServer) -> AsyncIterator[str]:
-    config = uvicorn.Config(create_app(server), host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    http = uvicorn.Server(config)
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(http.serve)
-        while not http.started:  # noqa: ASYNC110  (uvicorn offers no event to wait on)
-            await anyio.sleep(0.01)
-        port = http.servers[0].sockets[0].getsockname()[1]
-        try:
-            yield f"http://127.0.0.1:{port}/mcp"
-        finally:
-            http.should_exit = True
+@contextmanager
+def serving(server: WardenServer) -> Iterator[str]:
+    with serve_http(server) as base:
+        yield f"{base}/mcp"
 
 
 async def test_http_with_an_api_key(cluster: FakeKube, kubeconfig: Path, era: str) -> None:
@@ -79,7 +68,7 @@ async def test_http_with_an_api_key(cluster: FakeKube, kubeconfig: Path, era: st
         kubeconfig=str(kubeconfig), namespaces=("shop",), transport="http", api_keys=(f"oncall:{API_KEY}",)
     )
     server = build_server(settings)
-    async with serving(server) as url:
+    with serving(server) as url:
         async with httpx2.AsyncClient(timeout=30) as anonymous:
             denied = await anonymous.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
             assert denied.status_code == 401

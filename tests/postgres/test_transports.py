@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.postgres.conftest import settings_for
 from tests.postgres.shop import Shop
+from tests.support.live_http import serve_http
 from warden_core.auth import hash_api_key
-from warden_core.http import create_app
 from warden_postgres.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -56,25 +52,9 @@ async def test_stdio_subprocess(shop: Shop) -> None:
 
 @contextmanager
 def serving(settings: Any) -> Iterator[str]:
-    """The production HTTP app on 127.0.0.1 (a free port), in a thread with its own event loop."""
-    server = build_server(settings)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(server), log_config=None, lifespan="on")
-    runner = uvicorn.Server(config)
-    thread = threading.Thread(target=asyncio.run, args=(runner.serve(sockets=[sock]),), daemon=True)
-    thread.start()
-    try:
-        for _ in range(500):
-            if runner.started:
-                break
-            threading.Event().wait(0.01)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        runner.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    """The production HTTP app on 127.0.0.1 (a free port)."""
+    with serve_http(build_server(settings)) as base:
+        yield f"{base}/mcp"
 
 
 @pytest.mark.parametrize("mode", MODES)

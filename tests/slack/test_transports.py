@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import anyio
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.slack.conftest import slack_settings
 from tests.slack.fake_slack import BOT_TOKEN, GENERAL, FakeSlack
-from warden_core.http import create_app
+from tests.support.live_http import serve_http
 from warden_slack.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -43,26 +42,15 @@ async def test_stdio_subprocess(fake_slack: FakeSlack) -> None:
     assert fake_slack.calls("conversations.history")[0].params["channel"] == GENERAL
 
 
-@asynccontextmanager
-async def serving_http(fake: FakeSlack) -> AsyncIterator[str]:
-    server = build_server(slack_settings(fake, api_keys=f"agent:{API_KEY}", port=8104))
-    config = uvicorn.Config(create_app(server), host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    web = uvicorn.Server(config)
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(web.serve)
-        with anyio.fail_after(10):
-            while not web.started:  # noqa: ASYNC110
-                await anyio.sleep(0.01)
-        port = web.servers[0].sockets[0].getsockname()[1]
-        try:
-            yield f"http://127.0.0.1:{port}/mcp"
-        finally:
-            web.should_exit = True
+@contextmanager
+def serving_http(fake: FakeSlack) -> Iterator[str]:
+    with serve_http(build_server(slack_settings(fake, api_keys=f"agent:{API_KEY}", port=8104))) as base:
+        yield f"{base}/mcp"
 
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
 async def test_http_with_api_key_and_no_token_passthrough(fake_slack: FakeSlack, mode: str) -> None:
-    async with serving_http(fake_slack) as url:
+    with serving_http(fake_slack) as url:
         async with httpx2.AsyncClient() as anonymous:
             denied = await anonymous.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
         assert denied.status_code == 401

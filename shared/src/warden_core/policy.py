@@ -28,11 +28,16 @@ class Allowlist:
     """Glob patterns (`acme/*`, `C04*`, `eu-*`) naming the resources a server may touch.
 
     An empty allowlist admits nothing: a resource must be named to be reachable. `*` admits all.
+
+    `gates_writes`: a write tool checked against an empty allowlist of this kind is not registered at
+    all (a write needs an explicit target list). False for lists that only narrow a selector, such as
+    the Kubernetes contexts, which writes check without needing one of their own.
     """
 
     setting: str
     patterns: tuple[str, ...]
     case_sensitive: bool = True
+    gates_writes: bool = True
     _compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -96,7 +101,7 @@ class Policy:
             raise SettingsError(f"invalid setting {env('allow_destructive')}: it needs {env('read_only')}=false")
         lists = dict(allowlists or {})
         for spec in specs:
-            missing = set(spec.resource_args.values()) - set(lists)
+            missing = {name for _, name in spec.checked_allowlists} - set(lists)
             if missing:
                 raise ValueError(f"tool {spec.name} names allowlists {sorted(missing)} the server did not define")
         return cls(
@@ -124,9 +129,10 @@ class Policy:
             return "destructive tools are not allowed"
         if spec.access is not Access.READ:
             # A write needs an explicit target list: an empty write allowlist hides the tool.
-            for name in spec.resource_args.values():
-                if not self.allowlists[name].configured:
-                    return f"write allowlist {self.allowlists[name].setting} is empty"
+            for _, name in spec.checked_allowlists:
+                allowlist = self.allowlists[name]
+                if allowlist.gates_writes and not allowlist.configured:
+                    return f"write allowlist {allowlist.setting} is empty"
         return None
 
     def exposes(self, spec: ToolSpec) -> bool:
@@ -135,7 +141,7 @@ class Policy:
     # --- Call-time guard. ---------------------------------------------------------------------------
     def guard(self, spec: ToolSpec, arguments: Mapping[str, Any]) -> None:
         """Check every resource argument of a validated call against its allowlist."""
-        for argument, allowlist in spec.resource_args.items():
+        for argument, allowlist in spec.checked_allowlists:
             value = arguments.get(argument)
             if value is None:
                 continue

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any, cast
@@ -24,6 +25,7 @@ import anyio
 import pydantic_core
 from mcp.server import MCPServer
 from mcp.server.caching import CacheHint
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.server.request_state import RequestStateSecurity
@@ -50,6 +52,8 @@ PRINCIPAL_KEY = "warden.principal"
 """Where the HTTP front door leaves the authenticated principal in the ASGI scope."""
 
 Readiness = Callable[[], Awaitable[bool]]
+
+_BY_MCP: weakref.WeakValueDictionary[int, WardenServer] = weakref.WeakValueDictionary()
 
 MODERN = "2026-07-28"
 """The first protocol revision without the handshake; its results carry `resultType`."""
@@ -100,8 +104,11 @@ class WardenServer:
         backends: Sequence[Backend] = (),
         readiness: Readiness | None = None,
         on_close: Callable[[], Awaitable[None]] | None = None,
+        runtime: Any = None,
     ) -> None:
         self.settings = settings
+        # The server's own objects (its client, caches): reachable from resolvers via `of(ctx)`, and from tests.
+        self.runtime = runtime
         self.name = f"warden-{settings.server_name}"
         self.specs = tuple(specs)
         self.policy = Policy.from_settings(settings, self.specs, default_groups=default_groups, allowlists=allowlists)
@@ -141,6 +148,16 @@ class WardenServer:
             # The tool list depends only on this server's configuration, never on the caller.
             cache_hints={"tools/list": CacheHint(ttl_ms=60_000, scope="public")},
         )
+        _BY_MCP[id(self.mcp)] = self
+
+    @classmethod
+    def of(cls, ctx: Context[Any]) -> WardenServer:
+        """The server handling a request, from its context.
+
+        Confirmation resolvers live at module level (the SDK resolves handler annotations there), so
+        this is how one reaches the server's runtime, e.g. to ask the backend whether a target is public.
+        """
+        return _BY_MCP[id(ctx.mcp_server)]
 
     def exposed_spec(self, name: str) -> ToolSpec | None:
         """The spec of a tool this server registered, or None (unknown, or hidden by the policy)."""

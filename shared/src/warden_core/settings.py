@@ -90,7 +90,10 @@ class SettingsError(Exception):
 class CoreSettings(BaseSettings):
     """What every Warden server can be told. Subclasses add their backend's settings."""
 
-    model_config = SettingsConfigDict(env_prefix="WARDEN_", frozen=True, extra="ignore", env_file=None)
+    # An empty variable counts as unset (`FOO=` in an env file keeps the default, rather than meaning "none").
+    model_config = SettingsConfigDict(
+        env_prefix="WARDEN_", frozen=True, extra="ignore", env_file=None, env_ignore_empty=True
+    )
 
     # Name of the server ("postgres"), used in messages, metrics and audit events.
     server_name: ClassVar[str] = "core"

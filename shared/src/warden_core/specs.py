@@ -44,9 +44,8 @@ class ToolSpec:
     `handler` is an async function whose typed parameters (with `Annotated[..., Field(...)]`)
     become the input schema and whose return type (a pydantic model) becomes the output schema.
 
-    `resource_args` maps an argument name to the allowlist that must admit its value; the core
-    checks it after validation and before the handler runs, so a refused call never reaches the
-    backend.
+    `resource_args` maps an argument name to the allowlist (or allowlists, all of which) must admit
+    its value; the core checks it before anything runs, so a refused call never reaches the backend.
     """
 
     name: str
@@ -57,7 +56,7 @@ class ToolSpec:
     handler: Callable[..., Awaitable[Any]]
     open_world: bool = True
     idempotent: bool = False
-    resource_args: Mapping[str, str] = field(default_factory=dict)
+    resource_args: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not TOOL_NAME.match(self.name):
@@ -65,6 +64,15 @@ class ToolSpec:
         if not self.description.strip():
             raise ValueError(f"tool {self.name!r} needs a description")
         object.__setattr__(self, "resource_args", MappingProxyType(dict(self.resource_args)))
+
+    @property
+    def checked_allowlists(self) -> list[tuple[str, str]]:
+        """(argument, allowlist) pairs, one per allowlist an argument must pass."""
+        return [
+            (argument, name)
+            for argument, names in self.resource_args.items()
+            for name in ((names,) if isinstance(names, str) else names)
+        ]
 
     @property
     def scope(self) -> str:

@@ -44,7 +44,7 @@ def _patterns(check: re.Pattern[str], example: str) -> AfterValidator:
 class Settings(CoreSettings):
     """Read-only AWS for AI agents: inventory, costs and failures, classified from botocore's service models."""
 
-    model_config = SettingsConfigDict(env_prefix="WARDEN_AWS_", frozen=True, extra="ignore", env_file=None)
+    model_config = SettingsConfigDict(env_prefix="WARDEN_AWS_")  # the rest is inherited from CoreSettings
 
     server_name: ClassVar[str] = "aws"
     default_port: ClassVar[int] = 8105

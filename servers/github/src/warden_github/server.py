@@ -11,7 +11,6 @@ from warden_github.content import Content
 from warden_github.settings import Settings
 from warden_github.tools import DEFAULT_GROUPS, all_specs
 from warden_github.tools.common import REPOS, WRITE_REPOS, Deps
-from warden_github.tools.confirmation import register
 
 INSTRUCTIONS = (
     "GitHub repositories, issues, pull requests and CI runs, limited to the repositories this server allows "
@@ -45,9 +44,9 @@ def build_server(settings: Settings) -> WardenServer:
         backends=[client.backend],
         readiness=readiness,
         on_close=client.close,
+        runtime=deps,
     )
     deps.policy = server.policy
-    register(server.mcp, deps)
     return server
 
 

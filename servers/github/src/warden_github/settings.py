@@ -37,7 +37,7 @@ RepoPatterns = Annotated[CommaList, AfterValidator(_repo_patterns)]
 class Settings(CoreSettings):
     """warden-github: GitHub repository context for AI agents, scoped to the repositories you choose."""
 
-    model_config = SettingsConfigDict(env_prefix="WARDEN_GITHUB_", frozen=True, extra="ignore", env_file=None)
+    model_config = SettingsConfigDict(env_prefix="WARDEN_GITHUB_")  # the rest is inherited from CoreSettings
     server_name: ClassVar[str] = "github"
     default_port: ClassVar[int] = 8102
 

@@ -12,7 +12,7 @@ from warden_kubernetes.client import InCluster, KubeClient
 from warden_kubernetes.kinds import KindFilter
 from warden_kubernetes.masking import Masker
 from warden_kubernetes.settings import Settings
-from warden_kubernetes.tools import GROUPS, all_specs, workloads
+from warden_kubernetes.tools import GROUPS, all_specs
 from warden_kubernetes.tools.common import DNS_NAME_PATTERN, NAMESPACE_PATTERN, Deps, arg
 
 INSTRUCTIONS = (
@@ -72,14 +72,14 @@ def build_server(settings: Settings, *, incluster: InCluster | None = None) -> W
         allowlists={
             "namespaces": Allowlist(Settings.env_name("namespaces"), settings.namespaces),
             "write_namespaces": Allowlist(Settings.env_name("write_namespaces"), settings.write_namespaces),
-            "contexts": Allowlist(Settings.env_name("contexts"), contexts),
+            # Contexts narrow which cluster is talked to; writes check them but need no list of their own.
+            "contexts": Allowlist(Settings.env_name("contexts"), contexts, gates_writes=False),
         },
         backends=[backend],
         readiness=ready,
         on_close=client.aclose,
     )
     deps.policy = server.policy
-    workloads.bind(server.mcp, deps)
     server.mcp.add_prompt(
         Prompt.from_function(diagnose_workload, name="k8s_diagnose_workload", title="Diagnose a failing workload")
     )

@@ -13,7 +13,7 @@ from warden_core import CommaList, CoreSettings
 class Settings(CoreSettings):
     """Read-only Kubernetes insight for AI agents (env prefix WARDEN_KUBERNETES_)."""
 
-    model_config = SettingsConfigDict(env_prefix="WARDEN_KUBERNETES_", frozen=True, extra="ignore", env_file=None)
+    model_config = SettingsConfigDict(env_prefix="WARDEN_KUBERNETES_")  # the rest is inherited from CoreSettings
     server_name: ClassVar[str] = "kubernetes"
     default_port: ClassVar[int] = 8103
 

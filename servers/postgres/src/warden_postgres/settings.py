@@ -37,7 +37,7 @@ def _dsn_secrets(dsn: str) -> list[str]:
 class Settings(CoreSettings):
     """warden-postgres: read-only PostgreSQL for AI agents."""
 
-    model_config = SettingsConfigDict(env_prefix="WARDEN_POSTGRES_", frozen=True, extra="ignore", env_file=None)
+    model_config = SettingsConfigDict(env_prefix="WARDEN_POSTGRES_")  # the rest is inherited from CoreSettings
     server_name: ClassVar[str] = "postgres"
     default_port: ClassVar[int] = 8101
 

@@ -53,8 +53,8 @@ def build_server(settings: Settings) -> WardenServer:
         },
         backends=[client.backend],
         readiness=readiness,
+        runtime=runtime,
     )
-    server.runtime = runtime  # type: ignore[attr-defined]  # tests and benchmarks reach the caches
     return server
 
 

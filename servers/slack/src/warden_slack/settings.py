@@ -20,7 +20,7 @@ _TOKEN_KINDS = {"bot_token": ("xoxb-", "a bot token (xoxb-...)"), "user_token": 
 class Settings(CoreSettings):
     """Slack for AI agents: read the channels you allow, post only where you allow."""
 
-    model_config = SettingsConfigDict(env_prefix="WARDEN_SLACK_", frozen=True, extra="ignore", env_file=None)
+    model_config = SettingsConfigDict(env_prefix="WARDEN_SLACK_")  # the rest is inherited from CoreSettings
     server_name: ClassVar[str] = "slack"
     default_port: ClassVar[int] = 8104
 

@@ -4,8 +4,18 @@ Loaded as a pytest plugin (`-p warden_core.testing.plugin`); importing it needs 
 development dependency only.
 """
 
-from warden_core.testing.clients import ERAS, connect, connect_http
+from warden_core.testing.clients import ERAS, call, connect, connect_http, data_of, text_of
 from warden_core.testing.contract import check_contract
 from warden_core.testing.toolsnaps import check_toolsnaps, list_tools_json
 
-__all__ = ["ERAS", "check_contract", "check_toolsnaps", "connect", "connect_http", "list_tools_json"]
+__all__ = [
+    "ERAS",
+    "call",
+    "check_contract",
+    "check_toolsnaps",
+    "connect",
+    "connect_http",
+    "data_of",
+    "list_tools_json",
+    "text_of",
+]

@@ -14,40 +14,30 @@ steers the agent into publishing private data). So, with `WARDEN_GITHUB_CONFIRM_
 Confirmation uses elicitation, which works in both protocol eras. A client that cannot ask its
 user gets error -32021 and nothing is written.
 
-Resolvers run before the tool's guard, so a resolver checks the allowlists itself first and
-makes no request for a repository the policy refuses; it lets the call through to the guard,
-which refuses it.
+The core checks the allowlists before any resolver runs, so a refused repository is never put
+to the user and never looked up.
 """
 
 from __future__ import annotations
 
-import weakref
-from typing import Any
-
 from mcp.server.mcpserver import Context
 
+from warden_core import WardenServer
 from warden_core.confirm import Confirm, Elicit, ask
-from warden_github.tools.common import REPOS, WRITE_REPOS, Deps
-
-_DEPS: weakref.WeakKeyDictionary[Any, Deps] = weakref.WeakKeyDictionary()
+from warden_github.tools.common import Deps
 
 _GO_AHEAD = Confirm(confirm=True)
 
 
-def register(mcp_server: Any, deps: Deps) -> None:
-    _DEPS[mcp_server] = deps
-
-
 def deps_of(ctx: Context) -> Deps:
-    return _DEPS[ctx.mcp_server]
+    deps = WardenServer.of(ctx).runtime
+    assert isinstance(deps, Deps)
+    return deps
 
 
 async def confirmation(ctx: Context, repo: str, action: str, *, adds_text: bool = True) -> Confirm | Elicit[Confirm]:
     """Ask the user about `action` on `repo` when the settings say so; otherwise go ahead."""
     deps = deps_of(ctx)
-    policy = deps.policy
-    if policy is None or not (policy.allows(WRITE_REPOS, repo) and policy.allows(REPOS, repo)):
-        return _GO_AHEAD  # refused by the guard or the handler before any request
     mode = deps.settings.confirm_writes
     if mode == "none" or (mode == "public" and not adds_text):
         return _GO_AHEAD

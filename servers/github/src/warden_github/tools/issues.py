@@ -335,7 +335,7 @@ class IssueTools:
     def specs(self) -> list[ToolSpec]:
         read, write = Access.READ, Access.WRITE
         on_repo = {"repo": REPOS}
-        on_write_repo = {"repo": WRITE_REPOS}
+        on_write_repo = {"repo": (REPOS, WRITE_REPOS)}  # a write target must be readable too
         return [
             ToolSpec(
                 name="gh_list_issues",

@@ -267,7 +267,7 @@ class PullTools:
                 group=GROUP,
                 access=Access.WRITE,
                 handler=self.create_pull,
-                resource_args={"repo": WRITE_REPOS},
+                resource_args={"repo": (REPOS, WRITE_REPOS)},  # a write target must be readable too
             ),
         ]
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import functools
 import math
 import time
-import weakref
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
 
-from warden_core import Access, InvalidArgument, PolicyDenied, ToolSpec, audit
+from warden_core import Access, InvalidArgument, ToolSpec
 from warden_core.confirm import Confirm, Elicit, ElicitationResult, Resolve, ask, require_confirmed
 from warden_kubernetes import summaries
 from warden_kubernetes.kinds import POD, WORKLOADS, ResourceType
@@ -45,46 +44,17 @@ WaitSeconds = Annotated[
 Replicas = Annotated[int, arg("Desired number of replicas.", ge=0, le=1000)]
 
 
-# The SDK asks confirmation questions before the tool body (and so before the core's policy guard).
-# The resolvers check the write allowlists first, so a user is never asked to approve a refused write.
-# They live at module level (the SDK resolves annotations there) and find their server's Deps here.
-_SERVERS: weakref.WeakKeyDictionary[Any, Deps] = weakref.WeakKeyDictionary()
-
-
-def bind(mcp: Any, deps: Deps) -> None:
-    """Let the confirmation resolvers of `mcp` (an MCPServer) reach its policy."""
-    _SERVERS[mcp] = deps
-
-
-def _precheck(ctx: Context, namespace: str, context: str | None) -> None:
-    deps = _SERVERS.get(ctx.mcp_server)
-    if deps is None:
-        return
-    try:
-        deps.gate.check("write_namespaces", namespace, "namespace")
-        if context is not None:
-            deps.gate.check("contexts", context, "context")
-    except PolicyDenied as exc:
-        record = audit.current()
-        if record is not None:
-            record.deny(exc.kind, exc.message)
-        raise
-
-
-def ask_scale(
-    *, kind: str, name: str, namespace: str, replicas: int, ctx: Context, context: str | None = None
-) -> Elicit[Confirm]:
-    _precheck(ctx, namespace, context)
+# The core checks the write allowlists (namespace, context) before these questions are asked, so a user
+# is never asked to approve a refused write. Resolvers live at module level: the SDK resolves annotations there.
+def ask_scale(*, kind: str, name: str, namespace: str, replicas: int) -> Elicit[Confirm]:
     return ask(f"Scale {kind} {namespace}/{name} to {replicas} replicas?")
 
 
-def ask_restart(*, kind: str, name: str, namespace: str, ctx: Context, context: str | None = None) -> Elicit[Confirm]:
-    _precheck(ctx, namespace, context)
+def ask_restart(*, kind: str, name: str, namespace: str) -> Elicit[Confirm]:
     return ask(f"Restart every pod of {kind} {namespace}/{name} (rolling restart)?")
 
 
-def ask_delete_pod(*, name: str, namespace: str, ctx: Context, context: str | None = None) -> Elicit[Confirm]:
-    _precheck(ctx, namespace, context)
+def ask_delete_pod(*, name: str, namespace: str) -> Elicit[Confirm]:
     return ask(f"Delete pod {namespace}/{name}?")
 
 
@@ -285,8 +255,7 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
 
     read, destructive = Access.READ, Access.DESTRUCTIVE
     read_args = {"namespace": "namespaces", "context": "contexts"}
-    # Not "context" here: the policy hides a write whose allowlists are empty; Deps.conn checks contexts.
-    write_args = {"namespace": "write_namespaces"}
+    write_args = {"namespace": "write_namespaces", "context": "contexts"}
     return [
         ToolSpec(
             name="k8s_pod_logs",
