@@ -19,6 +19,8 @@ Modes (each applies to new connections and to the ones already open):
   a close in the middle of a response.
 - `refuse`: stop listening (connection refused) and reset open connections; listening resumes on
   the same port when the mode changes.
+- `hold`: bytes wait in the proxy, both ways, until the mode changes; then they flow on, in order.
+  Nothing is lost: it holds calls in flight for as long as a test needs, then lets them finish.
 - `respond` (HTTP backends only): answer every request with a canned response (`status`,
   `headers`, `body`) without passing it on: a 429 or 5xx storm. Each answered request is recorded
   in `answered` with its time, so a test can count attempts and measure the pauses between them.
@@ -39,8 +41,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Mode = Literal["pass", "latency", "blackhole", "reset", "cut", "refuse", "respond"]
-MODES: tuple[Mode, ...] = ("pass", "latency", "blackhole", "reset", "cut", "refuse", "respond")
+Mode = Literal["pass", "latency", "blackhole", "reset", "cut", "refuse", "hold", "respond"]
+MODES: tuple[Mode, ...] = ("pass", "latency", "blackhole", "reset", "cut", "refuse", "hold", "respond")
 _CHUNK = 65536
 _REASONS = {200: "OK", 403: "Forbidden", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway"}
 _REASONS |= {503: "Service Unavailable", 504: "Gateway Timeout"}
@@ -97,6 +99,7 @@ class FaultProxy:
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
         self._port = 0
+        self._released: asyncio.Event | None = None  # set whenever the mode is not `hold`
 
     # --- Control (any thread). -------------------------------------------------------------------
     @property
@@ -161,6 +164,12 @@ class FaultProxy:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
 
     # --- The loop. --------------------------------------------------------------------------------
+    async def _wait_while_held(self) -> None:
+        if self._released is None:
+            self._released = asyncio.Event()
+            self._released.set()
+        await self._released.wait()
+
     async def _listen(self) -> None:
         self._server = await asyncio.start_server(
             self._accept, "127.0.0.1", self._port, reuse_address=True, backlog=512
@@ -170,6 +179,12 @@ class FaultProxy:
     async def _switch(self, mode: Mode, seconds: float, after: int) -> None:
         was = self.mode
         self.mode, self.seconds, self.after = mode, seconds, after
+        if self._released is None:
+            self._released = asyncio.Event()
+        if mode == "hold":
+            self._released.clear()
+        else:
+            self._released.set()
         if mode == "cut":
             for link in self._links:
                 link.answered = 0  # `after` counts from now on every connection
@@ -265,6 +280,7 @@ class FaultProxy:
             assert link.upstream is not None
             if mode == "latency":
                 await asyncio.sleep(self.seconds)
+            await self._wait_while_held()
             link.upstream.write(data)
             await link.upstream.drain()
 
@@ -282,6 +298,7 @@ class FaultProxy:
                     continue
                 if mode == "latency":
                     await asyncio.sleep(self.seconds)
+                await self._wait_while_held()
                 if mode == "cut":
                     room = max(0, self.after - link.answered)
                     if len(data) >= room:
