@@ -1,7 +1,7 @@
 """Graceful shutdown (R-43): SIGTERM with 50 calls in flight. Each gets an answer or a clean error, the
 process exits 0 within the drain deadline, and the pool is closed: no PostgreSQL session is left.
 
-The calls are held in flight by latency on the fault proxy, so nothing here sleeps for effect."""
+The calls are held in flight by the fault proxy (`hold`, or latency), so nothing here sleeps for effect."""
 
 from __future__ import annotations
 
@@ -20,16 +20,10 @@ from tests.support.stdio import StdioProcess, request
 
 CALLS = 50
 POOL = 10  # the read-only role's CONNECTION LIMIT: 10 calls run, 40 wait for a connection
-BUSY = ("active", "idle in transaction")
 
 
 def inflight(base: str) -> float | None:
     return metric(base, "warden_inflight_requests")
-
-
-def in_transaction(admin: str) -> int:
-    backends = warden_backends(admin)
-    return sum(backends[state] for state in BUSY)
 
 
 @pytest.mark.parametrize("target", ["postgres"], indirect=True)
@@ -37,13 +31,15 @@ def test_sigterm_over_http_lets_50_calls_finish_then_exits_zero_with_the_pool_cl
     target: Target, database: Database
 ) -> None:
     drain = 15.0
-    with target.serve(pool_size=POOL, drain_seconds=drain, backend_timeout=20) as server:
-        target.proxy.set("latency", seconds=0.03)  # each call now takes a moment: 50 of them, several seconds
+    # Deadlines longer than the hold: the calls wait, they do not fail.
+    with target.serve(pool_size=POOL, drain_seconds=drain, backend_timeout=20, connect_timeout=20) as server:
+        target.proxy.set("hold")  # the database's answers wait in the proxy: every call stays in flight
         with ThreadPoolExecutor(CALLS) as pool:
             futures = [pool.submit(call, server.base, target.tool, target.arguments, id=i) for i in range(CALLS)]
             wait_until(lambda: inflight(server.base) == CALLS, timeout=30, what="50 calls in flight")
             server.proc.send_signal(signal.SIGTERM)
             signalled = time.monotonic()
+            target.proxy.set("pass")  # the database answers again, during the drain
             answers = [future.result() for future in futures]
         assert server.proc.wait(drain + 5) == 0
         assert time.monotonic() - signalled < drain
@@ -76,16 +72,20 @@ def test_calls_still_running_at_the_drain_deadline_get_a_clean_error(target: Tar
 def test_sigterm_over_stdio_answers_all_50_calls_then_exits_zero(target: Target, database: Database) -> None:
     drain = 15.0
     process = StdioProcess(
-        ["-m", "warden_postgres"], env=target.env(pool_size=POOL, drain_seconds=drain, backend_timeout=20)
+        ["-m", "warden_postgres"],
+        env=target.env(pool_size=POOL, drain_seconds=drain, backend_timeout=20, connect_timeout=20),
     )
     try:
-        target.proxy.set("latency", seconds=0.03)
+        target.proxy.set("hold")
         for i in range(CALLS):
             process.send(request(i, "tools/call", {"name": target.tool, "arguments": target.arguments}))
-        # Every connection busy: the server has all 50 requests in hand, 40 of them waiting for a connection.
-        wait_until(lambda: in_transaction(database.shop.admin) == POOL, timeout=30, what="50 calls in flight")
+        # Requests are read in order: once a later tools/list is answered, all 50 calls are under way
+        # (waiting on the database, whose answers the proxy holds).
+        process.send(request(CALLS + 100, "tools/list"))
+        process.answers({CALLS + 100})
         process.proc.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
+        target.proxy.set("pass")
         late = CALLS + 1
         process.send(request(late, "tools/call", {"name": target.tool, "arguments": target.arguments}))
         answers = process.answers(set(range(CALLS)) | {late}, timeout=drain + 5)

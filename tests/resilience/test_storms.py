@@ -68,7 +68,8 @@ def test_429_storm_honours_retry_after_up_to_the_cap_then_says_when_to_retry(tar
 def test_aws_throttling_storm_is_retried_then_reported(target: Target) -> None:
     """AWS sends no Retry-After; botocore's own jittered retries (bounded by the same setting) apply."""
     status, headers, body = target.throttle
-    with target.serve() as server:
+    # botocore waits between its retries inside one backend attempt: give it room (production: 20 s).
+    with target.serve(backend_timeout=10, read_timeout=2) as server:
         assert call(server.base, target.tool, target.arguments).ok  # identity looked up before the storm
         target.proxy.respond(status, headers, body)
         answer = call(server.base, target.tool, target.arguments)
