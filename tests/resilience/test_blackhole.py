@@ -54,3 +54,16 @@ def test_blackholed_backend_ends_calls_at_the_deadline_and_trips_the_breaker(tar
         wait_until(lambda: call(server.base, target.tool, target.arguments).ok, timeout=20, what="recovery")
         assert readyz(server.base) == 200
         assert backend_available(server.base, target) == 1
+
+
+@pytest.mark.parametrize("target", ["postgres", "github"], indirect=True)
+def test_a_latency_spike_within_the_deadline_slows_calls_but_they_succeed(target: Target) -> None:
+    with target.serve(backend_timeout=10) as server:
+        assert call(server.base, target.tool, target.arguments).ok
+        target.proxy.set("latency", seconds=0.05)  # every chunk, each way: PostgreSQL pays it per round trip
+        with ThreadPoolExecutor(4) as pool:
+            slow = list(pool.map(lambda i: call(server.base, target.tool, target.arguments, id=i), range(4)))
+        assert all(answer.ok for answer in slow), [answer.text for answer in slow]
+        assert backend_available(server.base, target) == 1  # slow is not down: the breaker stays closed
+        target.proxy.set("pass")
+        assert call(server.base, target.tool, target.arguments).ok
