@@ -86,11 +86,13 @@ def aws_api() -> Iterator[tuple[str, int]]:
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     """The server named by the parameter, with a fault proxy (in `pass` mode) before its backend."""
     name = request.param
-    with _target(request, name, tmp_path) as built:
+    with _Builder(request, name, tmp_path) as built:
         yield built
 
 
-class _target:
+class _Builder:
+    """Builds the named target; the proxy is stopped on exit."""
+
     def __init__(self, request: pytest.FixtureRequest, name: str, tmp: Path) -> None:
         self.request, self.name, self.tmp = request, name, tmp
         self.proxy: FaultProxy | None = None
