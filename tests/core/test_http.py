@@ -332,3 +332,18 @@ def test_a_session_id_is_not_identity(oauth_server: str, issuer: Issuer) -> None
     hijack = _legacy_list(oauth_server, bob, session)
     assert hijack.status_code in {403, 404}, hijack.text
     assert _legacy_list(oauth_server, None, session).status_code == 401
+
+
+def test_a_flood_of_readiness_probes_reaches_the_backend_about_once_a_second() -> None:
+    """/readyz is open to anyone: its probe must not turn anonymous requests into backend calls."""
+    import concurrent.futures
+
+    settings = ExampleSettings.load(token="t0ken-for-ready")
+    server = build_server(settings)
+    store = server.runtime
+    with serve_http(server) as base:
+        before = store.calls
+        with concurrent.futures.ThreadPoolExecutor(10) as pool:
+            statuses = list(pool.map(lambda _: httpx.get(f"{base}/readyz").status_code, range(50)))
+        assert statuses == [200] * 50
+        assert store.calls - before <= 3  # one probe per second at most (the burst may straddle a second)

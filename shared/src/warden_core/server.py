@@ -62,6 +62,9 @@ MODERN = "2026-07-28"
 _GUARDED_READS = frozenset({"resources/read", "prompts/get", "completion/complete"})
 _SERVER_ERROR = -32000  # JSON-RPC's implementation-defined server error
 
+_PROBE_TTL = 1.0
+"""Seconds a readiness probe's verdict is reused."""
+
 STOPPED = (
     "{name} is shutting down: this call was still running at the drain deadline and was stopped; "
     "retry on another replica"
@@ -135,6 +138,8 @@ class WardenServer:
         self._calls: set[anyio.CancelScope] = set()
         self.backends = tuple(backends)
         self._readiness = readiness
+        self._probed: tuple[float, bool] | None = None  # when the probe last ran, and its verdict
+        self._probe_lock = anyio.Lock()
         self._on_close = on_close
 
         keys = [key.get_secret_value() for key in settings.request_state_keys]
@@ -178,14 +183,30 @@ class WardenServer:
             self.metrics.backend_available.labels(backend.name).set(1 if backend.available else 0)
         ok = all(backend.available for backend in self.backends) and not self.draining
         if ok and self._readiness is not None:
+            ok = await self._probe(self._readiness)
+        self.metrics.ready.set(1 if ok else 0)
+        return ok
+
+    async def _probe(self, readiness: Readiness) -> bool:
+        """The readiness probe's verdict, at most once a second however often /readyz is asked.
+
+        /readyz is open to anyone: without this, a flood of anonymous probes would become a flood of
+        backend calls on the server's own credential (and its rate limit). Concurrent askers share
+        one probe.
+        """
+        if self._probed is not None and time.monotonic() - self._probed[0] < _PROBE_TTL:
+            return self._probed[1]
+        async with self._probe_lock:
+            if self._probed is not None and time.monotonic() - self._probed[0] < _PROBE_TTL:
+                return self._probed[1]
             try:
                 with anyio.fail_after(2):
-                    ok = await self._readiness()
+                    ok = await readiness()
             except Exception as exc:
                 logger.info("readiness probe failed: %s", exc)
                 ok = False
-        self.metrics.ready.set(1 if ok else 0)
-        return ok
+            self._probed = (time.monotonic(), ok)
+            return ok
 
     async def aclose(self) -> None:
         if self._on_close is not None:
