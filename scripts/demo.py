@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -31,6 +32,9 @@ from mcp import Client, StdioServerParameters
 ROOT = Path(__file__).resolve().parents[1]
 SQL = ROOT / "servers" / "postgres" / "sql"
 WIDTH = 100
+
+# pgserver asks platformdirs for a runtime directory, which a root shell without a login session lacks.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 
 # --- Transcript. ---------------------------------------------------------------------------------------
