@@ -21,7 +21,7 @@ $(CURDIR)/.tools/uv/bin/uv:
 	.tools/uv/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 .venv/.synced: uv.lock pyproject.toml shared/pyproject.toml $(wildcard servers/*/pyproject.toml) | $(UV)
-	$(UV) sync --frozen --all-packages
+	$(UV) sync --frozen --all-packages --compile-bytecode
 	@touch $@
 
 $(INTEROP): tests/interop/package.json tests/interop/package-lock.json

@@ -1,0 +1,52 @@
+"""The floor the SDK sets: a bare `MCPServer` with one echo tool and one query tool, and nothing else.
+
+    python bench/bare.py                                    stdio
+    python bench/bare.py --transport http --port 8200      streamable HTTP on 127.0.0.1
+
+No auth, no audit, no policy, no limits. `pg_query` runs its SQL through an asyncpg pool
+(BENCH_POSTGRES_DSN), created on first use as warden-postgres creates its own, so the two can be
+compared call for call. Logging is at WARNING, so the floor does not pay for access logs either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("bare", log_level="WARNING")
+_pool: Any = None
+
+
+@server.tool()
+async def echo(text: str) -> str:
+    """Echo the text back."""
+    return text
+
+
+@server.tool()
+async def pg_query(sql: str) -> list[dict[str, Any]]:
+    """Run one SQL statement and return its rows."""
+    global _pool
+    if _pool is None:
+        import asyncpg
+
+        _pool = await asyncpg.create_pool(os.environ["BENCH_POSTGRES_DSN"], min_size=1, max_size=4)
+    return [dict(row) for row in await _pool.fetch(sql)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    parser.add_argument("--port", type=int, default=8200)
+    args = parser.parse_args()
+    if args.transport == "http":
+        server.run("streamable-http", host="127.0.0.1", port=args.port)
+    else:
+        server.run()
+
+
+if __name__ == "__main__":
+    main()

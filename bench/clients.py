@@ -1,0 +1,198 @@
+"""Raw MCP clients for the benchmark: JSON-RPC lines over a pipe, and POSTs over loopback HTTP.
+
+Raw rather than the SDK's client, so the figures measure the servers and not a client's own
+machinery: a stdio call is one line written and one line read, an HTTP call is one POST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+PROTOCOL = "2026-07-28"
+META = {"io.modelcontextprotocol/protocolVersion": PROTOCOL, "io.modelcontextprotocol/clientCapabilities": {}}
+
+
+def rpc(id: int, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A 2026-07-28 request: each one carries its own protocol envelope, no handshake needed."""
+    return {"jsonrpc": "2.0", "id": id, "method": method, "params": {**(params or {}), "_meta": META}}
+
+
+def call(id: int, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return rpc(id, "tools/call", {"name": tool, "arguments": arguments})
+
+
+def check(answer: dict[str, Any]) -> dict[str, Any]:
+    """The result of a successful answer; anything else stops the benchmark (it would measure errors)."""
+    result = answer.get("result")
+    if result is None or result.get("isError"):
+        raise RuntimeError(f"the server answered with an error: {json.dumps(answer)[:500]}")
+    return result
+
+
+@dataclass(frozen=True)
+class Command:
+    """How to start one server: its arguments after `python`, and its environment."""
+
+    label: str
+    args: tuple[str, ...]
+    env: dict[str, str]
+
+    def popen(self, extra: tuple[str, ...] = (), **kwargs: Any) -> subprocess.Popen[bytes]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WARDEN_", "BENCH_"))} | self.env
+        return subprocess.Popen([sys.executable, *self.args, *extra], env=env, cwd=ROOT, **kwargs)
+
+
+class StdioServer:
+    """A server process spoken to over its stdin and stdout, one request at a time."""
+
+    def __init__(self, command: Command, stderr: IO[bytes]) -> None:
+        self.started = time.perf_counter()
+        self.proc = command.popen(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
+        self.label = command.label
+        self._ids = 0
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self._ids += 1
+        return self.send(rpc(self._ids, method, params))
+
+    def call(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        self._ids += 1
+        return check(self.send(call(self._ids, tool, arguments)))
+
+    def send(self, message: dict[str, Any]) -> dict[str, Any]:
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        assert stdin is not None and stdout is not None
+        stdin.write(json.dumps(message).encode() + b"\n")
+        stdin.flush()
+        while True:
+            line = stdout.readline()
+            if not line:
+                raise RuntimeError(f"{self.label} closed stdout (exit status {self.proc.wait(5)})")
+            answer: dict[str, Any] = json.loads(line)
+            if answer.get("id") == message["id"]:
+                return answer  # anything else is a notification (progress, logging)
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class HttpServer:
+    proc: subprocess.Popen[bytes]
+    url: str
+    headers: dict[str, str]
+
+
+@contextmanager
+def http_server(command: Command, stderr: IO[bytes], api_key: str | None = None) -> Iterator[HttpServer]:
+    """Start `command` on a free loopback port in HTTP mode; stop it with SIGTERM afterwards."""
+    port = free_port()
+    warden = any(arg.startswith("warden_") for arg in command.args) or "bench/echo.py" in command.args
+    extra = ("--transport", "http", "--port", str(port))
+    proc = command.popen(extra, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            # A GET of /mcp without a session: any HTTP answer means the server listens.
+            probe = f"{base}/healthz" if warden else f"{base}/mcp"
+            httpx.get(probe, timeout=1)
+            break
+        except httpx.TransportError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"{command.label} did not start over HTTP (exit status {proc.poll()})") from None
+            time.sleep(0.05)
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": PROTOCOL,
+    }
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    try:
+        yield HttpServer(proc, f"{base}/mcp", headers)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def parse_http(response: httpx.Response) -> dict[str, Any]:
+    """The JSON-RPC answer in a response, whether sent as JSON or as one server-sent event."""
+    if response.status_code != 200:
+        raise RuntimeError(f"HTTP {response.status_code}: {response.text[:300]}")
+    body = response.text
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        body = next(line[5:] for line in reversed(body.splitlines()) if line.startswith("data:"))
+    answer: dict[str, Any] = json.loads(body)
+    return answer
+
+
+def http_headers(server: HttpServer, tool: str) -> dict[str, str]:
+    return server.headers | {"Mcp-Method": "tools/call", "Mcp-Name": tool}
+
+
+def http_call(client: httpx.Client, server: HttpServer, id: int, tool: str, arguments: dict[str, Any]) -> None:
+    body = json.dumps(call(id, tool, arguments))
+    check(parse_http(client.post(server.url, content=body, headers=http_headers(server, tool))))
+
+
+async def load(server: HttpServer, tool: str, arguments: dict[str, Any], clients: int, seconds: float) -> float:
+    """Calls per second that `clients` concurrent callers complete in `seconds` (after a short warm-up)."""
+    headers = http_headers(server, tool)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    warmup = min(1.0, seconds / 3)
+    counted = 0
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        measure_from, until = start + warmup, start + warmup + seconds
+
+        async def caller(number: int) -> None:
+            nonlocal counted
+            id = number * 1_000_000
+            while loop.time() < until:
+                id += 1
+                response = await client.post(server.url, content=json.dumps(call(id, tool, arguments)), headers=headers)
+                check(parse_http(response))
+                if measure_from <= loop.time() < until:  # completed inside the measured window
+                    counted += 1
+
+        await asyncio.gather(*(caller(n) for n in range(clients)))
+    return counted / seconds

@@ -1,0 +1,396 @@
+"""make bench: what users feel, measured against the floor the SDK sets.
+
+    python bench/run.py [--runs 5] [--quick] [--dsn postgresql://...] [--only cold,call,load,memory]
+
+1. Cold start: spawn to the first `tools/list` answer over stdio, per server, beside a bare
+   `MCPServer` with one echo tool (bench/bare.py). The idle RSS of each process is read then too.
+2. Per-call overhead: warden-postgres `pg_query` of `SELECT 1` over stdio and over HTTP, p50 and p99,
+   beside the raw asyncpg call through a pool and beside the bare server's own query tool.
+3. HTTP throughput: calls per second at 1, 8 and 32 concurrent clients, for `pg_query` and for a
+   cheap tool (bench/echo.py: an echo behind the whole core), auth and audit on, beside the bare server.
+4. Memory: peak RSS of warden-postgres while it answers a query that would return 10^8 rows.
+
+Every figure is the median of `--runs` runs. Tables go to stdout (Markdown), progress to stderr,
+and everything to bench/results/<time>.json with the machine's description. Needs only PostgreSQL:
+`--dsn`, else WARDEN_BENCH_POSTGRES_DSN, else the local server at 127.0.0.1:5432, database test.
+Exit status 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import asyncpg
+import httpx
+import psutil
+
+from clients import Command, StdioServer, http_call, http_server, load  # bench/ is the script's own folder
+
+from warden_core.auth import hash_api_key
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+API_KEY = "bench-key-0123456789abcdef"
+HUGE_QUERY = "SELECT g, md5(g::text) AS digest FROM generate_series(1, 100000000) AS g"
+MIB = 2**20
+
+# The targets on a 2-core machine (issue: make bench).
+COLD_START_RATIO = 1.15
+CALL_OVERHEAD_MS = 1.0
+THROUGHPUT_SHARE = 0.80
+PEAK_RSS_MIB = 50.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    runs: int
+    calls: int  # timed calls per run, per-call overhead
+    seconds: float  # measured seconds per run and level, throughput
+    levels: tuple[int, ...]
+
+
+FULL = Plan(runs=5, calls=2000, seconds=5.0, levels=(1, 8, 32))
+QUICK = Plan(runs=1, calls=100, seconds=1.0, levels=(1, 8))
+
+
+def progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+# --- The servers under test. ------------------------------------------------------------------------
+def warden_env(prefix: str, **values: str) -> dict[str, str]:
+    """Production settings, with limits high enough that the load itself is never refused."""
+    common = {
+        "API_KEYS": f"bench:{hash_api_key(API_KEY)}",
+        "RATE_LIMIT": "100000000/minute",
+        "MAX_INFLIGHT_PER_PRINCIPAL": "256",
+    }
+    return {f"WARDEN_{prefix}_{key}": value for key, value in (common | values).items()}
+
+
+def commands(dsn: str) -> dict[str, Command]:
+    bare = Command("bare MCPServer", ("bench/bare.py",), {"BENCH_POSTGRES_DSN": dsn})
+    found = {
+        "bare": bare,
+        "echo": Command("warden echo", ("bench/echo.py",), warden_env("ECHO")),
+        "postgres": Command("warden-postgres", ("-m", "warden_postgres"), warden_env("POSTGRES", DSN=dsn)),
+    }
+    for name in ("github", "kubernetes", "slack", "aws"):
+        found[name] = Command(f"warden-{name}", ("-m", f"warden_{name}"), warden_env(name.upper()))
+    return found
+
+
+COLD_START = ("bare", "postgres", "github", "kubernetes", "slack", "aws")
+
+
+# --- 1. Cold start and idle memory. --------------------------------------------------------------------
+def cold_start(cmds: dict[str, Command], plan: Plan, log: IO[bytes]) -> dict[str, Any]:
+    runs = max(plan.runs * 2, 3)  # spawns are cheap and noisy: twice the runs
+    seconds: dict[str, list[float]] = {name: [] for name in COLD_START}
+    rss: dict[str, list[float]] = {name: [] for name in COLD_START}
+    for run in range(runs):
+        progress(f"cold start: round {run + 1} of {runs}")
+        for name in COLD_START:  # interleaved, so a noisy moment touches every server alike
+            server = StdioServer(cmds[name], log)
+            answer = server.request("tools/list")
+            seconds[name].append(time.perf_counter() - server.started)
+            if "result" not in answer:
+                raise RuntimeError(f"{name}: tools/list failed: {answer}")
+            time.sleep(0.2)  # settled: what the process holds while it waits for calls
+            rss[name].append(psutil.Process(server.pid).memory_info().rss / MIB)
+            server.close()
+    floor = statistics.median(seconds["bare"])
+    return {
+        name: {
+            "seconds": statistics.median(seconds[name]),
+            "ratio": statistics.median(seconds[name]) / floor,
+            "idle_rss_mib": statistics.median(rss[name]),
+            "samples": seconds[name],
+        }
+        for name in COLD_START
+    }
+
+
+# --- 2. Per-call overhead. -----------------------------------------------------------------------------
+def latency(one_call: Callable[[], None], plan: Plan) -> dict[str, float]:
+    for _ in range(max(50, plan.calls // 10)):
+        one_call()  # warm: pools open, caches filled, code paths compiled
+    p50s, p99s = [], []
+    for _ in range(plan.runs):
+        timings = []
+        for _ in range(plan.calls):
+            started = time.perf_counter()
+            one_call()
+            timings.append((time.perf_counter() - started) * 1000)
+        p50s.append(percentile(timings, 0.50))
+        p99s.append(percentile(timings, 0.99))
+    return {"p50_ms": statistics.median(p50s), "p99_ms": statistics.median(p99s)}
+
+
+def raw_asyncpg(dsn: str, plan: Plan) -> dict[str, float]:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)  # asyncpg's pool asks for the current loop
+    pool = loop.run_until_complete(asyncpg.create_pool(dsn, min_size=1, max_size=4))
+    try:
+        return latency(lambda: loop.run_until_complete(pool.fetch("SELECT 1")), plan)
+    finally:
+        loop.run_until_complete(pool.close())
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def per_call(cmds: dict[str, Command], dsn: str, plan: Plan, log: IO[bytes]) -> dict[str, Any]:
+    select_one = {"sql": "SELECT 1"}
+    figures: dict[str, Any] = {}
+    progress("per call: raw asyncpg")
+    figures["raw asyncpg"] = raw_asyncpg(dsn, plan)
+    for name, label in (("bare", "bare MCPServer"), ("postgres", "warden-postgres")):
+        progress(f"per call: {label} over stdio")
+        server = StdioServer(cmds[name], log)
+        try:
+            figures[f"{label} stdio"] = latency(lambda s=server: s.call("pg_query", select_one) and None, plan)
+        finally:
+            server.close()
+        progress(f"per call: {label} over HTTP")
+        with http_server(cmds[name], log, API_KEY) as http, httpx.Client() as client:
+            ids = iter(range(1, 10**9))
+            figures[f"{label} HTTP"] = latency(
+                lambda h=http: http_call(client, h, next(ids), "pg_query", select_one), plan
+            )
+    raw = figures["raw asyncpg"]
+    for figure in figures.values():
+        figure["over_raw_p50_ms"] = figure["p50_ms"] - raw["p50_ms"]
+        figure["over_raw_p99_ms"] = figure["p99_ms"] - raw["p99_ms"]
+    return figures
+
+
+# --- 3. HTTP throughput. ----------------------------------------------------------------------------
+LOADS = (
+    ("echo", "bare", "echo", {"text": "hello"}),
+    ("echo", "echo", "echo", {"text": "hello"}),
+    ("pg_query", "bare", "pg_query", {"sql": "SELECT 1"}),
+    ("pg_query", "postgres", "pg_query", {"sql": "SELECT 1"}),
+)
+
+
+def throughput(cmds: dict[str, Command], plan: Plan, log: IO[bytes]) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for workload, name, tool, arguments in LOADS:
+        label = f"{cmds[name].label} {workload}"
+        with http_server(cmds[name], log, API_KEY) as http:
+            figures[label] = {}
+            for clients in plan.levels:
+                rates = []
+                for run in range(plan.runs):
+                    progress(f"throughput: {label}, {clients} clients, run {run + 1} of {plan.runs}")
+                    rates.append(asyncio.run(load(http, tool, arguments, clients, plan.seconds)))
+                figures[label][str(clients)] = statistics.median(rates)
+    return figures
+
+
+# --- 4. Memory under a huge result. ------------------------------------------------------------------
+@contextmanager
+def peak_rss(pid: int) -> Iterator[list[float]]:
+    """Sample a process's RSS every millisecond; the list holds the peak (MiB) once the block ends."""
+    process, peak, done = psutil.Process(pid), [0.0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], process.memory_info().rss / MIB)
+            time.sleep(0.001)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield peak
+    finally:
+        done.set()
+        sampler.join()
+
+
+def memory(cmds: dict[str, Command], plan: Plan, log: IO[bytes]) -> dict[str, Any]:
+    growth, seconds, rows = [], [], []
+    for run in range(max(plan.runs, 3)):
+        progress(f"memory: a 10^8-row query, run {run + 1}")
+        server = StdioServer(cmds["postgres"], log)
+        try:
+            for _ in range(20):
+                server.call("pg_query", {"sql": "SELECT 1"})  # warm: the pool is open, as when idle in use
+            time.sleep(0.2)
+            idle = psutil.Process(server.pid).memory_info().rss / MIB
+            started = time.perf_counter()
+            with peak_rss(server.pid) as peak:
+                result = server.call("pg_query", {"sql": HUGE_QUERY})
+            seconds.append(time.perf_counter() - started)
+            structured = result["structuredContent"]
+            if not structured.get("truncated"):
+                raise RuntimeError("the 10^8-row query was not truncated")
+            rows.append(len(structured["rows"]))
+            growth.append(max(peak[0], idle) - idle)
+        finally:
+            server.close()
+    return {
+        "query": HUGE_QUERY,
+        "peak_over_idle_mib": statistics.median(growth),
+        "seconds": statistics.median(seconds),
+        "rows_returned": statistics.median(rows),
+    }
+
+
+# --- Report. -----------------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    return {
+        "cores": os.cpu_count(),
+        "cpu": platform.processor() or platform.machine(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "commit": commit.stdout.strip() or None,
+    }
+
+
+def verdicts(results: dict[str, Any]) -> list[tuple[str, bool, str]]:
+    found: list[tuple[str, bool, str]] = []
+    if "cold_start" in results:
+        worst = max((n for n in results["cold_start"] if n != "bare"), key=lambda n: results["cold_start"][n]["ratio"])
+        ratio = results["cold_start"][worst]["ratio"]
+        found.append(("cold start", ratio <= COLD_START_RATIO, f"slowest {worst} {ratio:.2f}x bare (<= {COLD_START_RATIO}x)"))
+    if "per_call" in results:
+        over = results["per_call"]["warden-postgres stdio"]["over_raw_p50_ms"]
+        found.append(
+            ("per-call overhead", over <= CALL_OVERHEAD_MS, f"stdio p50 +{over:.3f} ms over raw asyncpg (<= 1 ms)")
+        )
+    if "throughput" in results:
+        load_figures, top = results["throughput"], str(max(int(c) for c in next(iter(results["throughput"].values()))))
+        for workload, warden in (("echo", "warden echo echo"), ("pg_query", "warden-postgres pg_query")):
+            share = load_figures[warden][top] / load_figures[f"bare MCPServer {workload}"][top]
+            found.append(
+                (f"throughput {workload}", share >= THROUGHPUT_SHARE, f"{share:.0%} of bare at {top} clients (>= 80%)")
+            )
+    if "memory" in results:
+        growth = results["memory"]["peak_over_idle_mib"]
+        found.append(("peak RSS", growth <= PEAK_RSS_MIB, f"+{growth:.1f} MiB over idle (<= 50 MiB)"))
+    return found
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if i else "---" for i in range(len(header))) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def report(results: dict[str, Any]) -> str:
+    parts = []
+    info = results["machine"]
+    parts.append(
+        f"{info['cores']} cores, {info['memory_gib']} GiB, Python {info['python']}; "
+        f"medians of {results['plan']['runs']} runs"
+    )
+    if "cold_start" in results:
+        rows = [
+            [results["labels"][name], f"{f['seconds'] * 1000:.0f} ms", f"{f['ratio']:.2f}x", f"{f['idle_rss_mib']:.1f}"]
+            for name, f in results["cold_start"].items()
+        ]
+        parts.append("Cold start (spawn to first tools/list, stdio)\n\n" + table(["server", "time", "vs bare", "idle RSS (MiB)"], rows))
+    if "per_call" in results:
+        rows = [
+            [label, f"{f['p50_ms']:.3f}", f"{f['p99_ms']:.3f}", f"+{f['over_raw_p50_ms']:.3f}" if label != "raw asyncpg" else ""]
+            for label, f in results["per_call"].items()
+        ]
+        parts.append("Per call: pg_query of SELECT 1 (ms)\n\n" + table(["path", "p50", "p99", "p50 over raw"], rows))
+    if "throughput" in results:
+        levels = list(next(iter(results["throughput"].values())))
+        rows = [[label] + [f"{rates[c]:.0f}" for c in levels] for label, rates in results["throughput"].items()]
+        parts.append(
+            "HTTP throughput (calls/s; Warden with API-key auth and audit on)\n\n"
+            + table(["server, tool"] + [f"{c} clients" for c in levels], rows)
+        )
+    if "memory" in results:
+        m = results["memory"]
+        parts.append(
+            f"Memory: a query that would return 10^8 rows answered {m['rows_returned']:.0f} rows, truncated, "
+            f"in {m['seconds']:.2f} s; peak RSS {m['peak_over_idle_mib']:+.1f} MiB over idle"
+        )
+    parts.append(table(["target", "met", "measured"], [[n, "yes" if ok else "NO", text] for n, ok, text in verdicts(results)]))
+    return "\n\n".join(parts)
+
+
+SECTIONS = ("cold", "call", "load", "memory")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, help=f"runs per figure (default {FULL.runs}; spawns get twice as many)")
+    parser.add_argument("--quick", action="store_true", help="one short run of each (checks the harness, not speed)")
+    parser.add_argument("--dsn", default=os.environ.get("WARDEN_BENCH_POSTGRES_DSN", DEFAULT_DSN))
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
+    parser.add_argument("--output", type=Path, help="where to write the JSON (default bench/results/<time>.json)")
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    if args.runs:
+        plan = Plan(args.runs, plan.calls, plan.seconds, plan.levels)
+    sections = set(args.only.split(","))
+    if unknown := sections - set(SECTIONS):
+        parser.error(f"unknown sections {sorted(unknown)}; choose from {SECTIONS}")
+
+    try:
+        asyncio.run(_check_database(args.dsn))
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"bench: cannot reach PostgreSQL at --dsn ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 2
+
+    cmds = commands(args.dsn)
+    results: dict[str, Any] = {
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "plan": plan.__dict__ | {"levels": list(plan.levels)},
+        "labels": {name: command.label for name, command in cmds.items()},
+    }
+    with tempfile.TemporaryFile(prefix="warden-bench-") as log:  # the servers' stderr: logs and audit events
+        if "cold" in sections:
+            results["cold_start"] = cold_start(cmds, plan, log)
+        if "call" in sections:
+            results["per_call"] = per_call(cmds, args.dsn, plan, log)
+        if "load" in sections:
+            results["throughput"] = throughput(cmds, plan, log)
+        if "memory" in sections:
+            results["memory"] = memory(cmds, plan, log)
+    results["targets"] = [{"target": n, "met": ok, "measured": text} for n, ok, text in verdicts(results)]
+
+    output = args.output or RESULTS / f"{results['time'].replace(':', '')}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    print(report(results))
+    print(f"\nwritten to {output.relative_to(ROOT) if output.is_relative_to(ROOT) else output}")
+    return 0 if all(t["met"] for t in results["targets"]) else 1
+
+
+async def _check_database(dsn: str) -> None:
+    connection = await asyncpg.connect(dsn, timeout=5)
+    await connection.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
