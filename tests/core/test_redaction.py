@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from warden_core import redaction
 from warden_core.redaction import RedactingFilter, redact, register_secret
 
 SAMPLES = [
@@ -102,3 +105,51 @@ def test_encrypted_pem_with_dashed_headers_is_masked() -> None:
     pem = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,AB\n\nMIIEow\n"
     masked = redact(f"key: {pem}-----END ENCRYPTED PRIVATE KEY----- done")
     assert masked == "key: [REDACTED] done"
+
+
+# --- The needle pre-check skips patterns that cannot match; it must never change the result. ---------
+FRAGMENTS = [
+    "Bearer ",
+    "BASIC ",
+    "token ",
+    "eyJ",
+    "ghp_",
+    "gho_",
+    "github_pat_",
+    "xoxb-",
+    "xapp-",
+    "AKIA",
+    "ASIA",
+    "aws_secret_access_key=",
+    "SECRET_ACCESS_KEY: ",
+    "postgresql://u:",
+    "@h",
+    "password=",
+    "PASSWD:",
+    "api-key=",
+    "ApiKey: ",
+    "auth_token=",
+    "client_secret=",
+    "pwd=",
+    "-----BEGIN RSA PRIVATE KEY-----",
+    "-----END RSA PRIVATE KEY-----",
+    "paſsword=",
+    "ſecret=",
+    "\u212aEY",
+    "apı_key=",
+    "İ",
+    "ß",
+]
+
+
+def _every_pattern(text: str) -> str:
+    for pattern, replacement, _ in redaction._PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(alphabet="aZ09_-./+= :\"'\n", max_size=40)), max_size=12))
+def test_skipping_patterns_by_needle_changes_nothing(parts: list[str]) -> None:
+    text = "".join(parts)
+    assert redact(text) == _every_pattern(text)

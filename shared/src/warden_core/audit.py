@@ -19,7 +19,7 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
@@ -65,7 +65,8 @@ class AuditRecord:
             self.decision = "error"
 
     def as_json(self) -> str:
-        event = {k: v for k, v in asdict(self).items() if not k.startswith("_") and v is not None}
+        # The instance's own fields, not dataclasses.asdict: that deep-copies every value, on every call.
+        event = {k: v for k, v in vars(self).items() if not k.startswith("_") and v is not None}
         event["duration_ms"] = round((perf_counter() - self._started) * 1000, 3)
         return redact(json.dumps(event, default=str, separators=(",", ":"), ensure_ascii=False))
 

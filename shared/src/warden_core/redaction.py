@@ -14,25 +14,28 @@ MASK = "[REDACTED]"
 
 # Every repetition is bounded: these run on every log line and error text, and an unbounded
 # repeat before a literal that never comes backtracks quadratically on long input.
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+# Each pattern comes with the lowercase needles every match must contain: a pattern whose needles
+# are all absent cannot match, and is skipped (most lines hold no credential-like text at all).
+_PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
     # Authorization headers and bearer tokens.
-    (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9\-._~+/]{8,}=*"), rf"\1 {MASK}"),
+    (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9\-._~+/]{8,}=*"), rf"\1 {MASK}", ("bearer", "basic", "token")),
     # JWTs (header.payload.signature, both base64url JSON objects).
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,8192}\.eyJ[A-Za-z0-9_-]{5,8192}\.[A-Za-z0-9_-]{0,8192}"), MASK),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,8192}\.eyJ[A-Za-z0-9_-]{5,8192}\.[A-Za-z0-9_-]{0,8192}"), MASK, ("eyj",)),
     # GitHub tokens: classic, OAuth, user-to-server, server-to-server, refresh, fine-grained.
-    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"), MASK),
-    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"), MASK),
+    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"), MASK, ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
+    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"), MASK, ("github_pat_",)),
     # Slack tokens (bot, user, app-level, configuration, browser session).
-    (re.compile(r"\bxox[abposrce]-[A-Za-z0-9-]{8,}"), MASK),
-    (re.compile(r"\bxapp-[A-Za-z0-9-]{8,}"), MASK),
+    (re.compile(r"\bxox[abposrce]-[A-Za-z0-9-]{8,}"), MASK, ("xox",)),
+    (re.compile(r"\bxapp-[A-Za-z0-9-]{8,}"), MASK, ("xapp-",)),
     # AWS access key ids, and secret keys where they are labelled.
-    (re.compile(r"\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{16}\b"), MASK),
+    (re.compile(r"\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{16}\b"), MASK, ("akia", "asia", "aroa", "aida")),
     (
         re.compile(r"(?i)(aws_?secret_?access_?key|secret_?access_?key)([\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9/+=]{30,}"),
         rf"\1\2{MASK}",
+        ("secret",),
     ),
     # Passwords inside connection URLs: scheme://user:password@host.
-    (re.compile(r"\b([a-z][a-z0-9+.-]{0,30}://[^:/@\s]{0,256}):[^@\s/]{1,512}@"), rf"\1:{MASK}@"),
+    (re.compile(r"\b([a-z][a-z0-9+.-]{0,30}://[^:/@\s]{0,256}):[^@\s/]{1,512}@"), rf"\1:{MASK}@", ("://",)),
     # key=value or "key": "value" pairs whose key says secret.
     (
         re.compile(
@@ -40,6 +43,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
             r"([\"']?\s*[:=]\s*[\"']?)(?![\"']?\[REDACTED\])[^\s\"',;&}]+"
         ),
         rf"\1\2{MASK}",
+        ("pass", "pwd", "secret", "api", "token"),
     ),
     # Private keys.
     # A PEM body never holds five dashes in a row, so each BEGIN scans no further than the next marker.
@@ -48,6 +52,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
             r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----(?:[^-]|-(?!----)){0,16384}-----END [A-Z ]{0,40}PRIVATE KEY-----"
         ),
         MASK,
+        ("-----begin",),
     ),
 )
 
@@ -81,6 +86,11 @@ def register_secret(value: str | None) -> None:
         _known.add(value)
 
 
+def _fold(text: str) -> str:
+    """Lowercase as `(?i)` matching sees it: casefold, plus the dotless i that re also equates with `i`."""
+    return text.casefold().replace("\u0131", "i")
+
+
 def redact(text: str) -> str:
     """Return `text` with every known secret value and credential shape masked."""
     if not text:
@@ -88,8 +98,11 @@ def redact(text: str) -> str:
     known = _known.pattern
     if known is not None:
         text = known.sub(MASK, text)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
+    lowered = _fold(text)
+    for pattern, replacement, needles in _PATTERNS:
+        if any(needle in lowered for needle in needles):
+            text = pattern.sub(replacement, text)
+            lowered = _fold(text)
     return text
 
 

@@ -7,9 +7,12 @@ On EOF it stops the same way.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
+import queue
 import select
 import signal
 import sys
@@ -104,6 +107,54 @@ class _StdinLines:
             pass  # the server stopped first
 
 
+class _StdoutLines:
+    """stdout for the SDK's writer: each message is queued for a daemon thread that writes it.
+
+    The SDK's own writer makes the event loop wait for two thread hops per message (write, then
+    flush); here the loop only enqueues, and the thread writes whatever has queued up in one go.
+    While serving, fd 1 points at stderr, as the SDK arranges when it owns stdout: a stray print
+    from a handler or a library lands in the log, never on the wire.
+    """
+
+    def __init__(self, fd: int) -> None:
+        sys.stdout.flush()
+        self._fd = fd
+        self._wire = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+        os.dup2(2, fd)
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._write_queued, daemon=True, name="warden-stdout")
+        self._thread.start()
+
+    async def write(self, text: str) -> None:
+        self._queue.put(text.encode())
+
+    async def flush(self) -> None:
+        """Nothing to do: the writer thread writes each batch out as soon as it takes it."""
+
+    def _write_queued(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            with contextlib.suppress(queue.Empty):
+                while batch[-1] is not None:
+                    batch.append(self._queue.get_nowait())
+            data = memoryview(b"".join(item for item in batch if item is not None))
+            try:
+                while data:
+                    data = data[os.write(self._wire, data) :]
+            except OSError:
+                return  # the client has gone: nothing more can reach it
+            if batch[-1] is None:
+                return
+
+    def close(self, timeout: float) -> None:
+        """Write out what is queued (for at most `timeout` seconds), then give fd 1 back its pipe."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+        os.dup2(self._wire, self._fd)
+        if not self._thread.is_alive():  # a writer stuck on a full pipe keeps its descriptor
+            os.close(self._wire)
+
+
 def _parse(line: bytes) -> tuple[types.JSONRPCMessage | None, types.JSONRPCError | None]:
     """The message a line carries, or the error answer it deserves."""
     try:
@@ -155,11 +206,15 @@ async def serve_stdio(server: WardenServer) -> None:
     try:
         async with anyio.create_task_group() as tasks:
             lines = _StdinLines(sys.stdin.fileno())
-            async with stdio_server(stdin=lines) as (read, write):  # type: ignore[arg-type]
-                lines.reply_through(write)
-                writes = _CountedWrites(write)
-                tasks.start_soon(_stop_on_signal, server, lines, writes, tasks.cancel_scope)
-                await lowlevel.run(read, writes, lowlevel.create_initialization_options())
+            out = _StdoutLines(sys.stdout.fileno())
+            try:
+                async with stdio_server(stdin=lines, stdout=out) as (read, write):  # type: ignore[arg-type]
+                    lines.reply_through(write)
+                    writes = _CountedWrites(write)
+                    tasks.start_soon(_stop_on_signal, server, lines, writes, tasks.cancel_scope)
+                    await lowlevel.run(read, writes, lowlevel.create_initialization_options())
+            finally:
+                out.close(_FLUSH_GRACE)
             tasks.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
