@@ -17,7 +17,7 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 
 server = MCPServer("bare", log_level="WARNING")
-_pool: Any = None
+_pools: list[Any] = []  # the one pool, once made
 
 
 @server.tool()
@@ -29,12 +29,11 @@ async def echo(text: str) -> str:
 @server.tool()
 async def pg_query(sql: str) -> list[dict[str, Any]]:
     """Run one SQL statement and return its rows."""
-    global _pool
-    if _pool is None:
+    if not _pools:
         import asyncpg
 
-        _pool = await asyncpg.create_pool(os.environ["BENCH_POSTGRES_DSN"], min_size=1, max_size=4)
-    return [dict(row) for row in await _pool.fetch(sql)]
+        _pools.append(await asyncpg.create_pool(os.environ["BENCH_POSTGRES_DSN"], min_size=1, max_size=4))
+    return [dict(row) for row in await _pools[0].fetch(sql)]
 
 
 def main() -> None:
