@@ -71,22 +71,92 @@ def _constant_strings(tree: ast.Module) -> set[str]:
     for node in tree.body:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
             names.update(target.id for target in node.targets if isinstance(target, ast.Name))
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.JoinedStr):
+            raise AssertionError(f"line {node.lineno}: module-level SQL must not be an f-string")
     return names
 
 
+SETTINGS_TEXT = {"session_start_sql"}
+"""Builders of server-authored text whose only input is the server's settings (tested below)."""
+
+
+def _settings_attributes(tree: ast.Module) -> set[str]:
+    """`self.x` attributes that are only ever assigned the result of a SETTINGS_TEXT builder."""
+    built: set[str] = set()
+    other: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign | ast.AugAssign):
+            targets = [node.target]
+        else:
+            continue
+        value = node.value
+        for target in targets:
+            if isinstance(target, ast.Attribute):
+                from_builder = (
+                    isinstance(value, ast.Call)
+                    and isinstance(value.func, ast.Name)
+                    and value.func.id in SETTINGS_TEXT
+                    and [ast.unparse(arg) for arg in value.args] == ["settings"]
+                )
+                (built if from_builder else other).add(target.attr)
+    return built - other
+
+
 def test_no_server_code_sends_text_through_the_simple_protocol() -> None:
-    """`execute()` and the COPY helpers only ever get module-level string constants (R-21)."""
+    """`execute()` and the COPY helpers only get string constants or text built from the settings (R-21)."""
     risky = {"execute", "executemany", "copy_from_query", "copy_from_table", "copy_to_table", "copy_records_to_table"}
     calls = 0
     for path in SOURCE.rglob("*.py"):
         tree = ast.parse(path.read_text())
         constants = _constant_strings(tree)
+        built = _settings_attributes(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in risky:
                 calls += 1
                 first = node.args[0] if node.args else None
                 literal = isinstance(first, ast.Constant) and isinstance(first.value, str)
                 constant = isinstance(first, ast.Name) and first.id in constants
-                assert literal or constant, f"{path.name}:{node.lineno} passes non-constant text to {node.func.attr}()"
+                from_settings = (
+                    isinstance(first, ast.Attribute)
+                    and isinstance(first.value, ast.Name)
+                    and first.value.id == "self"
+                    and first.attr in built
+                )
+                assert literal or constant or from_settings, (
+                    f"{path.name}:{node.lineno} passes non-constant text to {node.func.attr}()"
+                )
+                assert len(node.args) == 1, f"{path.name}:{node.lineno}: simple-protocol text takes no arguments"
                 assert node.func.attr == "execute", f"{path.name}:{node.lineno} uses {node.func.attr}()"
-    assert calls >= 3  # BEGIN, ROLLBACK and DISCARD ALL: the server's own statements
+    assert calls >= 3  # the session start, its end and the pool's fallback DISCARD ALL: the server's own text
+
+
+@pytest.mark.parametrize(
+    "schemas",
+    [("public",), ("sales", "it's"), ("back\\slash", 'quo"te'), ("a'); DROP TABLE customers; --",)],
+)
+def test_the_session_start_text_is_one_begin_and_one_select_of_literals(schemas: tuple[str, ...]) -> None:
+    """The settings-built text: BEGIN and a SELECT of set_config calls whose arguments are all literals."""
+    from pglast import ast as pg
+    from pglast import parse_sql
+
+    from tests.postgres.conftest import settings_for
+    from warden_postgres.client import local_settings, session_start_sql
+
+    settings = settings_for("postgresql://x@127.0.0.1/db", schemas=schemas)
+    statements = parse_sql(session_start_sql(settings))
+    assert len(statements) == 2
+    begin, select = statements[0].stmt, statements[1].stmt
+    assert isinstance(begin, pg.TransactionStmt)
+    assert isinstance(select, pg.SelectStmt)
+    assert select.fromClause is None and select.whereClause is None
+    pinned = {}
+    for target in select.targetList:
+        call = target.val
+        assert isinstance(call, pg.FuncCall)
+        assert [part.sval for part in call.funcname] == ["pg_catalog", "set_config"]
+        name, value, local = call.args
+        assert isinstance(local, pg.A_Const) and local.val.boolval
+        pinned[name.val.sval] = value.val.sval
+    assert pinned == local_settings(settings)

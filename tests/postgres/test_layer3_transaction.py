@@ -8,17 +8,21 @@ session: same backend, original role, settings, no channels, cursors, prepared s
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from tests.postgres.conftest import running, settings_for
-from tests.postgres.layers import attempt, database, probe
+from tests.postgres.layers import attempt, database, probe, unchecked
 from tests.postgres.shop import Shop, run_sql, snapshot
 from tests.support.postgres import with_user
 from warden_core import WardenError, WardenServer
 from warden_core.testing import connect
+from warden_postgres import client
+from warden_postgres.client import Database, Deadline
 
 pytestmark = pytest.mark.anyio
 
@@ -166,3 +170,176 @@ async def test_the_session_reads_sql_text_the_way_the_validator_does(shop: Shop)
         assert result.structured_content["rows"] == [["on", "a\\"]]
     finally:
         await run_sql(shop.admin, f"DROP ROLE {legacy}")
+
+
+# --- One message to open the session, one to end it. -----------------------------------------------
+
+LEFT_BEHIND = """
+SELECT pg_backend_pid() AS pid, current_user AS "user", session_user AS session,
+       current_setting('work_mem') AS work_mem,
+       current_setting('default_transaction_read_only') AS default_read_only,
+       current_setting('application_name') AS application,
+       (SELECT count(*) FROM pg_listening_channels()) AS listening,
+       (SELECT count(*) FROM pg_prepared_statements WHERE name = 'warden_left') AS prepared,
+       (SELECT count(*) FROM pg_cursors WHERE name = 'warden_left') AS cursors,
+       (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS advisory_locks,
+       pg_catalog.to_regclass('pg_temp.warden_left') AS temp_table,
+       pg_catalog.to_regclass('pg_temp.warden_left_seq') AS temp_sequence
+"""
+
+
+async def _left_behind(db: Database) -> dict[str, object]:
+    rows = await unchecked(db, LEFT_BEHIND)
+    return dict(zip([c.name for c in rows.columns], rows.rows[0], strict=True))
+
+
+async def _lastval_is_defined(db: Database) -> bool:
+    outcome = await attempt(db, "SELECT lastval()")
+    return not isinstance(outcome, WardenError)
+
+
+async def test_a_session_that_left_state_behind_hands_over_a_clean_connection(shop: Shop) -> None:
+    """Whatever a session leaves (committed, so ROLLBACK alone would keep it), the next one sees none of it.
+
+    The session is driven below every layer: its connection runs text no tool could send, to leave
+    behind session settings, a role, a channel, a WITH HOLD cursor, a prepared statement, advisory
+    locks, a temporary table and sequence, and a sequence value for lastval() and currval().
+    """
+    async with running(settings_for(shop.admin, pool_size=1)) as server:
+        try:
+            await _leave_state_behind(database(server), shop)
+        finally:
+            await run_sql(shop.admin, "DROP SEQUENCE IF EXISTS public.warden_left_counter")
+
+
+async def _leave_state_behind(db: Database, shop: Shop) -> None:
+    """Runs as the superuser on a pool of one connection."""
+    clean = await probe(db)
+    before = await _left_behind(db)
+    async with db.session(Deadline(10)) as conn:
+        await conn.execute(
+            "COMMIT; SET default_transaction_read_only = off; SET work_mem = '7MB'; SET application_name = 'left'"
+        )
+        await conn.execute(
+            "BEGIN; CREATE TEMP TABLE warden_left (x int); CREATE TEMP SEQUENCE warden_left_seq;"
+            " CREATE SEQUENCE public.warden_left_counter; SELECT nextval('public.warden_left_counter');"
+            " LISTEN warden_left;"
+            " DECLARE warden_left CURSOR WITH HOLD FOR SELECT 1; PREPARE warden_left AS SELECT 1;"
+            " SELECT pg_advisory_lock(4245), pg_advisory_lock_shared(4246); COMMIT"
+        )
+        assert await conn.fetchval("SELECT lastval()") == 1
+        await conn.execute(f"SET SESSION AUTHORIZATION {shop.readonly_role}; SET ROLE NONE")
+        dirty = await conn.fetchrow(LEFT_BEHIND)
+        assert dirty is not None
+        assert dirty["work_mem"] == "7MB" and dirty["default_read_only"] == "off"
+        assert dirty["session"] == shop.readonly_role
+        assert dirty["listening"] == dirty["prepared"] == dirty["cursors"] == 1
+        assert dirty["advisory_locks"] == 2
+        assert dirty["temp_table"] is not None and dirty["temp_sequence"] is not None
+    after = await _left_behind(db)
+    assert after["pid"] == before["pid"], "the pool of one must have reused the connection"
+    assert after == before
+    assert after["temp_table"] is None and after["temp_sequence"] is None
+    assert not await _lastval_is_defined(db)  # DISCARD SEQUENCES
+    assert await probe(db) == clean
+
+
+async def test_the_pool_resets_a_connection_given_back_without_the_session_end(shop: Shop) -> None:
+    """The pool skips its DISCARD ALL only for a connection that has just run the combined reset."""
+    async with running(settings_for(shop.owner, pool_size=1)) as server:
+        db = database(server)
+        clean = await probe(db)
+        pool = await db._ready(Deadline(10))
+        conn = await pool.acquire()
+        await conn.execute("SET work_mem = '7MB'; PREPARE warden_left AS SELECT 1; SELECT pg_advisory_lock(4247)")
+        await pool.release(conn)
+        assert await probe(db) == clean
+
+
+@pytest.mark.parametrize("end", ["ROLLBACK; SELECT 1/0", "ROLLBACK; SELECT pg_sleep(3)"])
+async def test_a_connection_whose_reset_fails_is_dropped(shop: Shop, monkeypatch: pytest.MonkeyPatch, end: str) -> None:
+    """An error or a hang in the session end terminates the connection: it never goes back dirty."""
+    async with running(settings_for(shop.owner, pool_size=1)) as server:
+        db = database(server)
+        first = await probe(db)
+        monkeypatch.setattr(client, "END_SQL", end)
+        monkeypatch.setattr(client, "CLEANUP_SECONDS", 0.5)
+        async with db.session(Deadline(10)) as conn:
+            await conn.execute("COMMIT; SET work_mem = '7MB'; SELECT pg_advisory_lock(4248)")
+        monkeypatch.undo()
+        assert db._reset_done == set()
+        second = await probe(db)
+        assert second["pid"] != first["pid"], "the connection whose reset failed was reused"
+        assert {k: v for k, v in second.items() if k != "pid"} == {k: v for k, v in first.items() if k != "pid"}
+    conn = await asyncpg.connect(shop.admin)
+    try:
+        # A terminated connection's backend ends once it next touches the socket (after the sleep).
+        for _ in range(100):
+            if not await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", first["pid"]):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the dropped connection's backend is still there")
+    finally:
+        await conn.close()
+
+
+async def test_a_call_costs_one_round_trip_to_open_and_one_to_end(shop: Shop) -> None:
+    """`SELECT 1` through the executor: open, Parse/Describe, Bind, Execute, end (and no pool reset)."""
+    async with RoundTrips(shop.owner) as trips, running(settings_for(trips.dsn, pool_size=1)) as server:
+        db = database(server)
+        await probe(db)  # connection, start-up and the role check happen before counting
+        trips.count = 0
+        for _ in range(5):
+            await unchecked(db, "SELECT 1")
+        assert trips.count == 5 * 5
+
+
+async def test_schema_names_reach_the_search_path_as_values(shop: Shop) -> None:
+    """Quotes and backslashes in a schema name survive the literal quoting of the session start text."""
+    odd = ("it's", "back\\slash", 'quo"te')
+    async with running(settings_for(shop.owner, schemas=("public", *odd))) as server:
+        rows = await unchecked(database(server), "SELECT current_setting('search_path')")
+    assert rows.rows == [[client.search_path_value(("public", *odd))]]
+
+
+class RoundTrips:
+    """A TCP relay in front of PostgreSQL that counts round trips: client messages after a server reply."""
+
+    def __init__(self, dsn: str) -> None:
+        parts = urlsplit(dsn)
+        self._target = (parts.hostname or "127.0.0.1", parts.port or 5432)
+        self._parts = parts
+        self.count = 0
+        self.dsn = ""
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> RoundTrips:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        netloc = self._parts.netloc.rsplit("@", 1)
+        self.dsn = urlunsplit(self._parts._replace(netloc=f"{netloc[0]}@127.0.0.1:{port}"))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        server_reader, server_writer = await asyncio.open_connection(*self._target)
+        last = ["server"]
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, side: str) -> None:
+            try:
+                while data := await reader.read(65536):
+                    if side == "client" and last[0] != "client":
+                        self.count += 1
+                    last[0] = side
+                    writer.write(data)
+                    await writer.drain()
+            except ConnectionError:
+                pass
+            finally:
+                writer.close()
+
+        await asyncio.gather(pipe(client_reader, server_writer, "client"), pipe(server_reader, client_writer, "server"))

@@ -5,11 +5,16 @@ Layers 2 to 5 live here, each in its own function so tests can drive it alone:
 2. `Database.run` sends tool SQL only with `prepare` and a portal (`cursor().fetch(n)`): the
    extended query protocol, which carries exactly one statement. Tool text never goes through
    `execute()` (the simple protocol, which runs every `;`-separated statement) nor `copy_*`.
-3. `Database.session` opens the server's own read-only transaction (a protocol message of its
-   own), sets statement_timeout, lock_timeout, idle_in_transaction_session_timeout and the
-   search_path with SET LOCAL (also the connection's start-up values), and always ends with
-   ROLLBACK; the pool then runs DISCARD ALL before the connection is reused (statement cache
-   off, so nothing depends on server-side prepared statements surviving).
+3. `Database.session` opens the server's own read-only transaction and pins statement_timeout,
+   lock_timeout, idle_in_transaction_session_timeout, the search_path, default_transaction_read_only
+   and standard_conforming_strings with transaction-local `set_config` (also the connection's
+   start-up values), all in one simple-protocol message whose text is built once per Database from
+   the settings alone (`session_start_sql`); tool text never joins it. The session always ends with
+   one message too (`END_SQL`): ROLLBACK, then PostgreSQL's documented equivalent of DISCARD ALL
+   (CLOSE ALL, SET SESSION AUTHORIZATION DEFAULT, RESET ALL, DEALLOCATE ALL, UNLISTEN *,
+   pg_advisory_unlock_all, DISCARD PLANS/TEMP/SEQUENCES). Only a connection that has just run it
+   goes back to the pool without the pool's own DISCARD ALL; any failure drops the connection.
+   The statement cache is off, so nothing depends on server-side prepared statements surviving.
 4. A `Deadline` per call bounds pool acquisition and every driver call (`timeout=`); when it
    passes, asyncpg sends a cancel request, so no backend keeps running. No SQL can move it.
 5. Rows stream from a server-side portal in chunks sized so one chunk stays within a few MiB;
@@ -55,17 +60,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BEGIN_SQL = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-ROLLBACK_SQL = "ROLLBACK"
-RESET_SQL = "DISCARD ALL"
-LOCAL_SETTINGS_SQL = (
-    "SELECT pg_catalog.set_config('statement_timeout', $1, true),"
-    " pg_catalog.set_config('lock_timeout', $2, true),"
-    " pg_catalog.set_config('idle_in_transaction_session_timeout', $3, true),"
-    " pg_catalog.set_config('search_path', $4, true),"
-    " pg_catalog.set_config('default_transaction_read_only', 'on', true),"
-    # The validator parses with standard strings; the server must read backslashes the same way.
-    " pg_catalog.set_config('standard_conforming_strings', 'on', true)"
+END_SQL = (
+    "ROLLBACK;"
+    # PostgreSQL's documented equivalent of DISCARD ALL, which itself cannot share a message with
+    # ROLLBACK (it refuses to run in a transaction block, and a multi-statement message is one).
+    " CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; UNLISTEN *;"
+    " SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES"
 )
+RESET_SQL = "DISCARD ALL"
+"""The pool's own reset, for a connection handed back without END_SQL (no such path exists today)."""
 
 CLEANUP_SECONDS = 5.0
 """Longest the rollback and reset of a connection may take before the connection is dropped."""
@@ -135,11 +138,6 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("interval", schema="pg_catalog", encoder=str, decoder=str, format="text")
 
 
-async def _reset_connection(conn: asyncpg.Connection) -> None:
-    """Run by the pool before a connection is reused: no session state survives a call."""
-    await conn.execute(RESET_SQL)
-
-
 def server_settings(settings: Settings, application: str = "warden-postgres") -> dict[str, str]:
     """Start-up parameters: what RESET (and DISCARD ALL) return the session to."""
     return {
@@ -156,6 +154,46 @@ def server_settings(settings: Settings, application: str = "warden-postgres") ->
 def search_path_value(schemas: Sequence[str]) -> str:
     """The pinned search_path: the allowlisted schemas, then pg_temp last (never first)."""
     return ", ".join([*(quote_ident(s) for s in schemas), "pg_temp"])
+
+
+def quote_literal(value: str) -> str:
+    """A string literal PostgreSQL reads back as `value` whatever standard_conforming_strings says.
+
+    PostgreSQL's own quote_literal: quotes doubled, and an E'' literal with doubled backslashes when
+    the value holds one. (The setting cannot help here: a message is parsed before any of it runs.)
+    """
+    if "\x00" in value:
+        raise ValueError("a setting value cannot contain a NUL character")
+    quoted = value.replace("'", "''")
+    if "\\" in value:
+        return "E'" + quoted.replace("\\", "\\\\") + "'"
+    return "'" + quoted + "'"
+
+
+def local_settings(settings: Settings) -> dict[str, str]:
+    """What every transaction pins with SET LOCAL semantics (the start-up values, set again)."""
+    return {
+        "statement_timeout": _ms(settings.statement_timeout),
+        "lock_timeout": _ms(settings.lock_timeout),
+        "idle_in_transaction_session_timeout": _ms(settings.idle_in_transaction_timeout),
+        "search_path": search_path_value(settings.search_path),
+        "default_transaction_read_only": "on",
+        # The validator parses with standard strings; the server must read backslashes the same way.
+        "standard_conforming_strings": "on",
+    }
+
+
+def session_start_sql(settings: Settings) -> str:
+    """BEGIN and the transaction's settings as one message, built only from the server's settings.
+
+    One simple-protocol round trip. The text is constant for a Database (no tool input reaches it);
+    the values are quoted literals, so a schema name with quotes or backslashes stays a value.
+    """
+    calls = ", ".join(
+        f"pg_catalog.set_config({quote_literal(name)}, {quote_literal(value)}, true)"
+        for name, value in local_settings(settings).items()
+    )
+    return f"{BEGIN_SQL}; SELECT {calls}"
 
 
 # --- One configured database. ------------------------------------------------------------------------
@@ -182,6 +220,10 @@ class Database:
         )
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
+        self._start_sql = session_start_sql(settings)
+        # Backend pids of connections `_release` has just reset with END_SQL, on their way back into
+        # the pool: the pool's own reset skips exactly these, and runs DISCARD ALL on any other.
+        self._reset_done: set[int] = set()
         self.role_report: role.RoleReport | None = None
 
     # --- Pool and role check. --------------------------------------------------------------------
@@ -210,7 +252,7 @@ class Database:
                 max_size=self.settings.pool_size,
                 max_inactive_connection_lifetime=60.0,
                 init=_init_connection,
-                reset=_reset_connection,
+                reset=self._pool_reset,
                 statement_cache_size=0,
                 timeout=self.settings.connect_timeout,
                 command_timeout=None,
@@ -247,7 +289,7 @@ class Database:
     # --- Layer 3: the session. ------------------------------------------------------------------
     @asynccontextmanager
     async def session(self, deadline: Deadline) -> AsyncIterator[asyncpg.Connection]:
-        """A connection inside the server's read-only transaction, rolled back and reset afterwards."""
+        """A connection inside the server's read-only transaction, rolled back and reset afterwards (END_SQL)."""
         pool = await self._ready(deadline)
         async with self._session(pool, deadline) as conn:
             yield conn
@@ -271,17 +313,10 @@ class Database:
         broken = False
         try:
             try:
-                await conn.execute(BEGIN_SQL, timeout=deadline.remaining())
-                await conn.fetchrow(
-                    LOCAL_SETTINGS_SQL,
-                    _ms(self.settings.statement_timeout),
-                    _ms(self.settings.lock_timeout),
-                    _ms(self.settings.idle_in_transaction_timeout),
-                    search_path_value(self.settings.search_path),
-                    timeout=deadline.remaining(),
-                )
+                # One round trip: BEGIN and set_config calls, server-authored text (see session_start_sql).
+                await conn.execute(self._start_sql, timeout=deadline.remaining())
             except TimeoutError:
-                # BEGIN and two SETs cannot be slow on a database that answers: it is unreachable, and
+                # BEGIN and a few set_config calls cannot be slow on a database that answers: it is unreachable, and
                 # so is this connection (no ROLLBACK could get through it either).
                 broken = True
                 raise self._unresponsive(deadline) from None
@@ -299,18 +334,33 @@ class Database:
         return TimeoutError(f"database {self.name!r} did not answer within {deadline.seconds:g} s")
 
     async def _release(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
-        """ROLLBACK, then give the connection back (the pool runs DISCARD ALL); drop it if that fails."""
+        """ROLLBACK and reset in one message (END_SQL), then give the connection back; drop it if that fails."""
+        pid = conn.get_server_pid()
         with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_SECONDS):
             try:
                 if not conn.is_closed():
-                    await conn.execute(ROLLBACK_SQL, timeout=CLEANUP_SECONDS)
+                    await conn.execute(END_SQL, timeout=CLEANUP_SECONDS)
+                    self._reset_done.add(pid)
                 await pool.release(conn, timeout=CLEANUP_SECONDS)
                 return
             except Exception as exc:
                 logger.info(
                     "database %r: dropping a connection whose cleanup failed (%s)", self.name, type(exc).__name__
                 )
+            finally:
+                self._reset_done.discard(pid)
         await self._drop(pool, conn)
+
+    async def _pool_reset(self, conn: asyncpg.Connection) -> None:
+        """The pool's reset before reuse: nothing after END_SQL, DISCARD ALL otherwise.
+
+        An exception here makes the pool terminate the connection instead of keeping it.
+        """
+        pid = conn.get_server_pid()
+        if pid in self._reset_done:
+            self._reset_done.discard(pid)
+            return
+        await conn.execute(RESET_SQL)
 
     async def _drop(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
         """Close the connection without a word to the server, and give its slot back to the pool."""
