@@ -95,8 +95,8 @@ async def _rewrite(
     from pglast import ast, parse_sql
     from pglast.stream import RawStream
 
-    if analysis.kind != "select":
-        return analysis
+    if analysis.kind != "select" or not analysis.functions:
+        return analysis  # no function call anywhere, so none in FROM: spare the parse
     tree: Any = parse_sql(analysis.sql)[0].stmt  # a private copy to rewrite
     candidates = _candidates(tree)
     if not candidates:
