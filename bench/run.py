@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
+import itertools
 import json
 import os
 import platform
@@ -30,7 +32,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +42,7 @@ import asyncpg
 import psutil
 
 # bench/ is the script's own folder, so its modules import by name.
-from clients import Command, Connection, HttpServer, StdioServer, http_server, load
+from clients import Command, Connection, StdioServer, http_server, load
 
 from warden_core.auth import hash_api_key
 
@@ -135,62 +137,52 @@ def cold_start(cmds: dict[str, Command], plan: Plan, log: IO[bytes]) -> dict[str
 
 
 # --- 2. Per-call overhead. -----------------------------------------------------------------------------
-def latency(one_call: Callable[[], None], plan: Plan) -> dict[str, float]:
-    for _ in range(max(50, plan.calls // 10)):
-        one_call()  # warm: pools open, caches filled, code paths compiled
-    p50s, p99s = [], []
-    for _ in range(plan.runs):
-        timings = []
-        for _ in range(plan.calls):
-            started = time.perf_counter()
-            one_call()
-            timings.append((time.perf_counter() - started) * 1000)
-        p50s.append(percentile(timings, 0.50))
-        p99s.append(percentile(timings, 0.99))
-    return {"p50_ms": statistics.median(p50s), "p99_ms": statistics.median(p99s)}
-
-
-def raw_asyncpg(dsn: str, plan: Plan) -> dict[str, float]:
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)  # asyncpg's pool asks for the current loop
-    pool = loop.run_until_complete(asyncpg.create_pool(dsn, min_size=1, max_size=4))
-    try:
-        return latency(lambda: loop.run_until_complete(pool.fetch("SELECT 1")), plan)
-    finally:
-        loop.run_until_complete(pool.close())
-        asyncio.set_event_loop(None)
-        loop.close()
-
-
-def http_latency(server: HttpServer, plan: Plan) -> dict[str, float]:
-    loop = asyncio.new_event_loop()
-    connection = loop.run_until_complete(Connection.open(server))
-    ids = iter(range(1, 10**9))
-    try:
-
-        def one_call() -> None:
-            loop.run_until_complete(connection.call(next(ids), "pg_query", SELECT_ONE))
-
-        return latency(one_call, plan)
-    finally:
-        loop.run_until_complete(connection.close())
-        loop.close()
+def timings(one_call: Callable[[], None], calls: int) -> tuple[float, float]:
+    """p50 and p99 (ms) of `calls` sequential calls."""
+    taken = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        one_call()
+        taken.append((time.perf_counter() - started) * 1000)
+    return percentile(taken, 0.50), percentile(taken, 0.99)
 
 
 def per_call(cmds: dict[str, Command], dsn: str, plan: Plan, log: IO[bytes]) -> dict[str, Any]:
-    figures: dict[str, Any] = {}
-    progress("per call: raw asyncpg")
-    figures["raw asyncpg"] = raw_asyncpg(dsn, plan)
-    for name, label in (("bare", "bare MCPServer"), ("postgres", "warden-postgres")):
-        progress(f"per call: {label} over stdio")
-        server = StdioServer(cmds[name], log)
-        try:
-            figures[f"{label} stdio"] = latency(lambda s=server: s.call("pg_query", SELECT_ONE) and None, plan)
-        finally:
-            server.close()
-        progress(f"per call: {label} over HTTP")
-        with http_server(cmds[name], log, API_KEY) as http:
-            figures[f"{label} HTTP"] = http_latency(http, plan)
+    """Every path is set up first, then the runs take turns, so a noisy moment touches all of them alike."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)  # asyncpg's pool asks for the current loop
+    with ExitStack() as stack:
+        stack.callback(loop.close)
+        pool = loop.run_until_complete(asyncpg.create_pool(dsn, min_size=1, max_size=4))
+        stack.callback(lambda: loop.run_until_complete(pool.close()))
+        paths: dict[str, Callable[[], None]] = {"raw asyncpg": lambda: loop.run_until_complete(pool.fetch("SELECT 1"))}
+        ids = itertools.count(1)
+        for name in ("bare", "postgres"):
+            label = cmds[name].label
+            stdio = StdioServer(cmds[name], log)
+            stack.callback(stdio.close)
+            paths[f"{label} stdio"] = lambda s=stdio: s.call("pg_query", SELECT_ONE) and None
+            http = stack.enter_context(http_server(cmds[name], log, API_KEY))
+            connection = loop.run_until_complete(Connection.open(http))
+            stack.callback(lambda c=connection: loop.run_until_complete(c.close()))
+            paths[f"{label} HTTP"] = lambda c=connection: (
+                loop.run_until_complete(c.call(next(ids), "pg_query", SELECT_ONE)) and None
+            )
+        for one_call in paths.values():
+            for _ in range(max(50, plan.calls // 10)):
+                one_call()  # warm: pools open, caches filled
+        runs: dict[str, list[tuple[float, float]]] = {label: [] for label in paths}
+        for run in range(plan.runs):
+            progress(f"per call: run {run + 1} of {plan.runs}")
+            for label, one_call in paths.items():
+                runs[label].append(timings(one_call, plan.calls))
+    figures: dict[str, Any] = {
+        label: {
+            "p50_ms": statistics.median(p50 for p50, _ in found),
+            "p99_ms": statistics.median(p99 for _, p99 in found),
+        }
+        for label, found in runs.items()
+    }
     raw = figures["raw asyncpg"]
     for figure in figures.values():
         figure["over_raw_p50_ms"] = figure["p50_ms"] - raw["p50_ms"]
@@ -208,18 +200,19 @@ LOADS = (
 
 
 def throughput(cmds: dict[str, Command], plan: Plan, log: IO[bytes]) -> dict[str, Any]:
-    figures: dict[str, Any] = {}
-    for workload, name, tool, arguments in LOADS:
-        label = f"{cmds[name].label} {workload}"
-        with http_server(cmds[name], log, API_KEY) as http:
-            figures[label] = {}
+    """All servers listen at once (idle while not loaded); each run loads them in turn."""
+    rates: dict[str, dict[int, list[float]]] = {}
+    with ExitStack() as stack:
+        servers = {
+            name: stack.enter_context(http_server(cmds[name], log, API_KEY)) for name in ("bare", "echo", "postgres")
+        }
+        for run in range(plan.runs):
             for clients in plan.levels:
-                rates = []
-                for run in range(plan.runs):
-                    progress(f"throughput: {label}, {clients} clients, run {run + 1} of {plan.runs}")
-                    rates.append(asyncio.run(load(http, tool, arguments, clients, plan.seconds)))
-                figures[label][str(clients)] = statistics.median(rates)
-    return figures
+                progress(f"throughput: run {run + 1} of {plan.runs}, {clients} clients")
+                for workload, name, tool, arguments in LOADS:
+                    rate = asyncio.run(load(servers[name], tool, arguments, clients, plan.seconds))
+                    rates.setdefault(f"{cmds[name].label} {workload}", {}).setdefault(clients, []).append(rate)
+    return {label: {str(c): statistics.median(found) for c, found in levels.items()} for label, levels in rates.items()}
 
 
 # --- 4. Memory under a huge result. ------------------------------------------------------------------
@@ -383,6 +376,10 @@ def main() -> int:
         print(f"bench: cannot reach PostgreSQL at --dsn ({type(exc).__name__}: {exc})", file=sys.stderr)
         return 2
 
+    # Installed servers start from bytecode (pip and the images compile it). The workspace's own
+    # sources are compiled here too: with PYTHONDONTWRITEBYTECODE set, every start would recompile them.
+    for source in [ROOT / "shared" / "src", *sorted((ROOT / "servers").glob("*/src"))]:
+        compileall.compile_dir(source, quiet=1)
     cmds = commands(args.dsn)
     results: dict[str, Any] = {
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
