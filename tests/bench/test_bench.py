@@ -1,0 +1,65 @@
+"""`make bench` keeps working: one quick pass of the harness against a real PostgreSQL.
+
+Speed is not asserted here (figures belong to `make bench`); the harness must run every section,
+measure real calls, and write a complete, self-describing result.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_bench_writes_every_figure(pg_admin_dsn: str, tmp_path: Path) -> None:
+    output = tmp_path / "result.json"
+    run = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick", "--dsn", pg_admin_dsn, "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode in (0, 1), run.stderr[-3000:]  # 1: a target missed, which is for the figures to say
+    result = json.loads(output.read_text())
+
+    assert result["machine"]["cores"] >= 1
+    cold = result["cold_start"]
+    assert set(cold) == {"bare", "postgres", "github", "kubernetes", "slack", "aws"}
+    assert all(figure["seconds"] > 0 and figure["idle_rss_mib"] > 10 for figure in cold.values())
+
+    per_call = result["per_call"]
+    assert set(per_call) == {
+        "raw asyncpg",
+        "bare MCPServer stdio",
+        "bare MCPServer HTTP",
+        "warden-postgres stdio",
+        "warden-postgres HTTP",
+    }
+    assert all(0 < figure["p50_ms"] <= figure["p99_ms"] for figure in per_call.values())
+
+    loads = result["throughput"]
+    assert set(loads) == {
+        "bare MCPServer echo",
+        "warden echo echo",
+        "bare MCPServer pg_query",
+        "warden-postgres pg_query",
+    }
+    assert all(rate > 0 for levels in loads.values() for rate in levels.values())
+
+    memory = result["memory"]
+    assert memory["rows_returned"] == 1000  # the row cap, out of 10^8
+    assert memory["peak_over_idle_mib"] >= 0
+
+    assert {target["target"] for target in result["targets"]} == {
+        "cold start",
+        "per-call overhead",
+        "throughput echo",
+        "throughput pg_query",
+        "peak RSS",
+    }
+    assert "| target | met | measured |" in run.stdout
