@@ -170,9 +170,13 @@ class Connection:
     concurrent connections: the load generator, not the server, set the pace.)
     """
 
+    IDLE_SECONDS = 2.0
+    """Reconnect after this long unused: uvicorn closes keep-alive connections idle for 5 s."""
+
     def __init__(self, server: HttpServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.server, self._reader, self._writer = server, reader, writer
         self._h11 = h11.Connection(h11.CLIENT)
+        self._used = time.monotonic()
         host = server.url.split("/")[2].encode()
         self._headers = [(b"host", host)] + [(k.lower().encode(), v.encode()) for k, v in server.headers.items()]
 
@@ -183,6 +187,10 @@ class Connection:
         return cls(server, reader, writer)
 
     async def call(self, id: int, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        if time.monotonic() - self._used > self.IDLE_SECONDS:
+            await self.close()
+            fresh = await Connection.open(self.server)
+            self._reader, self._writer, self._h11 = fresh._reader, fresh._writer, fresh._h11
         body = json.dumps(call(id, tool, arguments)).encode()
         headers = [*self._headers, (b"mcp-method", b"tools/call"), (b"mcp-name", tool.encode())]
         headers.append((b"content-length", str(len(body)).encode()))
@@ -206,6 +214,7 @@ class Connection:
             elif isinstance(event, h11.ConnectionClosed):
                 raise RuntimeError(f"{self.server.url} closed the connection")
         conn.start_next_cycle()
+        self._used = time.monotonic()
         body = b"".join(chunks)
         if status != 200:
             raise RuntimeError(f"HTTP {status}: {body[:300]!r}")
