@@ -46,8 +46,8 @@ typecheck: .venv/.synced ## mypy only
 demo: .venv/.synced ## warden-postgres against a seeded embedded PostgreSQL, driven by a real MCP client
 	$(RUN) python scripts/demo.py
 
-bench: .venv/.synced ## Cold start, per-call overhead, throughput and memory; prints a table
-	$(RUN) python bench/run.py
+bench: .venv/.synced ## Cold start, per-call overhead, throughput, memory (ARGS="--quick", "--only call")
+	$(RUN) python bench/run.py $(ARGS)
 
 soak: .venv/.synced ## A few minutes of mixed calls at the rate limit; RSS and file descriptors must stay flat
 	$(RUN) python bench/soak.py

@@ -13,7 +13,7 @@
 Every figure is the median of `--runs` runs. Tables go to stdout (Markdown), progress to stderr,
 and everything to bench/results/<time>.json with the machine's description. Needs only PostgreSQL:
 `--dsn`, else WARDEN_BENCH_POSTGRES_DSN, else the local server at 127.0.0.1:5432, database test.
-Exit status 1 when a target is missed.
+With --strict, the exit status is 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ COLD_START = ("bare", "postgres", "github", "kubernetes", "slack", "aws")
 
 # --- 1. Cold start and idle memory. --------------------------------------------------------------------
 def cold_start(cmds: dict[str, Command], plan: Plan, log: IO[bytes]) -> dict[str, Any]:
-    runs = max(plan.runs * 2, 3)  # spawns are cheap and noisy: twice the runs
+    runs = max(plan.runs * 4, 3)  # spawns are cheap and noisy: four times the runs
     seconds: dict[str, list[float]] = {name: [] for name in COLD_START}
     rss: dict[str, list[float]] = {name: [] for name in COLD_START}
     for run in range(runs):
@@ -357,11 +357,12 @@ SECTIONS = ("cold", "call", "load", "memory")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, help=f"runs per figure (default {FULL.runs}; spawns get twice as many)")
+    parser.add_argument("--runs", type=int, help=f"runs per figure (default {FULL.runs}; four times as many spawns)")
     parser.add_argument("--quick", action="store_true", help="one short run of each (checks the harness, not speed)")
     parser.add_argument("--dsn", default=os.environ.get("WARDEN_BENCH_POSTGRES_DSN", DEFAULT_DSN))
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
     parser.add_argument("--output", type=Path, help="where to write the JSON (default bench/results/<time>.json)")
+    parser.add_argument("--strict", action="store_true", help="exit with status 1 when a target is missed")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     if args.runs:
@@ -403,7 +404,8 @@ def main() -> int:
     output.write_text(json.dumps(results, indent=2) + "\n")
     print(report(results))
     print(f"\nwritten to {output.relative_to(ROOT) if output.is_relative_to(ROOT) else output}")
-    return 0 if all(t["met"] for t in results["targets"]) else 1
+    missed = not all(target["met"] for target in results["targets"])
+    return 1 if missed and args.strict else 0
 
 
 async def _check_database(dsn: str) -> None:
