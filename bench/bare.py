@@ -3,9 +3,9 @@
     python bench/bare.py                                    stdio
     python bench/bare.py --transport http --port 8200      streamable HTTP on 127.0.0.1
 
-No auth, no audit, no policy, no limits. `pg_query` runs its SQL through an asyncpg pool
-(BENCH_POSTGRES_DSN), created on first use as warden-postgres creates its own, so the two can be
-compared call for call. Logging is at WARNING, so the floor does not pay for access logs either.
+No auth, no audit, no policy, no limits. With BENCH_POSTGRES_DSN set, a second tool, `pg_query`,
+runs its SQL through an asyncpg pool created on first use (as warden-postgres creates its own),
+so the two can be compared call for call. Logging is at WARNING, so the floor does not pay for access logs either.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ async def echo(text: str) -> str:
     return text
 
 
-@server.tool()
 async def pg_query(sql: str) -> list[dict[str, Any]]:
     """Run one SQL statement and return its rows."""
     if not _pools:
@@ -34,6 +33,10 @@ async def pg_query(sql: str) -> list[dict[str, Any]]:
 
         _pools.append(await asyncpg.create_pool(os.environ["BENCH_POSTGRES_DSN"], min_size=1, max_size=4))
     return [dict(row) for row in await _pools[0].fetch(sql)]
+
+
+if "BENCH_POSTGRES_DSN" in os.environ:  # without a database, the floor is one echo tool and nothing else
+    server.tool()(pg_query)
 
 
 def main() -> None:

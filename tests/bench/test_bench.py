@@ -29,7 +29,7 @@ def test_quick_bench_writes_every_figure(pg_admin_dsn: str, tmp_path: Path) -> N
 
     assert result["machine"]["cores"] >= 1
     cold = result["cold_start"]
-    assert set(cold) == {"bare", "postgres", "github", "kubernetes", "slack", "aws"}
+    assert set(cold) == {"floor", "postgres", "github", "kubernetes", "slack", "aws"}
     assert all(figure["seconds"] > 0 and figure["idle_rss_mib"] > 10 for figure in cold.values())
 
     per_call = result["per_call"]
