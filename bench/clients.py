@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,10 @@ import h11
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the test support code, shared with the tests
+
+from tests.support.processes import free_port  # noqa: E402
+
 PROTOCOL = "2026-07-28"
 META = {"io.modelcontextprotocol/protocolVersion": PROTOCOL, "io.modelcontextprotocol/clientCapabilities": {}}
 
@@ -104,12 +107,6 @@ class StdioServer:
             self.proc.stdout.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class HttpServer:
     proc: subprocess.Popen[bytes]
@@ -121,16 +118,13 @@ class HttpServer:
 def http_server(command: Command, stderr: IO[bytes], api_key: str | None = None) -> Iterator[HttpServer]:
     """Start `command` on a free loopback port in HTTP mode; stop it with SIGTERM afterwards."""
     port = free_port()
-    warden = any(arg.startswith("warden_") for arg in command.args) or "bench/echo.py" in command.args
     extra = ("--transport", "http", "--port", str(port))
     proc = command.popen(extra, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
         try:
-            # A GET of /mcp without a session: any HTTP answer means the server listens.
-            probe = f"{base}/healthz" if warden else f"{base}/mcp"
-            httpx.get(probe, timeout=1)
+            httpx.get(f"{base}/mcp", timeout=1)  # any HTTP answer (a 401, a 406) means it listens
             break
         except httpx.TransportError:
             if proc.poll() is not None or time.monotonic() > deadline:

@@ -137,7 +137,7 @@ def cold_start(cmds: dict[str, Command], plan: Plan, log: IO[bytes]) -> dict[str
 
 
 # --- 2. Per-call overhead. -----------------------------------------------------------------------------
-def timings(one_call: Callable[[], None], calls: int) -> tuple[float, float]:
+def timings(one_call: Callable[[], object], calls: int) -> tuple[float, float]:
     """p50 and p99 (ms) of `calls` sequential calls."""
     taken = []
     for _ in range(calls):
@@ -155,18 +155,20 @@ def per_call(cmds: dict[str, Command], dsn: str, plan: Plan, log: IO[bytes]) -> 
         stack.callback(loop.close)
         pool = loop.run_until_complete(asyncpg.create_pool(dsn, min_size=1, max_size=4))
         stack.callback(lambda: loop.run_until_complete(pool.close()))
-        paths: dict[str, Callable[[], None]] = {"raw asyncpg": lambda: loop.run_until_complete(pool.fetch("SELECT 1"))}
+        paths: dict[str, Callable[[], object]] = {
+            "raw asyncpg": lambda: loop.run_until_complete(pool.fetch("SELECT 1"))
+        }
         ids = itertools.count(1)
         for name in ("bare", "postgres"):
             label = cmds[name].label
             stdio = StdioServer(cmds[name], log)
             stack.callback(stdio.close)
-            paths[f"{label} stdio"] = lambda s=stdio: s.call("pg_query", SELECT_ONE) and None
+            paths[f"{label} stdio"] = lambda s=stdio: s.call("pg_query", SELECT_ONE)
             http = stack.enter_context(http_server(cmds[name], log, API_KEY))
             connection = loop.run_until_complete(Connection.open(http))
             stack.callback(lambda c=connection: loop.run_until_complete(c.close()))
-            paths[f"{label} HTTP"] = lambda c=connection: (
-                loop.run_until_complete(c.call(next(ids), "pg_query", SELECT_ONE)) and None
+            paths[f"{label} HTTP"] = lambda c=connection: loop.run_until_complete(
+                c.call(next(ids), "pg_query", SELECT_ONE)
             )
         for one_call in paths.values():
             for _ in range(max(50, plan.calls // 10)):
