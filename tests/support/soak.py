@@ -28,6 +28,7 @@ from tests.resilience.mcp_http import call
 from tests.support.processes import HttpProcess, http_process
 
 WINDOW = 0.2  # the share of the run, at each end, whose samples are compared
+POOL_FDS = 10  # warden-github's pooled connections to its backend (urllib3 pool_size)
 
 
 QUERY = (
@@ -91,8 +92,15 @@ class Report:
         }
 
     def flat(self, server: str, tolerance: float = 0.10) -> bool:
+        """RSS within `tolerance`; open files within `tolerance` beyond what the backend pool may still open.
+
+        Backend pools open connections lazily, as concurrency peaks (warden-github keeps up to
+        `POOL_FDS` pooled connections), so a few descriptors more at the end is a pool filling up,
+        not a leak; a leak grows with every call and passes any fixed allowance within seconds.
+        """
         figures = self.figures(server)
-        return figures["rss_growth"] <= tolerance and figures["fds_growth"] <= tolerance
+        fds_allowed = figures["fds_start"] * (1 + tolerance) + POOL_FDS
+        return figures["rss_growth"] <= tolerance and figures["fds_end"] <= fds_allowed
 
 
 @contextmanager
