@@ -174,19 +174,6 @@ async def test_owner_glob_patterns_need_an_explicit_repo(
     assert fake_github.requests == []
 
 
-async def test_renamed_repository_is_checked_where_it_lands(
-    make_server: Callable[..., WardenServer], fake_github: FakeGitHub
-) -> None:
-    """GitHub follows a renamed/transferred repository; if it now lives outside the allowlist, it is refused."""
-    moved = {**fake_github.repos["evil/exfil"]}
-    fake_github.inject("GET", r"/repos/acme/web", lambda request: fake_github.ok(moved))
-    server = make_server()
-    async with connect(server) as client:
-        result = await client.call_tool("gh_get_repo", {"repo": "acme/web"})
-    assert result.is_error
-    assert "evil/exfil" in text_of(result)
-
-
 @pytest.mark.parametrize(
     ("tool", "arguments"),
     [

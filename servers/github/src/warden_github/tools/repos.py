@@ -160,8 +160,6 @@ class RepoTools:
         owner, name = split(repo)
         note_target(repo)
         data = (await self.client.get(api_path("repos", owner, name), what=f"repository {repo}")).data
-        # A renamed or transferred repository answers from its new home, which must be allowed too.
-        self.deps.check_repo(str(data.get("full_name")), "repository (after a GitHub redirect)")
         permissions = data.get("permissions") or {}
         license_info = data.get("license") or {}
         return RepoDetail(
