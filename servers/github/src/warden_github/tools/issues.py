@@ -33,6 +33,7 @@ from warden_github.tools.common import (
     repo_of_url,
     scoped_query,
     split,
+    visible_total,
 )
 from warden_github.tools.confirmation import confirmation, preview
 
@@ -93,25 +94,26 @@ async def search_issues_or_pulls(
     deps: Deps, *, tool: str, kind: str, query: str, repo: str | None, cursor: str, limit: int
 ) -> IssueList:
     """Shared by gh_search_issues and gh_search_pulls: a scoped search, results re-checked against the allowlist."""
-    q = scoped_query(query, repo, deps, extra=f"is:{kind}")
-    key = query_key(tool, q=q)
+    scope = scoped_query(query, repo, deps, extra=f"is:{kind}")
+    key = query_key(tool, q=scope.q)
     position = decode_cursor(cursor, key, limit)
     page = await deps.client.get(
-        "/search/issues", {"q": q, "per_page": position.per_page, "page": position.page}, what="the issue search"
+        "/search/issues", {"q": scope.q, "per_page": position.per_page, "page": position.page}, what="the issue search"
     )
 
-    def convert(item: dict[str, Any]) -> IssueItem | None:
+    def shown(item: dict[str, Any]) -> bool:
         found = repo_of_url(item.get("repository_url"))
-        if found is None or not deps.allows(found):
-            return None
-        return issue_item(deps, item, repo=found)
+        return found is not None and deps.allows(found)
+
+    def convert(item: dict[str, Any]) -> IssueItem | None:
+        return issue_item(deps, item, repo=repo_of_url(item.get("repository_url"))) if shown(item) else None
 
     budget = deps.budget()
     items, next_cursor = fill(
         page, page.data.get("items") or [], position=position, key=key, budget=budget, convert=convert
     )
     return IssueList(
-        total_count=int(page.data.get("total_count") or 0),
+        total_count=visible_total(page, scope, position, shown),
         items=items,
         next_cursor=next_cursor,
         truncated=budget.cut,
