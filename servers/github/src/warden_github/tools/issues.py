@@ -11,7 +11,6 @@ from pydantic import AfterValidator, Field
 from warden_core import Access, InvalidArgument, NotFound, ToolSpec
 from warden_core.audit import note_target
 from warden_core.confirm import Confirm, Elicit, ElicitationResult, Resolve, require_confirmed
-from warden_core.text import strip_invisible
 from warden_github.client import Page, api_path
 from warden_github.content import login, opt_text, text, was_cut
 from warden_github.models import Comment, Created, Issue, IssueItem, IssueList, IssueResult, Label, Labeled, LabelList
@@ -35,7 +34,7 @@ from warden_github.tools.common import (
     split,
     visible_total,
 )
-from warden_github.tools.confirmation import confirmation, preview
+from warden_github.tools.confirmation import confirmation, posted
 
 GROUP = "issues"
 
@@ -122,11 +121,11 @@ async def search_issues_or_pulls(
 
 # --- Confirmation resolvers (module level: handler annotations name them). --------------------------------
 async def ask_create_issue(repo: str, title: str, body: str, ctx: Context) -> Confirm | Elicit[Confirm]:
-    return await confirmation(ctx, repo, f"Create an issue in {repo}: {title!r}\n\n{preview(body)}")
+    return await confirmation(ctx, repo, f"Create an issue in {repo}.", {"Title": title, "Body": body})
 
 
 async def ask_comment(repo: str, number: int, body: str, ctx: Context) -> Confirm | Elicit[Confirm]:
-    return await confirmation(ctx, repo, f"Comment on #{number} in {repo}:\n\n{preview(body)}")
+    return await confirmation(ctx, repo, f"Comment on #{number} in {repo}.", {"Comment": body})
 
 
 async def ask_labels(repo: str, number: int, labels: list[str], ctx: Context) -> Confirm | Elicit[Confirm]:
@@ -278,8 +277,7 @@ class IssueTools:
         data = await self.client.send(
             "POST",
             api_path("repos", owner, name, "issues"),
-            # Hidden characters could smuggle text past the humans reading the issue: never send them.
-            {"title": strip_invisible(title), "body": strip_invisible(body)},
+            {"title": posted(title), "body": posted(body)},
             what=f"a new issue in {repo}",
         )
         return Created(repo=repo, number=data.get("number"), id=int(data["id"]), url=str(data.get("html_url") or ""))
@@ -299,7 +297,7 @@ class IssueTools:
         data = await self.client.send(
             "POST",
             api_path("repos", owner, name, "issues", number, "comments"),
-            {"body": strip_invisible(body)},
+            {"body": posted(body)},
             what=f"issue or pull request #{number} in {repo}",
         )
         return Created(repo=repo, number=number, id=int(data["id"]), url=str(data.get("html_url") or ""))
