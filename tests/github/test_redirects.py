@@ -3,8 +3,7 @@
 GitHub answers a repository's old name with a redirect to its new home (301 for reads, 307 for
 writes, to `/repositories/<id>/...`), and the fake does the same after `move()`, serving the
 repository at that id, so following a redirect here would succeed: each refusal below is the
-server's. "Before any request" is checked on the fake's log: the redirecting request is the last
-one that touched the old name, and nothing reached the new home.
+server's. "Before any request" is checked on the fake's log: nothing reached the new home.
 """
 
 from __future__ import annotations
@@ -50,8 +49,8 @@ def reached(fake: FakeGitHub, *fragments: str) -> list[str]:
     return [request.path for request in fake.requests if any(f in request.path for f in fragments)]
 
 
-def redirect_to(location: str, status: int = 301) -> Response:
-    return Response(status, {"message": "Moved Permanently", "url": location}, {"Location": location})
+def redirect_to(location: str) -> Response:
+    return Response(301, {"message": "Moved Permanently", "url": location}, {"Location": location})
 
 
 @pytest.mark.parametrize(("tool", "arguments"), READS, ids=[f"{t}-{'-'.join(map(str, a.values()))}" for t, a in READS])
@@ -193,7 +192,7 @@ async def test_a_search_redirected_off_the_repositories_is_not_followed(
     fake_github.inject("GET", r"/search/code", redirect_to(f"{fake_github.url}/search/code?q=org:evil+password"))
     async with connect(make_server()) as client:
         result = await client.call_tool("gh_search_code", {"query": "password"})
-    assert result.is_error and "not followed" in text_of(result)
+    assert result.is_error and "redirected the request for the code search elsewhere" in text_of(result)
     assert len(fake_github.requests) == 1
 
 

@@ -105,7 +105,10 @@ def from_exception(exc: BaseException, what: str, retry_after_cap: float) -> Bas
     from github import GithubException
 
     if isinstance(exc, Redirected):
-        return PolicyDenied(f"GitHub redirected the request for {what} away from its API; not followed")
+        return PolicyDenied(
+            f"GitHub redirected the request for {what} elsewhere; only a move to an allowed repository is followed, "
+            "so it was not"
+        )
     if isinstance(exc, GithubException):
         return from_status(exc.status, exc.headers, exc.data, what, retry_after_cap)
     if isinstance(exc, rex.Timeout):
