@@ -219,17 +219,19 @@ async def test_a_text_too_long_to_show_whole_is_refused_before_asking(
     assert posts(fake_github) == ["/repos/acme/private-tools/pulls"]
 
 
-async def test_the_pull_request_question_shows_title_and_body(
+async def test_the_pull_request_question_shows_title_body_and_draft(
     make_server: Callable[..., WardenServer], fake_github: FakeGitHub
 ) -> None:
     user = User()
     arguments = {"title": "Retry\u200b", "head": "feature/retry", "base": "main", "body": "Adds\u202e retries."}
     server = make_server(**writable())
     async with connect(server, elicitation_callback=user) as client:
-        result = await client.call_tool("gh_create_pull", {"repo": "acme/api", **arguments})
-    assert not result.is_error, text_of(result)
-    (question,) = user.asked
-    assert question.startswith("Open a pull request in acme/api from feature/retry into main.\n\n")
-    (created,) = fake_github.created
-    assert (fenced(question, "Title"), fenced(question, "Body")) == (created["title"], created["body"])
+        draft = await client.call_tool("gh_create_pull", {"repo": "acme/api", **arguments})
+        ready = await client.call_tool("gh_create_pull", {"repo": "acme/api", **arguments, "draft": False})
+    assert not draft.is_error and not ready.is_error
+    first, second = user.asked
+    assert first.startswith("Open a draft pull request in acme/api from feature/retry into main.\n\n")
+    assert second.startswith("Open a pull request ready for review in acme/api from feature/retry into main.")
+    created = fake_github.created[0]
+    assert (fenced(first, "Title"), fenced(first, "Body")) == (created["title"], created["body"])
     assert (created["title"], created["body"]) == ("Retry", "Adds retries.")

@@ -60,10 +60,11 @@ Draft = Annotated[bool, Field(description="Open as a draft.")]
 
 
 async def ask_create_pull(
-    *, repo: str, title: str, head: str, base: str, body: str, ctx: Context
+    *, repo: str, title: str, head: str, base: str, body: str, draft: bool, ctx: Context
 ) -> Confirm | Elicit[Confirm]:
+    kind = "a draft pull request" if draft else "a pull request ready for review"
     return await confirmation(
-        ctx, repo, f"Open a pull request in {repo} from {head} into {base}.", {"Title": title, "Body": body}
+        ctx, repo, f"Open {kind} in {repo} from {head} into {base}.", {"Title": title, "Body": body}
     )
 
 
