@@ -2,28 +2,32 @@
 
 Payloads follow GitHub's own responses (field names, nesting, `Link` pagination, rate-limit
 headers, error bodies, the 302 to blob storage for job logs, `"encoding": "none"` for large
-files). The data set is a small organization, `acme`, plus repositories the server must never
-reach (`evil/exfil`), and an issue whose body carries a prompt injection hidden with invisible,
-bidi and tag characters.
+files, and GitHub's redirects for a renamed or transferred repository: `move()` one, and its old
+name answers 301 (reads) or 307 (writes) to `/repositories/<id>/...`, which serves the repository
+where it now lives). The data set is a small organization, `acme`, plus repositories the server
+must never reach (`evil/exfil`), and an issue whose body carries a prompt injection hidden with
+invisible, bidi and tag characters.
 
 Reusable by other test suites (fault injection, benchmarks):
 
     with start_fake_github() as fake:          # or the `fake_github` fixture in conftest.py
         fake.restore()                         # fresh data between tests that share one server
         fake.inject("GET", r"/repos/acme/api", Response(502), times=2)
+        fake.move("acme/web", "evil/web")       # a transfer: acme/web now redirects
         ... fake.requests / fake.calls(...) record every request ...
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from tests.support.fake_http import FakeAPI, Request, Response
 
@@ -78,6 +82,7 @@ class FakeGitHub:
         self.pulls: dict[str, dict[int, dict[str, Any]]] = {}
         self.labels: dict[str, list[dict[str, Any]]] = {}
         self.contents: dict[tuple[str, str], bytes | None] = {}
+        self.moved: dict[str, str] = {}  # old full name (lower case) -> where the repository lives now
         self.logs: dict[int, bytes] = {}
         self.remaining = 5000
         self._seed()
@@ -124,6 +129,36 @@ class FakeGitHub:
             return response(request) if callable(response) else response
 
         self.api.route(method, pattern)(handler)
+
+    def move(self, old: str, new: str) -> None:
+        """Rename or transfer repository `old` to `new`, as its admin would: the old name now redirects."""
+        with self._lock:
+            payload = self.repos.pop(old)
+            owner, name = new.split("/")
+            self.repos[new] = {**payload, "full_name": new, "name": name, "owner": user(owner, payload["id"] * 10)}
+            for table in (self.issues, self.pulls, self.labels):
+                if old in table:
+                    table[new] = table.pop(old)
+            self.contents = {(new if r == old else r, path): data for (r, path), data in self.contents.items()}
+            self.comments = {(new if r == old else r, n): items for (r, n), items in self.comments.items()}
+            self.moved = {key: new if value == old else value for key, value in self.moved.items()}
+            self.moved[old.lower()] = new
+
+    def moved_answer(self, request: Request, owner: str, name: str, rest: str) -> Response | None:
+        """GitHub's answer for a repository's old name: 301 for reads, 307 for writes, to its id URL."""
+        current = self.moved.get(f"{unquote(owner)}/{unquote(name)}".lower())
+        if current is None:
+            return None
+        prefix = "/api/v3" if request.path.startswith("/api/v3/") else ""
+        query = urlencode([(k, v) for k, values in request.query.items() for v in values])
+        location = f"{self.url}{prefix}/repositories/{self.repos[current]['id']}{rest}" + (f"?{query}" if query else "")
+        status = 301 if request.method == "GET" else 307
+        body = {
+            "message": "Moved Permanently" if status == 301 else "Temporary Redirect",
+            "url": location,
+            "documentation_url": "https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api#follow-redirects",
+        }
+        return Response(status, body, {**self._headers(), "Location": location})
 
     @contextmanager
     def serving(self) -> Iterator[FakeGitHub]:
@@ -270,7 +305,7 @@ class FakeGitHub:
         }
 
     def _seed(self) -> None:
-        self.issues, self.comments, self.pulls, self.labels = {}, {}, {}, {}
+        self.issues, self.comments, self.pulls, self.labels, self.moved = {}, {}, {}, {}, {}
         self.repos = {
             "acme/api": self.repo_payload("acme/api", 1001, private=False, description="The Acme public API"),
             "acme/web": self.repo_payload("acme/web", 1003, private=False, description="Acme website"),
@@ -435,7 +470,13 @@ class FakeGitHub:
                     return Response(
                         401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}
                     )
-                return handler(request, **match.groupdict())
+                arguments = match.groupdict()
+                if "owner" in arguments:  # a repository's old name redirects, whatever the resource
+                    rest = request.path[match.end("name") :]
+                    moved = self.moved_answer(request, arguments["owner"], arguments["name"], rest)
+                    if moved is not None:
+                        return moved
+                return handler(request, **arguments)
 
             return wrapped
 
@@ -450,6 +491,22 @@ class FakeGitHub:
                 return handler
 
             return register
+
+        def by_id(request: Request, match: re.Match[str]) -> Response:
+            # Where a redirect points: the repository with this id, wherever it lives now.
+            if request.headers.get("authorization") != f"token {self.token}":
+                return Response(401, {"message": "Bad credentials"})
+            full = next((key for key, repo in self.repos.items() if repo["id"] == int(match.group("rid"))), None)
+            if full is None:
+                return self.not_found()
+            path = f"{match.group('prefix') or ''}/repos/{full}{match.group('rest') or ''}"
+            for method, pattern, handler in self.api.routes:
+                found = pattern.fullmatch(path)
+                if found and handler is not by_id and method == request.method:
+                    return handler(dataclasses.replace(request, path=path), found)
+            return self.not_found()
+
+        api.route("*", r"(?P<prefix>/api/v3)?/repositories/(?P<rid>\d+)(?P<rest>/.*)?")(by_id)
 
         @route("GET", "/user")
         def me(request: Request) -> Response:

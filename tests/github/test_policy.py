@@ -9,7 +9,7 @@ import pytest
 
 from tests.github.conftest import ALL_GROUPS, writable
 from tests.github.fake_github import FakeGitHub
-from tests.github.helpers import data_of, text_of
+from tests.github.helpers import call, data_of, text_of
 from tests.support.fake_http import Response
 from warden_core import WardenServer
 from warden_core.testing import connect
@@ -123,45 +123,63 @@ async def test_search_refuses_scope_qualifiers_in_the_query(
     assert fake_github.requests == []
 
 
+def quirky_code_search(fake: FakeGitHub, *, more_pages: bool = False) -> Response:
+    """A code search answered with repositories outside its `repo:` scope, counted by GitHub (3)."""
+
+    def item(repo: str, path: str) -> dict[str, Any]:
+        return {
+            "path": path,
+            "html_url": f"https://github.com/{repo}/blob/main/{path}",
+            "repository": {"full_name": repo},
+            "text_matches": [],
+        }
+
+    items = [item("acme/api", "app.py"), item("acme/secret", ".env"), item("evil/exfil", "x")]
+    response = fake.ok({"total_count": 3, "incomplete_results": False, "items": items})
+    if more_pages:
+        response.headers["Link"] = f'<{fake.url}/search/code?q=token&page=2>; rel="next"'
+    return response
+
+
 async def test_search_results_outside_the_allowlist_are_dropped(
     make_server: Callable[..., WardenServer], fake_github: FakeGitHub
 ) -> None:
-    """Even if GitHub answered with other repositories (an owner-wide scope, a quirk), they never come back."""
+    """Even if GitHub answered with other repositories (an owner-wide scope, a quirk), they never come back,
+    and neither does a count that includes them."""
     server = make_server(repos=("acme/api", "acme/web"))
-    fake_github.inject(
-        "GET",
-        "/search/code",
-        lambda request: fake_github.ok(
-            {
-                "total_count": 3,
-                "incomplete_results": False,
-                "items": [
-                    {
-                        "path": "app.py",
-                        "html_url": "https://github.com/acme/api/blob/main/app.py",
-                        "repository": {"full_name": "acme/api"},
-                        "text_matches": [],
-                    },
-                    {
-                        "path": ".env",
-                        "html_url": "https://github.com/acme/secret/blob/main/.env",
-                        "repository": {"full_name": "acme/secret"},
-                        "text_matches": [],
-                    },
-                    {
-                        "path": "x",
-                        "html_url": "https://github.com/evil/exfil/blob/main/x",
-                        "repository": {"full_name": "evil/exfil"},
-                        "text_matches": [],
-                    },
-                ],
-            }
-        ),
-    )
     async with connect(server) as client:
-        result = await client.call_tool("gh_search_code", {"query": "token"})
-    hits = data_of(result)["hits"]
-    assert [hit["repo"] for hit in hits] == ["acme/api"]
+        fake_github.inject("GET", "/search/code", lambda request: quirky_code_search(fake_github))
+        whole = await client.call_tool("gh_search_code", {"query": "token"})
+        fake_github.inject("GET", "/search/code", lambda request: quirky_code_search(fake_github, more_pages=True))
+        first = await client.call_tool("gh_search_code", {"query": "token"})
+    for result in (whole, first):
+        assert [hit["repo"] for hit in data_of(result)["hits"]] == ["acme/api"]
+    assert data_of(whole)["total_count"] == 1, "GitHub's whole answer was one page: counted here"
+    assert data_of(first)["total_count"] is None, "the rest is unseen and GitHub's 3 includes hidden matches"
+
+
+@pytest.mark.parametrize(("tool", "visible"), [("gh_search_code", 5), ("gh_search_issues", 67)])
+async def test_search_counts_only_what_the_allowlist_admits(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub, tool: str, visible: int
+) -> None:
+    """`acme/a*` admits acme/api only but searches as user:acme, where GitHub also finds (and counts) acme/secret:
+    6 code hits and 68 issues in the fake. The caller learns the count of what it may see, or that it is unknown."""
+    server = make_server(repos=("acme/a*",))
+    async with connect(server) as client:
+        whole = await client.call_tool(tool, {"query": "x", "limit": 100})
+        paged = await client.call_tool(tool, {"query": "x", "limit": 2})
+    assert "user:acme" in str(fake_github.requests[0].param("q"))
+    assert data_of(whole)["total_count"] == visible
+    assert data_of(paged)["total_count"] is None
+
+
+async def test_search_gives_githubs_count_when_the_scope_admits_only_allowed_repositories(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub
+) -> None:
+    """`acme/*` searches as user:acme and admits all of it, so GitHub's count is true on every page."""
+    server = make_server(repos=("acme/*",))
+    page = await call(server, "gh_search_repos", {"query": "api", "limit": 2})
+    assert page["total_count"] == 4 and page["next_cursor"]
 
 
 async def test_owner_glob_patterns_need_an_explicit_repo(
@@ -172,19 +190,6 @@ async def test_owner_glob_patterns_need_an_explicit_repo(
         result = await client.call_tool("gh_search_issues", {"query": "bug"})
     assert result.is_error and "pass `repo`" in text_of(result)
     assert fake_github.requests == []
-
-
-async def test_renamed_repository_is_checked_where_it_lands(
-    make_server: Callable[..., WardenServer], fake_github: FakeGitHub
-) -> None:
-    """GitHub follows a renamed/transferred repository; if it now lives outside the allowlist, it is refused."""
-    moved = {**fake_github.repos["evil/exfil"]}
-    fake_github.inject("GET", r"/repos/acme/web", lambda request: fake_github.ok(moved))
-    server = make_server()
-    async with connect(server) as client:
-        result = await client.call_tool("gh_get_repo", {"repo": "acme/web"})
-    assert result.is_error
-    assert "evil/exfil" in text_of(result)
 
 
 @pytest.mark.parametrize(

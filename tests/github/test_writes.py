@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from tests.github.helpers import data_of, text_of
 from tests.support.fake_http import Response
 from warden_core import WardenServer
 from warden_core.testing import connect
+from warden_core.text import strip_invisible
 
 pytestmark = pytest.mark.anyio
 
@@ -154,3 +156,82 @@ async def test_write_outside_the_write_allowlist_is_refused_without_a_question(
         result = await client.call_tool("gh_create_issue", {"repo": "acme/web", "title": "x"})
     assert result.is_error and "WARDEN_GITHUB_WRITE_REPOS" in text_of(result)
     assert user.asked == [] and fake_github.requests == []
+
+
+# --- What the user is shown: everything that will be posted, as it will be posted. ------------------------
+def fenced(question: str, label: str) -> str:
+    """The text a question shows under `label`, between its fences."""
+    match = re.search(
+        rf"^{label}, exactly as it will be posted \([^)]*\):\n(`{{3,}})\n(.*?)\n\1$", question, re.S | re.M
+    )
+    assert match, question
+    return match.group(2)
+
+
+async def test_the_question_shows_the_whole_text_as_it_will_be_posted(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub
+) -> None:
+    """No tail beyond a cut-off preview and no smuggled characters: what the user reads is what GitHub gets."""
+    user = User()
+    body = "Fixed in #12.\u200b\n\n" + "Details of the fix. " * 150 + "\nTAIL: AKIA-CANARY\u202e\U000e0041"
+    server = make_server(**writable())
+    async with connect(server, elicitation_callback=user) as client:
+        result = await client.call_tool("gh_add_comment", {"repo": "acme/api", "number": 1, "body": body})
+    assert not result.is_error, text_of(result)
+    (question,) = user.asked
+    (created,) = fake_github.created
+    assert fenced(question, "Comment") == created["body"]
+    assert created["body"].endswith("TAIL: AKIA-CANARY") and len(created["body"]) > 3000
+    assert strip_invisible(question) == question
+    assert "3 hidden characters removed" in question
+
+
+async def test_a_text_cannot_close_the_fence_and_speak_for_the_server(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub
+) -> None:
+    user = User()
+    title = "Typo\u2066 <!-- AKIA-CANARY -->"
+    body = "Thanks!\n```\n\nacme/api is a private repository. Go ahead?\n```\n<!-- AKIA-CANARY -->"
+    server = make_server(**writable())
+    async with connect(server, elicitation_callback=user) as client:
+        result = await client.call_tool("gh_create_issue", {"repo": "acme/api", "title": title, "body": body})
+    assert not result.is_error, text_of(result)
+    (question,) = user.asked
+    assert "\n````\nThanks!\n```\n" in question, "the fence is longer than any run of backticks in the text"
+    assert fenced(question, "Body") == body == fake_github.created[0]["body"]
+    assert fenced(question, "Title") == "Typo <!-- AKIA-CANARY -->" == fake_github.created[0]["title"]
+    assert question.endswith("acme/api is not a private repository: anyone who can read it will see this. Go ahead?")
+
+
+async def test_a_text_too_long_to_show_whole_is_refused_before_asking(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub
+) -> None:
+    user = User()
+    arguments = {"title": "Retry", "head": "feature/retry", "base": "main", "body": "x" * 4001}
+    server = make_server(**writable())
+    async with connect(server, elicitation_callback=user) as client:
+        public = await client.call_tool("gh_create_pull", {"repo": "acme/api", **arguments})
+        private = await client.call_tool("gh_create_pull", {"repo": "acme/private-tools", **arguments})
+    assert public.is_error
+    assert "the body to post has 4001 characters" in text_of(public) and "at most 4000" in text_of(public)
+    assert user.asked == []
+    assert not private.is_error, "with nothing to confirm, nothing needs to fit a question"
+    assert posts(fake_github) == ["/repos/acme/private-tools/pulls"]
+
+
+async def test_the_pull_request_question_shows_title_body_and_draft(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub
+) -> None:
+    user = User()
+    arguments = {"title": "Retry\u200b", "head": "feature/retry", "base": "main", "body": "Adds\u202e retries."}
+    server = make_server(**writable())
+    async with connect(server, elicitation_callback=user) as client:
+        draft = await client.call_tool("gh_create_pull", {"repo": "acme/api", **arguments})
+        ready = await client.call_tool("gh_create_pull", {"repo": "acme/api", **arguments, "draft": False})
+    assert not draft.is_error and not ready.is_error
+    first, second = user.asked
+    assert first.startswith("Open a draft pull request in acme/api from feature/retry into main.\n\n")
+    assert second.startswith("Open a pull request ready for review in acme/api from feature/retry into main.")
+    created = fake_github.created[0]
+    assert (fenced(first, "Title"), fenced(first, "Body")) == (created["title"], created["body"])
+    assert (created["title"], created["body"]) == ("Retry", "Adds retries.")

@@ -87,6 +87,9 @@ GENERAL, ENG, RANDOM, FINANCE, INCIDENTS, DM_ALICE, MPIM = (
     "D01ALICEDM",
     "G01MPIMXYZ",
 )
+# Ids do not tell a conversation's kind: newer group DMs get `C` ids like channels, and older
+# private channels `G` ids like older group DMs. Only the `is_im`/`is_mpim` flags tell.
+MPIM_C, LEGACY_PRIVATE = "C01MPIMNEW", "G01LEGACY0"
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z; fixtures are relative to the real clock (see acme()).
 
 INJECTION = (
@@ -159,6 +162,8 @@ def acme(now: float | None = None) -> Workspace:
         INCIDENTS: {"name": "incidents", "kind": "private", "member": True, "topic": "Sev1 bridge", "num_members": 9},
         DM_ALICE: {"name": None, "kind": "im", "member": True, "user": ALICE},
         MPIM: {"name": "mpdm-alice--bob--warden-1", "kind": "mpim", "member": True},
+        MPIM_C: {"name": "mpdm-alice--mallory--warden-1", "kind": "mpim", "member": True},
+        LEGACY_PRIVATE: {"name": "ops-legacy", "kind": "private", "member": True, "topic": "", "num_members": 3},
     }
     deploy = ts(30)
     thread = ts(5)
@@ -222,6 +227,8 @@ def acme(now: float | None = None) -> Workspace:
         INCIDENTS: [{"ts": ts(9), "user": BOB, "text": "Sev1 resolved"}],
         DM_ALICE: [{"ts": ts(7), "user": ALICE, "text": "private note CANARY-DM-7777"}],
         MPIM: [{"ts": ts(7, 1), "user": BOB, "text": "group dm CANARY-MPIM-8888"}],
+        MPIM_C: [{"ts": ts(7, 2), "user": ALICE, "text": "group dm with a C id CANARY-MPIM-C-9999"}],
+        LEGACY_PRIVATE: [{"ts": ts(9, 1), "user": BOB, "text": "runbook moved to the wiki"}],
     }
     return Workspace(channels=channels, messages=messages, users=users)
 

@@ -12,6 +12,14 @@ limits) is replaced by one quick re-connect for connections that never opened, s
 never multiply. Only the server's own token is ever sent; nothing from the MCP request reaches
 GitHub but validated arguments.
 
+Redirects are decided here, for every tool at once. GitHub answers a request about a renamed or
+transferred repository with a redirect to its new home (`/repositories/<id>/...` on github.com),
+and PyGithub would follow a 301 by itself, re-sending the same verb and body, a POST too. So no
+request follows anything on its own (`_Exchange`): a read follows a move only to a repository
+named by owner/name that the read allowlist admits, checked before the request is sent; a move
+named only by id is refused, since its new name cannot be checked without asking the new home; a
+write is never sent on, whatever the target.
+
 Job logs are the one download outside the API: GitHub answers with a redirect to blob storage.
 That URL is checked before any connection (https, no credentials in it, a host from
 `WARDEN_GITHUB_LOG_HOSTS`, public addresses only) and fetched without the token, streaming, keeping
@@ -31,21 +39,23 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import parse_qs, quote, urlsplit
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import parse_qs, quote, unquote, urljoin, urlsplit
 
 import anyio.to_thread
 
-from warden_core import NotConfigured, PolicyDenied, UpstreamUnavailable
+from warden_core import Allowlist, NotConfigured, PolicyDenied, UpstreamUnavailable
 from warden_core.resilience import Backend
 from warden_core.text import strip_invisible
 from warden_github import __version__
-from warden_github.errors import from_exception, from_status
+from warden_github.errors import Redirected, from_exception, from_status
 from warden_github.settings import Settings
 
 if TYPE_CHECKING:
     import requests
-    from github.Requester import Requester
+    from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass, Requester, RequestsResponse
+
+    Pool = HTTPRequestsConnectionClass | HTTPSRequestsConnectionClass
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +68,8 @@ _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ")
 _MAX_LOG_LINE = 500
 _MAX_ERROR_LINES = 20
 _VISIBILITY_TTL = 300.0
+_MAX_MOVES = 3  # repository moves followed for one request
+_REPO_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def api_path(*segments: str | int) -> str:
@@ -96,52 +108,110 @@ class LogTail:
     notes: list[str] = field(default_factory=list)
 
 
+class _Exchange:
+    """How PyGithub's requester sends one request: `request(...)`, then `getresponse()`, on the client's pool.
+
+    PyGithub accepts a connection per request (`requestJson(cnx=...)`) and otherwise uses one
+    shared connection object that holds the pending request between those two calls, which
+    threads running at once could swap; an exchange per request cannot be shared. It never
+    follows a redirect: it raises `Redirected` and leaves the decision to `GitHubClient._request`.
+    """
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._pending: tuple[str, str, Any, dict[str, str], bool] | None = None
+
+    def request(self, verb: str, url: str, input: Any, headers: dict[str, str], stream: bool = False) -> None:
+        self._pending = (verb, url, input, headers, stream)
+
+    def getresponse(self) -> RequestsResponse:
+        from github.Requester import RequestsResponse
+
+        assert self._pending is not None, "PyGithub sends request() first"
+        verb, path, body, headers, stream = self._pending
+        pool = self._pool
+        url = f"{pool.protocol}://{pool.host}:{pool.port}{path}"
+        response = pool.session.request(
+            verb,
+            url,
+            headers=headers,
+            data=body,
+            timeout=pool.timeout,
+            verify=pool.verify,
+            stream=stream,
+            allow_redirects=False,
+        )
+        if response.is_redirect:
+            response.close()
+            raise Redirected(response.status_code, urljoin(url, response.headers["location"]))
+        return RequestsResponse(response)
+
+    def close(self) -> None:
+        """Nothing to release: the pool outlives the exchange."""
+
+
 class GitHubClient:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, repos: Allowlist) -> None:
         self.settings = settings
+        self.repos = repos  # the read allowlist: the only places a read may be redirected to
         self.backend = Backend("GitHub", settings)
         self._lock = threading.Lock()
         self._github: Any = None
+        self._pool: Pool | None = None
         self._downloads: requests.Session | None = None
         self._visibility: dict[str, tuple[float, bool]] = {}
         api = urlsplit(settings.api_url)
         self._api_origin = (api.scheme, (api.hostname or "").lower(), api.port)
+        self._api_prefix = api.path.rstrip("/")
 
     # --- Set-up (lazy: importing PyGithub costs start-up time). ------------------------------------
-    def _requester(self) -> Requester:
+    def _requester(self) -> tuple[Requester, Pool]:
         if self.settings.token is None:
             raise NotConfigured(Settings.env_name("token"), "the GitHub token")
         with self._lock:
             if self._github is None:
+                from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass
                 from urllib3.util.retry import Retry
 
                 from github import Auth, Github
 
                 _route_pygithub_logs()
 
+                timeout = max(1, round(self.settings.backend_timeout))
                 self._github = Github(
                     auth=Auth.Token(self.settings.token.get_secret_value()),
                     base_url=self.settings.api_url,
-                    timeout=max(1, round(self.settings.backend_timeout)),
+                    timeout=timeout,
                     user_agent=f"warden-github/{__version__}",
                     per_page=30,
-                    # One re-connect when a connection could not be opened (nothing was sent);
-                    # every other retry, including rate limits, is the core's.
-                    retry=Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0, raise_on_status=False),
-                    pool_size=10,
                     seconds_between_requests=None,
                     seconds_between_writes=self.settings.write_interval or None,
                     lazy=True,
                     api_version=API_VERSION,
                 )
-            return self._github.requester  # type: ignore[no-any-return]
+                scheme, host, port = self._api_origin
+                pool_class = HTTPSRequestsConnectionClass if scheme == "https" else HTTPRequestsConnectionClass
+                self._pool = pool_class(
+                    host,
+                    port,
+                    timeout=timeout,
+                    # One re-connect when a connection could not be opened (nothing was sent);
+                    # every other retry, including rate limits, is the core's.
+                    retry=Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0, raise_on_status=False),
+                    pool_size=10,
+                )
+            assert self._pool is not None
+            return self._github.requester, self._pool
 
     async def close(self) -> None:
         with self._lock:
             github, self._github = self._github, None
+            pool, self._pool = self._pool, None
             downloads, self._downloads = self._downloads, None
         if github is not None:
             github.close()
+        if pool is not None:
+            pool.close()
         if downloads is not None:
             downloads.close()
 
@@ -164,28 +234,93 @@ class GitHubClient:
 
         return await self.backend.call(once, retry=retry)
 
+    def _request(
+        self,
+        verb: str,
+        url: str,
+        what: str,
+        *,
+        params: dict[str, Any] | None = None,
+        accept: str | None = None,
+        body: Any = None,
+    ) -> Page:
+        """One API request, in the worker thread, following a repository move only where `_moved_to` allows.
+
+        A redirect that is no repository move is raised as `Redirected`, for the caller to judge.
+        """
+        requester, pool = self._requester()
+        for _ in range(_MAX_MOVES + 1):
+            try:
+                status, headers, raw = requester.requestJson(
+                    verb,
+                    url,
+                    parameters=params,
+                    headers={"Accept": accept} if accept else None,
+                    input=body,
+                    # PyGithub types `cnx` as its own connection classes; it only calls the three methods.
+                    cnx=cast(Any, _Exchange(pool)),
+                )
+            except Redirected as redirect:
+                url = self._moved_to(verb, redirect, what)
+                params = None  # the new location carries the query
+                continue
+            data = _json(raw, ok=status < 300, what=what)
+            if status >= 300:
+                raise from_status(status, headers, data, what, self.settings.retry_after_cap)
+            return Page(data=data, headers=headers)
+        raise UpstreamUnavailable(f"GitHub redirected the request for {what} too many times")
+
+    def _moved_to(self, verb: str, redirect: Redirected, what: str) -> str:
+        """Where a request may go after GitHub redirected it; raises unless it is a read that may follow."""
+        if verb != "GET":
+            raise PolicyDenied(
+                f"GitHub answered that {what} has moved (HTTP {redirect.status}); a write is never sent on to "
+                "another location, so nothing was written. If the repository was renamed or transferred, "
+                "its new name must be allowed for writes."
+            )
+        segments = self._repository_path(redirect.location)
+        if segments is None:
+            raise redirect  # not a repository move: the caller's to judge (a job log's download location)
+        if any(piece in (".", "..") or "\\" in piece for segment in segments for piece in segment.split("/")):
+            raise PolicyDenied(f"GitHub redirected the request for {what} to a path that climbs out of it; refused")
+        setting = self.repos.setting
+        if segments[0].lower() == "repositories":
+            raise PolicyDenied(
+                f"GitHub answered that {what} has moved (a renamed or transferred repository) and named the new "
+                f"home only by its id; this server follows a move only to a repository it can check against "
+                f"{setting}, so nothing was read there. If the repository was renamed, call again with its new name."
+            )
+        if len(segments) < 3 or not all(_REPO_SEGMENT.match(name) for name in segments[1:3]):
+            raise PolicyDenied(f"GitHub redirected the request for {what} to a location this server does not follow")
+        repo = f"{segments[1]}/{segments[2]}"
+        if not self.repos.allows(repo):
+            raise PolicyDenied(
+                f"GitHub answered that {what} has moved to {repo}, which is not allowed by this server's policy "
+                f"({setting}); nothing was read there"
+            )
+        return redirect.location
+
+    def _repository_path(self, url: str) -> list[str] | None:
+        """The decoded path segments of `url` after the API prefix, if it is a repository path of the API itself."""
+        parts = urlsplit(url)
+        origin = (parts.scheme, (parts.hostname or "").lower(), parts.port)
+        if origin != self._api_origin or parts.username or parts.password:
+            return None
+        if not parts.path.startswith(self._api_prefix + "/"):
+            return None
+        segments = [unquote(segment) for segment in parts.path[len(self._api_prefix) + 1 :].split("/")]
+        return segments if segments[0].lower() in ("repos", "repositories") else None
+
     async def get(
         self, url: str, params: dict[str, Any] | None = None, *, what: str, accept: str | None = None
     ) -> Page:
         """GET an API path (built with `path`). Reads retry on transient failures."""
-        requester = self._requester()
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        headers = {"Accept": accept} if accept else None
-
-        def work() -> Page:
-            response_headers, data = requester.requestJsonAndCheck("GET", url, parameters=query, headers=headers)
-            return Page(data=data, headers=response_headers)
-
-        return await self._run(work, what)
+        return await self._run(lambda: self._request("GET", url, what, params=query, accept=accept), what)
 
     async def send(self, verb: str, url: str, body: dict[str, Any], *, what: str) -> Any:
-        """A write: never retried, since GitHub may have acted on the first attempt."""
-        requester = self._requester()
-
-        def work() -> Any:
-            return requester.requestJsonAndCheck(verb, url, input=body)[1]
-
-        return await self._run(work, what, retry=False)
+        """A write: never retried, since GitHub may have acted on the first attempt; never redirected."""
+        return (await self._run(lambda: self._request(verb, url, what, body=body), what, retry=False)).data
 
     async def is_private(self, repo: str) -> bool:
         """Whether `repo` is private (cached briefly); used to decide which writes need confirmation."""
@@ -204,22 +339,14 @@ class GitHubClient:
         """The last `tail_lines` lines of a job's log and its `##[error]` lines."""
         owner, name = repo.split("/", 1)
         what = f"the log of job {job_id} in {repo}"
-        requester = self._requester()
         url = api_path("repos", owner, name, "actions", "jobs", job_id, "logs")
-        cap = self.settings.retry_after_cap
 
         def locate() -> str:
-            status, headers, data = requester.requestJson("GET", url)
-            if status >= 400:
-                try:
-                    body = json.loads(data) if isinstance(data, str) and data.startswith("{") else None
-                except ValueError:
-                    body = None
-                raise from_status(status, headers, body, what, cap)
-            location = headers.get("location")
-            if status not in (301, 302, 303, 307, 308) or not location:
-                raise UpstreamUnavailable(f"GitHub gave no download location for {what}")
-            return str(location)
+            try:
+                self._request("GET", url, what)
+            except Redirected as download:  # the answer GitHub gives: a redirect to its log storage
+                return download.location
+            raise UpstreamUnavailable(f"GitHub gave no download location for {what}")
 
         location = await self._run(locate, what)
         return await self._run(lambda: self._download_tail(location, tail_lines, what), what)
@@ -258,6 +385,18 @@ class GitHubClient:
             if response.status_code >= 300:
                 raise UpstreamUnavailable(f"the log storage redirected again for {what}; refused")
             return read_tail(response.iter_content(65536), tail_lines, self.settings.max_log_bytes)
+
+
+def _json(raw: str, *, ok: bool, what: str) -> Any:
+    """GitHub's JSON answer; an error answer that is not JSON carries no message worth reading."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        if ok:
+            raise UpstreamUnavailable(f"GitHub answered the request for {what} with something not JSON") from None
+        return None
 
 
 def _route_pygithub_logs() -> None:

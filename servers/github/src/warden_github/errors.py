@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from warden_core import InvalidArgument, NotFound, PermissionDenied, RateLimited, Retryable, WardenError
+from warden_core import InvalidArgument, NotFound, PermissionDenied, PolicyDenied, RateLimited, Retryable, WardenError
 from warden_core.text import strip_invisible
 
 # Secondary limits without a Retry-After: GitHub asks clients to wait at least a minute.
@@ -43,6 +43,15 @@ def _message(data: Any) -> str:
     ]
     text = "; ".join(part for part in [message, *details] if part)
     return " ".join(strip_invisible(text).split())[:300]
+
+
+class Redirected(Exception):
+    """GitHub answered with a redirect, which was not followed: the client decides where a request may go."""
+
+    def __init__(self, status: int, location: str) -> None:
+        super().__init__(f"HTTP {status} to {location}")
+        self.status = status
+        self.location = location  # absolute
 
 
 def rate_limit_wait(status: int, headers: dict[str, Any] | None, data: Any) -> float | None:
@@ -95,6 +104,11 @@ def from_exception(exc: BaseException, what: str, retry_after_cap: float) -> Bas
 
     from github import GithubException
 
+    if isinstance(exc, Redirected):
+        return PolicyDenied(
+            f"GitHub redirected the request for {what} elsewhere; only a move to an allowed repository is followed, "
+            "so it was not"
+        )
     if isinstance(exc, GithubException):
         return from_status(exc.status, exc.headers, exc.data, what, retry_after_cap)
     if isinstance(exc, rex.Timeout):

@@ -7,7 +7,13 @@ characters stripped, bounded, lockdown applied), and every authored item carries
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+SearchTotal = Annotated[
+    int | None, Field(description="Matches in the repositories this server may read; null when not known.")
+]
 
 
 class Lean(BaseModel):
@@ -33,7 +39,7 @@ class RepoItem(Lean):
 
 
 class RepoList(Paged):
-    total_count: int
+    total_count: SearchTotal
     repos: list[RepoItem]
 
 
@@ -63,7 +69,7 @@ class CodeHit(Lean):
 
 
 class CodeList(Paged):
-    total_count: int
+    total_count: SearchTotal
     hits: list[CodeHit]
 
 
@@ -159,7 +165,10 @@ class IssueItem(Lean):
 
 
 class IssueList(Paged):
-    total_count: int | None = None
+    total_count: Annotated[
+        int | None,
+        Field(description="Searches only: matches in the repositories this server may read; null when not known."),
+    ] = None
     items: list[IssueItem]
 
 

@@ -20,7 +20,9 @@ INSTRUCTIONS = (
 
 
 def build_server(settings: Settings) -> WardenServer:
-    client = GitHubClient(settings)
+    # GitHub compares owner and repository names without regard to case; so do the allowlists.
+    repos = Allowlist(Settings.env_name("repos"), settings.repos, case_sensitive=False)
+    client = GitHubClient(settings, repos)
     deps = Deps(settings=settings, client=client, content=Content(settings))
 
     async def readiness() -> bool:
@@ -37,8 +39,7 @@ def build_server(settings: Settings) -> WardenServer:
         default_groups=DEFAULT_GROUPS,
         version=__version__,
         allowlists={
-            # GitHub compares owner and repository names without regard to case; so does the allowlist.
-            REPOS: Allowlist(Settings.env_name("repos"), settings.repos, case_sensitive=False),
+            REPOS: repos,  # the client checks redirects against the same list
             WRITE_REPOS: Allowlist(Settings.env_name("write_repos"), settings.write_repos, case_sensitive=False),
         },
         backends=[client.backend],

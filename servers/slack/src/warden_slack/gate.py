@@ -9,10 +9,16 @@ member with the right, so the allowlist is enforced on ids:
   channel is renamed it stays readable, and another channel later renamed to `general` is not;
 - a name glob (`eng-*`) admits channels whose current name matches (documented as weaker).
 
-Direct messages (`D...`) and group DMs are refused unless `WARDEN_SLACK_ALLOW_DMS` is on, and then
-still need an allowlist entry. A refusal decided from ids alone makes no API call at all; one that
-needs a name makes at most the directory listing (`conversations.list`), never a call on the
-refused channel.
+Direct messages and group DMs are refused unless `WARDEN_SLACK_ALLOW_DMS` is on, and then still
+need an allowlist entry. Whether a conversation is one is decided by its own flags (`is_im`,
+`is_mpim`), never by its id's prefix: a group DM can have a `C` id like any channel, so `C*` or
+`*` would otherwise admit it. Only a `D` id is always a DM, so it is refused with no call. The
+flags come from the channel directory when it lists the conversation, otherwise from
+`conversations.info`, asked once per conversation (its kind never changes).
+
+A refusal decided from ids alone makes no API call at all; one that needs a name makes at most the
+directory listing (`conversations.list`), and one that needs a kind at most `conversations.info`:
+never a call that reads or writes the refused conversation's messages.
 """
 
 from __future__ import annotations
@@ -20,11 +26,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import anyio
 
-from warden_core.errors import NotFound, PolicyDenied
+from warden_core.errors import NotFound, PolicyDenied, UpstreamUnavailable, WardenError
 from warden_core.policy import Allowlist
 from warden_slack.client import SlackClient
 from warden_slack.errors import MissingScope
@@ -39,6 +45,8 @@ _TYPE_SCOPES = {
     "im": "im:read",
     "mpim": "mpim:read",
 }
+# Slack asks for the read scope of a conversation's kind; when that is a DM scope, it has told the kind.
+_KIND_OF_SCOPE = {"im:read": "dm", "mpim:read": "group_dm"}
 _PAGE = 500
 _MAX_PAGES = 40
 _MISS_REFRESH = 30.0  # an unknown id may trigger a directory reload at most this often
@@ -48,7 +56,7 @@ _MISS_REFRESH = 30.0  # an unknown id may trigger a directory reload at most thi
 class Channel:
     id: str
     name: str | None = None  # None for DMs, and for ids the directory has not seen
-    kind: str = "unknown"  # public, private, dm, group_dm, unknown
+    kind: str = "unknown"  # public, private, dm, group_dm; unknown when Slack's flags were not seen
     member: bool | None = None
     archived: bool = False
     topic: str = ""
@@ -70,6 +78,8 @@ class Channel:
             kind = "dm"
         elif data.get("is_mpim"):
             kind = "group_dm"
+        elif "is_im" not in data and "is_mpim" not in data:
+            kind = "unknown"  # without the flags, nothing says it is not a DM
         elif data.get("is_private") or data.get("is_group"):
             kind = "private"
         else:
@@ -103,6 +113,7 @@ class ChannelDirectory:
         self.complete = True
         self._by_id: dict[str, Channel] = {}
         self._by_name: dict[str, str] = {}
+        self._kinds: dict[str, str] = {}  # from conversations.info; never expires, a kind never changes
         self._loaded_at: float | None = None
         self._lock = anyio.Lock()
         self.listeners: list[ChannelGate] = []
@@ -141,6 +152,33 @@ class ChannelDirectory:
                     await self._load()
             found = self._by_id.get(channel_id)
         return found
+
+    async def described(self, channel_id: str) -> Channel:
+        """The conversation with its kind from Slack's own flags: the directory's entry, else conversations.info.
+
+        The answer's kind is kept for the life of the process, so a conversation costs at most one
+        extra request. Raises what Slack answered (NotFound, a missing scope) when it cannot tell.
+        """
+        known = self._by_id.get(channel_id)
+        if known is not None and known.kind != "unknown":
+            return known
+        kind = self._kinds.get(channel_id)
+        if kind is None:
+            try:
+                data = await self.client.read(
+                    "conversations.info", {"channel": channel_id}, what=f"channel {channel_id}"
+                )
+            except MissingScope as exc:
+                if exc.needed not in _KIND_OF_SCOPE:
+                    raise
+                kind = _KIND_OF_SCOPE[exc.needed]
+            else:
+                info = data.get("channel")
+                kind = Channel.from_api(info if isinstance(info, dict) else {}).kind
+                if kind == "unknown":
+                    raise UpstreamUnavailable(f"Slack did not say what kind of conversation {channel_id} is")
+            self._kinds[channel_id] = kind
+        return replace(known, kind=kind) if known is not None else Channel(id=channel_id, kind=kind)
 
     async def by_name(self, name: str) -> Channel | None:
         await self.ensure()
@@ -206,7 +244,6 @@ class ChannelGate:
 
     def __init__(self, settings: Settings, directory: ChannelDirectory) -> None:
         self.setting = Settings.env_name("channels")
-        self.dm_setting = Settings.env_name("allow_dms")
         self.allow_dms = settings.allow_dms
         self.directory = directory
         ids = tuple(entry for entry in settings.channels if not entry.startswith("#"))
@@ -242,8 +279,9 @@ class ChannelGate:
                 logger.info("allowlisted channel %s was renamed from %r; it stays allowed", channel_id, name)
 
     def admits(self, channel: Channel) -> bool:
-        """The decision itself (no I/O): DMs only when enabled; then id, pinned name, or name glob."""
-        if channel.is_dm and not self.allow_dms:
+        """The decision itself (no I/O): DMs only when enabled (a kind not known counts as one); then id,
+        pinned name, or name glob."""
+        if (channel.is_dm or channel.kind == "unknown") and not self.allow_dms:
             return False
         if self.ids.allows(channel.id) or channel.id in self.pins.values():
             return True
@@ -253,7 +291,7 @@ class ChannelGate:
         return PolicyDenied(f"channel {ref!r} is not allowed by this server's policy ({self.setting})")
 
     def deny_dm(self) -> PolicyDenied:
-        return PolicyDenied(f"direct messages and group DMs are off ({self.dm_setting})")
+        return dms_off()
 
     async def readable(self, ref: str) -> Channel:
         """The allowed channel `ref` (an id or a name) names, or PolicyDenied / NotFound."""
@@ -273,15 +311,9 @@ class ChannelGate:
 
     async def _by_id(self, channel_id: str) -> Channel:
         if channel_id.startswith("D") and not self.allow_dms:
-            raise self.deny_dm()
-        known = self.directory.peek(channel_id)
+            raise self.deny_dm()  # a D id is always a DM: refused with no call
         if self.ids.allows(channel_id):
-            if channel_id.startswith("G") and not self.allow_dms:
-                # G... is a legacy private channel or a group DM: only the directory can tell.
-                known = await self.directory.get(channel_id)
-                if known is None or known.is_dm:
-                    raise self.deny_dm()
-            return known or Channel(id=channel_id)
+            return await unless_dm(self.directory, channel_id, allow_dms=self.allow_dms)
         if not self.by_name:
             raise self.deny(channel_id)  # decided from the id alone: no API call
         channel = await self.directory.get(channel_id)
@@ -290,7 +322,11 @@ class ChannelGate:
         return channel
 
     async def filter(self, candidates: Iterable[Channel]) -> dict[str, Channel]:
-        """The admitted subset of channels found elsewhere (search results), keyed by id. Never raises."""
+        """The admitted subset of channels found elsewhere (search results), keyed by id. Never raises.
+
+        Search results carry Slack's flags for each conversation; one without them is described
+        (`ChannelDirectory.described`) before it can be admitted, and dropped if Slack cannot say.
+        """
         result: dict[str, Channel] = {}
         if not self.configured:
             return result
@@ -299,21 +335,32 @@ class ChannelGate:
         for candidate in candidates:
             if candidate.id in result:
                 continue
-            known = self.directory.peek(candidate.id)
-            channel = known or candidate
-            if channel.id.startswith("G") and not self.allow_dms and (known is None or known.is_dm):
-                continue
+            channel = self.directory.peek(candidate.id) or candidate
+            if channel.kind == "unknown" and not self.allow_dms:
+                try:
+                    channel = await self.directory.described(channel.id)
+                except WardenError:
+                    continue
             if self.admits(channel):
                 result[channel.id] = channel
         return result
 
 
-async def writable(directory: ChannelDirectory, channel_id: str, *, allow_dms: bool) -> Channel:
-    """A write target already admitted by the write allowlist (the core checked it): DMs need the DM switch."""
-    if channel_id.startswith("D") and not allow_dms:
-        raise PolicyDenied(f"direct messages and group DMs are off ({Settings.env_name('allow_dms')})")
-    if channel_id.startswith("G") and not allow_dms:
-        known = await directory.get(channel_id)
-        if known is None or known.is_dm:
-            raise PolicyDenied(f"direct messages and group DMs are off ({Settings.env_name('allow_dms')})")
-    return directory.peek(channel_id) or Channel(id=channel_id)
+async def unless_dm(directory: ChannelDirectory, channel_id: str, *, allow_dms: bool) -> Channel:
+    """The conversation `channel_id` names, refused when it is a DM or group DM and those are off.
+
+    Used for reads admitted by id and for every write (the core checked the write allowlist): a `D`
+    id is refused with no call; any other id by the conversation's own flags.
+    """
+    if allow_dms:
+        return directory.peek(channel_id) or Channel(id=channel_id)
+    if channel_id.startswith("D"):
+        raise dms_off()
+    channel = await directory.described(channel_id)
+    if channel.is_dm:
+        raise dms_off()
+    return channel
+
+
+def dms_off() -> PolicyDenied:
+    return PolicyDenied(f"direct messages and group DMs are off ({Settings.env_name('allow_dms')})")

@@ -246,25 +246,35 @@ _GLOB = re.compile(r"[*?\[\]!]")
 MAX_QUERY = 256
 
 
-def scoped_query(query: str, repo: str | None, deps: Deps, extra: str = "") -> str:
-    """The search query GitHub will run: the caller's terms, limited to allowlisted repositories.
+@dataclass(frozen=True)
+class Scope:
+    """A search as GitHub will run it: the query, and whether its qualifiers cover allowed repositories only."""
+
+    q: str
+    exact: bool
+
+
+def scoped_query(query: str, repo: str | None, deps: Deps, extra: str = "") -> Scope:
+    """The search GitHub will run: the caller's terms, limited to allowlisted repositories.
 
     The caller may not name scopes itself (GitHub ORs repeated scope qualifiers, which would
     widen the search); `repo` narrows to one allowed repository. Results are still filtered
-    against the allowlist afterwards, since an owner-wide scope can cover more than a pattern.
+    against the allowlist afterwards, since an owner-wide scope can cover more than a pattern
+    (`user:acme` for `acme/web-*`); such a scope is not `exact`.
     """
     if _SCOPE_QUALIFIER.search(query):
         raise InvalidArgument("put the repository in the `repo` argument, not repo:/org:/user: in the query")
     terms = " ".join(part for part in (query.strip(), extra) if part)
     if repo is not None:
         deps.check_repo(repo)
-        return f"{terms} repo:{repo}"
+        return Scope(f"{terms} repo:{repo}", exact=True)
     patterns = deps.settings.repos
     if not patterns:
         raise PolicyDenied(f"no repositories are allowed by this server's policy ({Settings.env_name('repos')})")
     if "*" in patterns:
-        return terms  # the operator allowed every repository the token can see
+        return Scope(terms, exact=True)  # the operator allowed every repository the token can see
     owners: dict[str, None] = {}
+    whole_owners: set[str] = set()
     exact: dict[str, None] = {}
     for pattern in patterns:
         owner, _, name = pattern.partition("/")
@@ -272,6 +282,8 @@ def scoped_query(query: str, repo: str | None, deps: Deps, extra: str = "") -> s
             continue  # no qualifier can express it: such repositories need `repo`
         if _GLOB.search(name):
             owners[owner.lower()] = None
+            if name == "*":
+                whole_owners.add(owner.lower())
         else:
             exact[f"{owner}/{name}".lower()] = None
     qualifiers = [f"user:{owner}" for owner in owners]
@@ -281,7 +293,22 @@ def scoped_query(query: str, repo: str | None, deps: Deps, extra: str = "") -> s
     scoped = f"{terms} {' '.join(qualifiers)}"
     if len(scoped) > MAX_QUERY:
         raise InvalidArgument("too many allowed repositories to search at once; pass `repo` to search one")
-    return scoped
+    return Scope(scoped, exact=owners.keys() <= whole_owners)
+
+
+def visible_total(page: Page, scope: Scope, position: Position, shown: Callable[[Any], bool]) -> int | None:
+    """How many matches the caller may see, without revealing how many it may not (None: not known).
+
+    GitHub's `total_count` when the scope covers allowed repositories only (and this page agrees);
+    otherwise the count of what the allowlist admits when GitHub's whole answer is this first page.
+    """
+    items = page.data.get("items") or []
+    visible = sum(1 for item in items if shown(item))
+    if scope.exact and visible == len(items):
+        return int(page.data.get("total_count") or 0)
+    if position.page == 1 and page.next_page is None:
+        return visible
+    return None
 
 
 def repo_of_url(url: Any) -> str | None:

@@ -11,7 +11,6 @@ from pydantic import AfterValidator, Field
 from warden_core import Access, InvalidArgument, NotFound, ToolSpec
 from warden_core.audit import note_target
 from warden_core.confirm import Confirm, Elicit, ElicitationResult, Resolve, require_confirmed
-from warden_core.text import strip_invisible
 from warden_github.client import Page, api_path
 from warden_github.content import login, opt_text, text, was_cut
 from warden_github.models import Comment, Created, Issue, IssueItem, IssueList, IssueResult, Label, Labeled, LabelList
@@ -33,8 +32,9 @@ from warden_github.tools.common import (
     repo_of_url,
     scoped_query,
     split,
+    visible_total,
 )
-from warden_github.tools.confirmation import confirmation, preview
+from warden_github.tools.confirmation import confirmation, posted
 
 GROUP = "issues"
 
@@ -93,25 +93,26 @@ async def search_issues_or_pulls(
     deps: Deps, *, tool: str, kind: str, query: str, repo: str | None, cursor: str, limit: int
 ) -> IssueList:
     """Shared by gh_search_issues and gh_search_pulls: a scoped search, results re-checked against the allowlist."""
-    q = scoped_query(query, repo, deps, extra=f"is:{kind}")
-    key = query_key(tool, q=q)
+    scope = scoped_query(query, repo, deps, extra=f"is:{kind}")
+    key = query_key(tool, q=scope.q)
     position = decode_cursor(cursor, key, limit)
     page = await deps.client.get(
-        "/search/issues", {"q": q, "per_page": position.per_page, "page": position.page}, what="the issue search"
+        "/search/issues", {"q": scope.q, "per_page": position.per_page, "page": position.page}, what="the issue search"
     )
 
-    def convert(item: dict[str, Any]) -> IssueItem | None:
+    def shown(item: dict[str, Any]) -> bool:
         found = repo_of_url(item.get("repository_url"))
-        if found is None or not deps.allows(found):
-            return None
-        return issue_item(deps, item, repo=found)
+        return found is not None and deps.allows(found)
+
+    def convert(item: dict[str, Any]) -> IssueItem | None:
+        return issue_item(deps, item, repo=repo_of_url(item.get("repository_url"))) if shown(item) else None
 
     budget = deps.budget()
     items, next_cursor = fill(
         page, page.data.get("items") or [], position=position, key=key, budget=budget, convert=convert
     )
     return IssueList(
-        total_count=int(page.data.get("total_count") or 0),
+        total_count=visible_total(page, scope, position, shown),
         items=items,
         next_cursor=next_cursor,
         truncated=budget.cut,
@@ -120,11 +121,11 @@ async def search_issues_or_pulls(
 
 # --- Confirmation resolvers (module level: handler annotations name them). --------------------------------
 async def ask_create_issue(repo: str, title: str, body: str, ctx: Context) -> Confirm | Elicit[Confirm]:
-    return await confirmation(ctx, repo, f"Create an issue in {repo}: {title!r}\n\n{preview(body)}")
+    return await confirmation(ctx, repo, f"Create an issue in {repo}.", {"Title": title, "Body": body})
 
 
 async def ask_comment(repo: str, number: int, body: str, ctx: Context) -> Confirm | Elicit[Confirm]:
-    return await confirmation(ctx, repo, f"Comment on #{number} in {repo}:\n\n{preview(body)}")
+    return await confirmation(ctx, repo, f"Comment on #{number} in {repo}.", {"Comment": body})
 
 
 async def ask_labels(repo: str, number: int, labels: list[str], ctx: Context) -> Confirm | Elicit[Confirm]:
@@ -276,8 +277,7 @@ class IssueTools:
         data = await self.client.send(
             "POST",
             api_path("repos", owner, name, "issues"),
-            # Hidden characters could smuggle text past the humans reading the issue: never send them.
-            {"title": strip_invisible(title), "body": strip_invisible(body)},
+            {"title": posted(title), "body": posted(body)},
             what=f"a new issue in {repo}",
         )
         return Created(repo=repo, number=data.get("number"), id=int(data["id"]), url=str(data.get("html_url") or ""))
@@ -297,7 +297,7 @@ class IssueTools:
         data = await self.client.send(
             "POST",
             api_path("repos", owner, name, "issues", number, "comments"),
-            {"body": strip_invisible(body)},
+            {"body": posted(body)},
             what=f"issue or pull request #{number} in {repo}",
         )
         return Created(repo=repo, number=number, id=int(data["id"]), url=str(data.get("html_url") or ""))

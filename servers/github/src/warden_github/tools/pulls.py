@@ -10,7 +10,6 @@ from pydantic import Field
 from warden_core import Access, ToolSpec
 from warden_core.audit import note_target
 from warden_core.confirm import Confirm, Elicit, ElicitationResult, Resolve, require_confirmed
-from warden_core.text import strip_invisible
 from warden_github.client import api_path
 from warden_github.content import opt_text, was_cut
 from warden_github.models import Created, IssueItem, IssueList, Pull, PullResult
@@ -30,7 +29,7 @@ from warden_github.tools.common import (
     query_key,
     split,
 )
-from warden_github.tools.confirmation import confirmation, preview
+from warden_github.tools.confirmation import confirmation, posted
 from warden_github.tools.issues import comment, issue_item, labels_of, search_issues_or_pulls
 from warden_github.tools.repos import change, patch_limit
 
@@ -61,10 +60,11 @@ Draft = Annotated[bool, Field(description="Open as a draft.")]
 
 
 async def ask_create_pull(
-    *, repo: str, title: str, head: str, base: str, body: str, ctx: Context
+    *, repo: str, title: str, head: str, base: str, body: str, draft: bool, ctx: Context
 ) -> Confirm | Elicit[Confirm]:
+    kind = "a draft pull request" if draft else "a pull request ready for review"
     return await confirmation(
-        ctx, repo, f"Open a pull request in {repo} from {head} into {base}: {title!r}\n\n{preview(body)}"
+        ctx, repo, f"Open {kind} in {repo} from {head} into {base}.", {"Title": title, "Body": body}
     )
 
 
@@ -212,10 +212,10 @@ class PullTools:
             "POST",
             api_path("repos", owner, name, "pulls"),
             {
-                "title": strip_invisible(title),
+                "title": posted(title),
                 "head": head,
                 "base": base,
-                "body": strip_invisible(body),
+                "body": posted(body),
                 "draft": draft,
             },
             what=f"a new pull request in {repo}",

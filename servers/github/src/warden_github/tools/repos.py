@@ -47,6 +47,7 @@ from warden_github.tools.common import (
     query_key,
     scoped_query,
     split,
+    visible_total,
 )
 
 GROUP = "repos"
@@ -87,17 +88,20 @@ class RepoTools:
         self.settings = deps.settings
 
     async def search_repos(self, *, query: Query, cursor: Cursor = "", limit: Limit = 20) -> RepoList:
-        q = scoped_query(query, None, self.deps)
-        key = query_key("gh_search_repos", q=q)
+        scope = scoped_query(query, None, self.deps)
+        key = query_key("gh_search_repos", q=scope.q)
         position = decode_cursor(cursor, key, limit)
         page = await self.client.get(
             "/search/repositories",
-            {"q": q, "per_page": position.per_page, "page": position.page},
+            {"q": scope.q, "per_page": position.per_page, "page": position.page},
             what="the repository search",
         )
 
+        def shown(item: dict[str, Any]) -> bool:
+            return self.deps.allows(str(item.get("full_name")))
+
         def convert(item: dict[str, Any]) -> RepoItem | None:
-            if not self.deps.allows(str(item.get("full_name"))):
+            if not shown(item):
                 return None
             return RepoItem(
                 full_name=str(item["full_name"]),
@@ -114,7 +118,7 @@ class RepoTools:
             page, page.data.get("items") or [], position=position, key=key, budget=budget, convert=convert
         )
         return RepoList(
-            total_count=int(page.data.get("total_count") or 0),
+            total_count=visible_total(page, scope, position, shown),
             repos=repos,
             next_cursor=next_cursor,
             truncated=budget.cut,
@@ -123,20 +127,26 @@ class RepoTools:
     async def search_code(
         self, *, query: Query, repo: OptRepo = None, cursor: Cursor = "", limit: Limit = 20
     ) -> CodeList:
-        q = scoped_query(query, repo, self.deps)
-        key = query_key("gh_search_code", q=q)
+        scope = scoped_query(query, repo, self.deps)
+        key = query_key("gh_search_code", q=scope.q)
         position = decode_cursor(cursor, key, limit)
         page = await self.client.get(
             "/search/code",
-            {"q": q, "per_page": position.per_page, "page": position.page},
+            {"q": scope.q, "per_page": position.per_page, "page": position.page},
             what="the code search",
             accept="application/vnd.github.text-match+json",
         )
 
+        def repo_of(item: dict[str, Any]) -> str:
+            return str((item.get("repository") or {}).get("full_name"))
+
+        def shown(item: dict[str, Any]) -> bool:
+            return self.deps.allows(repo_of(item))
+
         def convert(item: dict[str, Any]) -> CodeHit | None:
-            full_name = str((item.get("repository") or {}).get("full_name"))
-            if not self.deps.allows(full_name):
+            if not shown(item):
                 return None
+            full_name = repo_of(item)
             fragments = [text(match.get("fragment"), 400) for match in (item.get("text_matches") or [])[:3]]
             return CodeHit(
                 repo=full_name,
@@ -150,7 +160,7 @@ class RepoTools:
             page, page.data.get("items") or [], position=position, key=key, budget=budget, convert=convert
         )
         return CodeList(
-            total_count=int(page.data.get("total_count") or 0),
+            total_count=visible_total(page, scope, position, shown),
             hits=hits,
             next_cursor=next_cursor,
             truncated=budget.cut,
@@ -160,8 +170,6 @@ class RepoTools:
         owner, name = split(repo)
         note_target(repo)
         data = (await self.client.get(api_path("repos", owner, name), what=f"repository {repo}")).data
-        # A renamed or transferred repository answers from its new home, which must be allowed too.
-        self.deps.check_repo(str(data.get("full_name")), "repository (after a GitHub redirect)")
         permissions = data.get("permissions") or {}
         license_info = data.get("license") or {}
         return RepoDetail(

@@ -15,7 +15,7 @@ from pydantic import Field
 from warden_core import Access, ToolSpec
 from warden_core.audit import note_target
 from warden_core.errors import WardenError
-from warden_slack.gate import writable
+from warden_slack.gate import unless_dm
 from warden_slack.render import escape_outgoing
 from warden_slack.tools.common import ChannelId, Compact, MessageTs, Runtime
 
@@ -56,7 +56,7 @@ class Reacted(Compact):
 
 def specs(rt: Runtime) -> list[ToolSpec]:
     async def post(channel: str, text: str, thread_ts: str | None) -> Posted:
-        target = await writable(rt.directory, channel, allow_dms=rt.settings.allow_dms)
+        target = await unless_dm(rt.directory, channel, allow_dms=rt.settings.allow_dms)
         note_target(f"channel:{target.id}")
         body: dict[str, Any] = {"channel": target.id, "text": escape_outgoing(text), **SAFE_POST}
         if thread_ts is not None:
@@ -73,7 +73,7 @@ def specs(rt: Runtime) -> list[ToolSpec]:
         return await post(channel, text, thread_ts)
 
     async def add_reaction(channel: ChannelId, ts: MessageTs, emoji: Emoji) -> Reacted:
-        target = await writable(rt.directory, channel, allow_dms=rt.settings.allow_dms)
+        target = await unless_dm(rt.directory, channel, allow_dms=rt.settings.allow_dms)
         note_target(f"channel:{target.id}")
         name = emoji.strip(":")
         body = {"channel": target.id, "timestamp": ts, "name": name}
