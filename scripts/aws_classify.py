@@ -14,8 +14,9 @@ How an operation is classified (see warden_aws/evidence.py for the evidence itse
    streaming output) or a presigned or one-time URL; otherwise `write`.
 2. The reviewed tables below settle what names cannot tell: more `sensitive` operations, conditions and
    extra masked members (stricter); `NOT_SECRET` members whose names say secret though the value is not
-   one (each with its evidence); a few `NOT_READ` demotions (stricter); and `READ` promotions only where
-   the documentation opens with a misleading verb while the name and the structure say read.
+   one (each with its evidence); a few `NOT_READ` demotions (stricter); `READ` promotions only where the
+   documentation opens with a misleading verb while the name and the structure say read; and `DRY_RUNS`,
+   operations named Validate, Simulate, Test or Select that a reviewer read and found to change nothing.
    Every read is justified by the evidence or by a recorded review reason, and the tests check that. A
    reviewed entry that changes nothing (the evidence already says so) stops the generator: drop it.
 3. Anything not in the committed data (a service or operation newer than the review) is refused.
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "servers" / "aws" / "src"))
 
 from warden_aws.evidence import (  # noqa: E402
+    DRY_RUN_VERBS,
     READ_VERBS,
     Evidence,
     all_evidence,
@@ -127,6 +129,27 @@ READ: dict[str, str] = {
     "workmail:ListAliases": "documentation: 'Creates a paginated call to list the aliases'",
 }
 
+# Operations named with a dry-run verb (see DRY_RUN_VERBS) that a reviewer read and found to compute their answer
+# from the input and this account's own records, changing nothing, calling nothing and returning no stored data.
+# The verb alone never makes a read: `apigateway:TestInvokeMethod`, `stepfunctions:TestState`, `glue:TestConnection`
+# and `transfer:TestIdentityProvider` call out, `elasticache:TestFailover` fails over, `lightsail:TestAlarm` and
+# `codecommit:TestRepositoryTriggers` notify, `endusermessaging:ValidateNotifyCodeVerification` consumes a code,
+# `sdb:Select` returns stored items. The tests require a dry-run verb and every structural invariant of a read.
+DRY_RUNS: dict[str, str] = {
+    "accessanalyzer:ValidatePolicy": "dry run: checks the policy document passed in and returns findings",
+    "cloudformation:ValidateTemplate": "dry run: checks a template's syntax and lists its parameters",
+    "config:SelectAggregateResourceConfig": "dry run: a SQL query over an aggregator's recorded configuration",
+    "config:SelectResourceConfig": "dry run: a SQL query over this account's recorded configuration",
+    "events:TestEventPattern": "dry run: matches the event passed in against the pattern passed in",
+    "gamelift:ValidateMatchmakingRuleSet": "dry run: checks the syntax of the rule set passed in",
+    "iam:SimulateCustomPolicy": "dry run: evaluates the policies passed in against actions and resources",
+    "iam:SimulatePrincipalPolicy": "dry run: evaluates a principal's policies against actions and resources",
+    "logs:TestMetricFilter": "dry run: matches the log lines passed in against a filter pattern",
+    "ses:TestRenderTemplate": "dry run: renders a stored template with the data passed in ('Creates a preview')",
+    "sesv2:TestRenderEmailTemplate": "dry run: renders a stored template with the data passed in",
+    "stepfunctions:ValidateStateMachineDefinition": "dry run: checks the definition passed in",
+}
+
 # Reads that reveal secrets only with some arguments: `Flag` (when true), `!Flag` (unless true),
 # `Param=value` (when equal). The evidence finds the boolean flags; these are the ones it cannot.
 CONDITIONS: dict[str, str] = {
@@ -202,7 +225,7 @@ def classify(evidence: dict[str, list[Evidence]]) -> dict[str, Any]:
     import botocore
 
     known = {ev.key for evs in evidence.values() for ev in evs}
-    for table in (SENSITIVE, CONDITIONS, NOT_READ, READ):
+    for table in (SENSITIVE, CONDITIONS, NOT_READ, READ, DRY_RUNS):
         stale = sorted(set(table) - known)
         if stale:
             raise SystemExit(f"reviewed entries name operations botocore does not have: {stale}")
@@ -259,10 +282,10 @@ def classify(evidence: dict[str, list[Evidence]]) -> dict[str, Any]:
 
 def _promotion(ev: Evidence) -> str | None:
     """The recorded reason a reviewer promoted this operation to a read, after checking it may be one."""
-    reason = READ.get(ev.key)
+    reason, verbs = (READ.get(ev.key), READ_VERBS) if ev.key in READ else (DRY_RUNS.get(ev.key), DRY_RUN_VERBS)
     if reason is None:
         return None
-    if ev.verb not in READ_VERBS or not structurally_read(ev) or ev.streaming_output:
+    if ev.verb not in verbs or not structurally_read(ev) or ev.streaming_output:
         raise SystemExit(f"{ev.key} cannot be reviewed as a read: its name or structure says otherwise")
     if looks_read(ev):
         raise SystemExit(f"{ev.key}: the evidence already says read; drop its review")
@@ -294,6 +317,8 @@ def review(evidence: dict[str, list[Evidence]]) -> None:
         for ev in evs:
             proposal = propose(ev)
             notes = []
+            if ev.verb in DRY_RUN_VERBS and structurally_read(ev) and proposal.cls != "read" and ev.key not in DRY_RUNS:
+                notes.append("dry-run verb, not reviewed as a read")
             if ev.verb in READ_VERBS and proposal.cls == "write":
                 notes.append("read verb, but " + " ".join(proposal.reasons))
             if proposal.cls == "read" and ev.verb not in READ_VERBS:

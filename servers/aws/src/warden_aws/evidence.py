@@ -33,6 +33,13 @@ from typing import Any
 READ_VERBS = frozenset({"Describe", "List", "Get", "BatchGet", "BatchDescribe", "Head", "Search", "Lookup"})
 """Operation-name verbs that may name a read. A name alone never makes a read: the other evidence must agree."""
 
+DRY_RUN_VERBS = frozenset({"Validate", "Simulate", "Test", "Select"})
+"""Verbs of operations that compute an answer from their input and change nothing: validating a policy,
+simulating IAM, rendering a template, querying recorded configuration. They are not read verbs, because some
+operations named with them act: `apigateway:TestInvokeMethod` calls the backend, `elasticache:TestFailover`
+fails a cluster over, `codecommit:TestRepositoryTriggers` sends notifications, `sdb:Select` returns stored
+items. So each one is a read only by a recorded review (`DRY_RUNS` in the generator), never by its verb."""
+
 READ_DOC_VERBS = frozenset(
     {
         "returns",
