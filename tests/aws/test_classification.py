@@ -142,6 +142,7 @@ def policy(services: tuple[str, ...] = ("*",), allow: tuple[str, ...] = ()) -> O
     return OperationPolicy(
         Classification.load(),
         services=Allowlist("WARDEN_AWS_SERVICES", services),
+        accounts=Allowlist("WARDEN_AWS_ACCOUNTS", ("*",)),
         allow_sensitive=Allowlist("WARDEN_AWS_ALLOW_SENSITIVE", allow),
     )
 

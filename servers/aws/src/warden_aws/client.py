@@ -11,7 +11,8 @@
   deadline and opens its breaker on repeated transport failures.
 - Every call is decided by `policy.OperationPolicy` first, so a refused operation never reaches AWS.
 - Before a data call, the credential's account is checked against `WARDEN_AWS_ACCOUNTS` with STS
-  caller identity, cached per access key (a new key, e.g. a new role session, is checked again).
+  caller identity, cached per access key (a new key, e.g. a new role session, is checked again). The
+  accounts a request names (ARNs, account ids) were already checked by the policy, before anything is sent.
 - Egress: a `before-send` hook on every client refuses a request that is not HTTPS to an AWS domain
   (or to the one configured endpoint), or that is signed for a region outside `WARDEN_AWS_REGIONS`
   (which also stops S3 from following a redirect into a region the policy does not allow).
@@ -86,7 +87,10 @@ class AwsClient:
     def policy(self) -> OperationPolicy:
         if self._policy is None:
             self._policy = OperationPolicy(
-                Classification.load(), services=self.services, allow_sensitive=self.allow_sensitive
+                Classification.load(),
+                services=self.services,
+                accounts=self.accounts,
+                allow_sensitive=self.allow_sensitive,
             )
         return self._policy
 
