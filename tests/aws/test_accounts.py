@@ -176,3 +176,30 @@ async def test_with_every_account_allowed_nothing_is_searched() -> None:
     )
     assert "WARDEN_AWS_ACCOUNTS" not in text_of(result)
     assert log.sent == ["lambda:GetFunctionConfiguration"]  # AWS decides, as it would without Warden
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("moto")
+async def test_s3_requests_expect_a_bucket_of_the_credentials_own_account() -> None:
+    from tests.aws.test_stubbed import canned
+
+    server = make_server(accounts=(ACCOUNT, OTHER), services=("*",))
+    owners: list[str | None] = []
+
+    def answer(operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        owners.append(params["headers"].get("x-amz-expected-bucket-owner"))
+        return {"Contents": [], "KeyCount": 0, "IsTruncated": False}
+
+    canned(server, "s3", answer)
+    listing = {"service": "s3", "operation": "ListObjectsV2"}
+    data(await call(server, "aws_call", {**listing, "parameters": {"Bucket": "acme-logs"}}))
+    data(await call(server, "aws_s3_objects", {"bucket": "acme-logs"}))
+    # A bucket in another allowed account is read by naming that account; S3 checks the owner.
+    data(await call(server, "aws_call", {**listing, "parameters": {"Bucket": "partner", "ExpectedBucketOwner": OTHER}}))
+    assert owners == [ACCOUNT, ACCOUNT, OTHER]
+    # With every account allowed, nothing is added (and STS is not asked who the credential is).
+    unrestricted = make_server(services=("*",))
+    owners.clear()
+    canned(unrestricted, "s3", answer)
+    data(await call(unrestricted, "aws_call", {**listing, "parameters": {"Bucket": "acme-logs"}}))
+    assert owners == [None]
