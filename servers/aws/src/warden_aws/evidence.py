@@ -511,11 +511,12 @@ def _holds_secret(leaf: _Leaf) -> bool:
 def _presigned(leaf: _Leaf, operation_words: frozenset[str]) -> bool:
     """A URL that works as a credential: its name or its parent's says signed (`preSignedUrl.link`), its
     documentation says presigned or expiring, or the operation's name says so (`GetIamPortalLoginUrl`)."""
-    if not _text(leaf) or words(leaf.name)[-1:] not in {(word,) for word in URL_WORDS}:
+    name = words(leaf.name)
+    if not _text(leaf) or not name or name[-1] not in URL_WORDS:
         return False
     parent = leaf.path.replace("[]", "").replace("{}", "").split(".")[-2]
     return (
-        bool(SIGNED_WORDS.intersection(words(parent) + words(leaf.name)))
+        bool(SIGNED_WORDS.intersection(words(parent) + name))
         or bool(_SIGNED_DOC.search(_doc(leaf)))
         or (bool(ONE_TIME_OPERATION_WORDS & operation_words) and bool(URL_WORDS & operation_words))
     )
