@@ -48,6 +48,11 @@ def accounts(value: Any) -> set[str]:
         {"Name": percent_encoded(percent_encoded(f"arn:aws:iam::{OTHER}:role/x"))},  # twice
         {"policyDocument": json.dumps({"Statement": [{"Resource": f"arn:aws:s3:us-east-1:{OTHER}:job/j"}]})},
         {"policyDocument": '{"Principal": {"AWS": "arn:aws:iam::\\u0039\\u0039\\u0039\\u003988887777:root"}}'},
+        {
+            "policyDocument": percent_encoded(
+                '{"Principal": {"AWS": "arn:aws:iam::\\u0039\\u0039\\u0039\\u003988887777:x"}}'
+            )
+        },
         {"Tags": {f"arn:aws:iam::{OTHER}:role/x": "v"}},  # a key
         {"registryId": OTHER},
         {"OwnerIds": [f" {OTHER} "]},

@@ -63,6 +63,7 @@ def _walk(value: Any, where: str, depth: int) -> Iterator[tuple[str, str]]:
 
 def _in_text(text: str, where: str, depth: int) -> Iterator[tuple[str, str]]:
     found: dict[str, None] = {}  # ordered, and each account once however many ways the text names it
+    documents = []
     for variant in _variants(text):
         for match in _ARN.finditer(variant):
             account = _visible(match.group(1))
@@ -70,14 +71,15 @@ def _in_text(text: str, where: str, depth: int) -> Iterator[tuple[str, str]]:
                 found[account] = None
         for match in _STANDALONE_ID.finditer(variant):
             found[match.group()] = None
+        if variant.strip()[:1] in ("{", "["):
+            documents.append(variant)
     for account in found:
         yield account, where
-    document = text.strip()
-    if document[:1] in ("{", "["):
+    for document in documents:
         try:
             parsed = json.loads(document)
         except (ValueError, RecursionError):
-            return  # not JSON: searched as text above
+            continue  # not JSON: searched as text above
         yield from _walk(parsed, f"{where} (JSON)", depth + 1)
 
 
