@@ -171,3 +171,56 @@ async def test_logs_insights_cancels_the_query_when_the_call_times_out() -> None
     result = await call(server, "aws_logs_insights", {"log_groups": ["/app"], "query": "fields @message"})
     assert result.is_error and "did not finish" in text_of(result)
     assert calls[0] == "StartQuery" and calls[-1] == "StopQuery"
+
+
+DRY_RUNS = [
+    (
+        "config",
+        "SelectResourceConfig",
+        {"Expression": "SELECT resourceId WHERE resourceType = 'AWS::EC2::VPC'"},
+        {
+            "Results": ['{"resourceId":"vpc-1"}'],
+            "QueryInfo": {"SelectFields": [{"Name": "resourceId"}]},
+        },
+    ),
+    (
+        "accessanalyzer",
+        "ValidatePolicy",
+        {"policyDocument": '{"Version":"2012-10-17"}', "policyType": "IDENTITY_POLICY"},
+        {
+            "findings": [],
+        },
+    ),
+    (
+        "iam",
+        "SimulatePrincipalPolicy",
+        {"PolicySourceArn": "arn:aws:iam::123456789012:user/ci", "ActionNames": ["s3:GetObject"]},
+        {
+            "EvaluationResults": [{"EvalActionName": "s3:GetObject", "EvalDecision": "implicitDeny"}],
+            "IsTruncated": False,
+        },
+    ),
+    (
+        "ses",
+        "TestRenderTemplate",
+        {"TemplateName": "welcome", "TemplateData": '{"name":"Ada"}'},
+        {
+            "RenderedTemplate": "Subject: Hello Ada",
+        },
+    ),
+    ("gamelift", "ValidateMatchmakingRuleSet", {"RuleSetBody": '{"ruleLanguageVersion":"1.0"}'}, {"Valid": True}),
+]
+
+
+@pytest.mark.parametrize(("service", "operation", "parameters", "answer"), DRY_RUNS)
+async def test_harmless_dry_runs_run_through_the_generic_call(
+    service: str, operation: str, parameters: dict[str, Any], answer: dict[str, Any]
+) -> None:
+    # These services are outside the default service allowlist, which is not what this test is about.
+    server = make_server(services=("*",))
+    calls = canned(server, service, lambda op, _: answer)
+    result = data(
+        await call(server, "aws_call", {"service": service, "operation": operation, "parameters": parameters})
+    )
+    assert calls == [operation]
+    assert result["result"] == answer and result["masked"] == []

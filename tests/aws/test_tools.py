@@ -162,6 +162,13 @@ async def test_logs_insights_reports_progress_and_returns_rows() -> None:
         ("ssm", "GetParameter", {"Name": "/db/password", "WithDecryption": True}, "WithDecryption"),
         ("kms", "Decrypt", {"CiphertextBlob": "AAAA"}, "credentials or secrets"),
         ("iam", "CreateAccessKey", {}, "credentials or secrets"),
+        # Reads botocore does not mark sensitive: found by the names in their answers, or by review.
+        ("cloudhsmv2", "DescribeClusters", {}, ".Clusters[].PreCoPassword"),
+        ("directconnect", "DescribeVirtualInterfaces", {}, ".virtualInterfaces[].authKey"),
+        ("license-manager", "GetAccessToken", {"Token": "t"}, ".AccessToken"),
+        ("glue", "GetJob", {"JobName": "etl"}, "AuthToken"),
+        ("amplify", "GetArtifactUrl", {"artifactId": "a"}, "presigned URL: .artifactUrl"),
+        ("cognito-idp", "DescribeIdentityProvider", {"UserPoolId": "p", "ProviderName": "x"}, "client_secret"),
     ],
 )
 async def test_refused_operations_send_no_request(

@@ -11,7 +11,10 @@
   deadline and opens its breaker on repeated transport failures.
 - Every call is decided by `policy.OperationPolicy` first, so a refused operation never reaches AWS.
 - Before a data call, the credential's account is checked against `WARDEN_AWS_ACCOUNTS` with STS
-  caller identity, cached per access key (a new key, e.g. a new role session, is checked again).
+  caller identity, cached per access key (a new key, e.g. a new role session, is checked again). The
+  accounts a request names (ARNs, account ids) were already checked by the policy, before anything is sent;
+  S3 requests that name no bucket owner get the credential's account as `ExpectedBucketOwner`, so S3
+  refuses a bucket in another account (bucket names do not say whose they are).
 - Egress: a `before-send` hook on every client refuses a request that is not HTTPS to an AWS domain
   (or to the one configured endpoint), or that is signed for a region outside `WARDEN_AWS_REGIONS`
   (which also stops S3 from following a redirect into a region the policy does not allow).
@@ -86,7 +89,10 @@ class AwsClient:
     def policy(self) -> OperationPolicy:
         if self._policy is None:
             self._policy = OperationPolicy(
-                Classification.load(), services=self.services, allow_sensitive=self.allow_sensitive
+                Classification.load(),
+                services=self.services,
+                accounts=self.accounts,
+                allow_sensitive=self.allow_sensitive,
             )
         return self._policy
 
@@ -221,12 +227,14 @@ class AwsClient:
             raise map_error(_no_credentials(), "loading AWS credentials")
         return str(frozen.access_key)
 
-    async def ensure_account(self) -> None:
-        """Refuse to read data unless the credential's account is in the allowlist."""
+    async def ensure_account(self) -> Identity | None:
+        """Refuse to read data unless the credential's account is in the allowlist. Returns who the
+        credential is, or None when every account is allowed (then nobody asks STS)."""
         if self.accounts.unrestricted:
-            return
+            return None
         identity = await self.identity()
         self.accounts.require(identity.account, "AWS account")
+        return identity
 
     # --- Calls. ------------------------------------------------------------------------------------------------
     def model_operations(self, service: str) -> Collection[str]:
@@ -247,9 +255,26 @@ class AwsClient:
         decision = self.policy.decide(service, operation, params, operations, curated=curated)
         global_service = await self.thread(lambda: self.is_global(service))
         chosen = (region or await self.default_region()) if global_service else await self.region(region)
-        await self.ensure_account()
+        identity = await self.ensure_account()
+        if identity is not None:
+            params = self._own_buckets_only(service, operation, params, identity.account)
         answer = await self._send(service, operation, params, chosen, target=target)
         return answer, decision, chosen
+
+    def _own_buckets_only(
+        self, service: str, operation: str, params: Mapping[str, Any], account: str
+    ) -> Mapping[str, Any]:
+        """Name the credential's account as the expected bucket owner when the caller named none.
+
+        A bucket's name and ARN say nothing about its owner, so the account search in the policy cannot see
+        a bucket in another account. With ExpectedBucketOwner set, S3 itself refuses (403) a bucket that
+        another account owns. To read a bucket in another allowed account, pass its account explicitly
+        (the policy has already checked that account against the allowlist).
+        """
+        shape = self.service_model(service).operation_model(operation).input_shape
+        if shape is None or "ExpectedBucketOwner" not in shape.members or params.get("ExpectedBucketOwner"):
+            return params
+        return {**params, "ExpectedBucketOwner": account}
 
     async def _send(
         self, service: str, operation: str, params: Mapping[str, Any], region: str, *, target: str | None = None

@@ -2,17 +2,19 @@
 
 The decision, in order:
 1. the service must be in the service allowlist (`WARDEN_AWS_SERVICES`);
-2. the operation must be known to the reviewed classification: unknown means refused;
-3. a sensitive operation (credential minting, secrets, data-plane content, presigned URLs), or a read
+2. every AWS account the request names (an ARN's account field or a bare account id, anywhere in the
+   parameters; see `accounts.py`) must be in the account allowlist (`WARDEN_AWS_ACCOUNTS`);
+3. the operation must be known to the reviewed classification: unknown means refused;
+4. a sensitive operation (credential minting, secrets, data-plane content, presigned URLs), or a read
    whose arguments turn it sensitive (`ssm:GetParameter` with `WithDecryption`), is refused unless the
    operator allowed it (`WARDEN_AWS_ALLOW_SENSITIVE`); an allowed one is answered unmasked;
-4. anything that is not a read is refused: this server does not write.
+5. anything that is not a read is refused: this server does not write.
 
 Curated tools may also use a short, fixed list of operations that are not classified as reads but do
 not change anything a user owns (starting and stopping a Logs Insights query).
 
 Regions are checked by the core (tool arguments) and again on every signed request (see `client.py`);
-the account is checked against STS caller identity before data calls (also in `client.py`).
+the credential's own account is checked against STS caller identity before data calls (also in `client.py`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from warden_aws.accounts import named_accounts
 from warden_aws.classification import Classification, OperationClass
 from warden_core import Allowlist, PolicyDenied
 
@@ -79,10 +82,12 @@ class OperationPolicy:
         classification: Classification,
         *,
         services: Allowlist,
+        accounts: Allowlist,
         allow_sensitive: Allowlist,
     ) -> None:
         self.classification = classification
         self.services = services
+        self.accounts = accounts
         self.allow_sensitive = allow_sensitive
 
     def classify(self, service: str, operation: str, model_operations: Collection[str]) -> OperationClass:
@@ -100,6 +105,7 @@ class OperationPolicy:
         """Allow the call, or raise `PolicyDenied` naming the reason and the setting that governs it."""
         name = f"{service}:{operation}"
         self.services.require(service, "service")
+        self.require_accounts(name, params)
         if curated and (service, operation) in CURATED:
             return Decision(service, operation, "curated", CURATED[(service, operation)])
         found = self.classify(service, operation, model_operations)
@@ -123,3 +129,14 @@ class OperationPolicy:
         if found.cls != "read":
             raise PolicyDenied(f"{name} is not a read operation, and this server only reads")
         return Decision(service, operation, "read", found.reason)
+
+    def require_accounts(self, name: str, params: Mapping[str, Any]) -> None:
+        """Refuse a request that names an AWS account the allowlist does not admit (none is checked with `*`)."""
+        if self.accounts.unrestricted:
+            return
+        for account, where in named_accounts(params):
+            if not self.accounts.allows(account):
+                raise PolicyDenied(
+                    f"{name} names AWS account {account!r} (in {where}), which is not allowed by this "
+                    f"server's policy ({self.accounts.setting}); nothing was sent"
+                )
