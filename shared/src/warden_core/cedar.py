@@ -54,7 +54,10 @@ _CACHE_SIZE = 8192
 def entity_type(allowlist: str) -> str:
     """The Cedar type of a resource checked against `allowlist`: `write_repos` -> `Repo`."""
     name = allowlist.removeprefix("write_")
-    name = name[:-1] if name.endswith("s") else name
+    if name.endswith("ves"):
+        name = name[:-3] + "f"  # shelves -> shelf
+    elif name.endswith("s"):
+        name = name[:-1]
     return "".join(part.capitalize() for part in name.split("_"))
 
 

@@ -34,7 +34,7 @@ from pydantic import ConfigDict, ValidationError
 
 from warden_core import audit, identity
 from warden_core.audit import Auditor, AuditRecord
-from warden_core.auth import LOCAL, AuthError, Principal
+from warden_core.auth import AuthError, Principal
 from warden_core.caps import json_size
 from warden_core.errors import PolicyDenied, Timeout, UpstreamUnavailable, WardenError
 from warden_core.metrics import Metrics
@@ -85,13 +85,17 @@ def drain_plan(drain_seconds: float) -> tuple[float, float]:
 
 
 def principal_of(request: Any) -> Principal:
-    """The caller behind an MCP request: set by the HTTP front door, or the local user otherwise."""
+    """The caller behind an MCP request: set by the HTTP front door, or the local user otherwise.
+
+    (Outside HTTP, the principal is the one the process runs as: the local user, or whom an in-memory
+    test client was opened for with `warden_core.testing.acting_as`.)
+    """
     scope = getattr(request, "scope", None)
     if isinstance(scope, dict):
         principal = scope.get(PRINCIPAL_KEY)
         if isinstance(principal, Principal):
             return principal
-    return LOCAL
+    return identity.current()
 
 
 class WardenServer:
@@ -310,11 +314,9 @@ class WardenServer:
         principal, bad_identity = self._identify(record, ctx.request, params)
         acting = identity.enter(principal)
         record.method = ctx.method
-        refusal = None
         if ctx.method == "tools/call":
             record.tool = str(params.get("name"))
             self.auditor.describe_arguments(record, params.get("arguments"))
-            refusal = self._refuse_early(record, params, ctx.protocol_version)
         elif ctx.method == "resources/read":
             record.target = str(params.get("uri"))
         started = time.perf_counter()
@@ -322,9 +324,7 @@ class WardenServer:
         self.metrics.inflight.inc()
         try:
             with nullcontext() if outer else self.auditor.recording(record):
-                if bad_identity is not None:
-                    record.deny("unauthenticated", bad_identity)
-                    raise MCPError(_SERVER_ERROR, f"the end user named in _meta.user is refused: {bad_identity}")
+                refusal = self._first_checks(record, ctx, params, bad_identity)
                 if refusal is not None:
                     return refusal
                 try:
@@ -367,6 +367,20 @@ class WardenServer:
             return principal, str(exc)
         identity.note(record, principal, ignored)
         return principal, None
+
+    def _first_checks(
+        self, record: AuditRecord, ctx: Any, params: Mapping[str, Any], bad_identity: str | None
+    ) -> dict[str, Any] | None:
+        """Refuse a malformed `_meta.user`; then, for a tool call, check its resources early (`_refuse_early`).
+
+        Runs with the record current, so the policy file can note its decision on it.
+        """
+        if bad_identity is not None:
+            record.deny("unauthenticated", bad_identity)
+            raise MCPError(_SERVER_ERROR, f"the end user named in _meta.user is refused: {bad_identity}")
+        if ctx.method == "tools/call":
+            return self._refuse_early(record, params, ctx.protocol_version)
+        return None
 
     async def _guard_read(self, record: AuditRecord, method: str) -> None:
         """What the tool guard does for tools, for resource reads, prompts and completions."""
