@@ -9,6 +9,7 @@ a SQL statement reads). OAuth scopes are derived here too.
 
 from __future__ import annotations
 
+import contextvars
 import fnmatch
 import logging
 import re
@@ -24,6 +25,19 @@ from warden_core.settings import CoreSettings, SettingsError
 from warden_core.specs import Access, ToolSpec
 
 logger = logging.getLogger(__name__)
+
+
+_call: contextvars.ContextVar[tuple[ToolSpec, tuple[Resource, ...]] | None] = contextvars.ContextVar(
+    "warden_call", default=None
+)
+
+
+def current_call() -> tuple[ToolSpec, tuple[Resource, ...]] | None:
+    """The tool being called and the resources its arguments name, once the guard has passed them.
+
+    For a client that scopes its backend credential to the call (a GitHub token for one repository).
+    """
+    return _call.get()
 
 
 @dataclass(frozen=True)
@@ -159,8 +173,10 @@ class Policy:
             values = value if isinstance(value, list | tuple | set | frozenset) else (value,)
             for item in values:
                 self.allowlists[allowlist].require(str(item), argument)
+        resources = resources_of(spec, arguments)
+        _call.set((spec, tuple(resources)))
         if self.cedar is not None:
-            self._ask(spec, resources_of(spec, arguments))
+            self._ask(spec, resources)
 
     def check(self, allowlist: str, value: str, what: str) -> None:
         """Check a resource the server found itself (e.g. a schema named inside SQL)."""
