@@ -27,17 +27,18 @@ from warden_core.specs import Access, ToolSpec
 logger = logging.getLogger(__name__)
 
 
-_call: contextvars.ContextVar[tuple[ToolSpec, tuple[Resource, ...]] | None] = contextvars.ContextVar(
+_call: contextvars.ContextVar[tuple[ToolSpec, Mapping[str, Any]] | None] = contextvars.ContextVar(
     "warden_call", default=None
 )
 
 
-def current_call() -> tuple[ToolSpec, tuple[Resource, ...]] | None:
+def current_call() -> tuple[ToolSpec, list[Resource]] | None:
     """The tool being called and the resources its arguments name, once the guard has passed them.
 
     For a client that scopes its backend credential to the call (a GitHub token for one repository).
     """
-    return _call.get()
+    call = _call.get()
+    return None if call is None else (call[0], resources_of(*call))
 
 
 @dataclass(frozen=True)
@@ -173,10 +174,9 @@ class Policy:
             values = value if isinstance(value, list | tuple | set | frozenset) else (value,)
             for item in values:
                 self.allowlists[allowlist].require(str(item), argument)
-        resources = resources_of(spec, arguments)
-        _call.set((spec, tuple(resources)))
+        _call.set((spec, arguments))
         if self.cedar is not None:
-            self._ask(spec, resources)
+            self._ask(spec, resources_of(spec, arguments))
 
     def check(self, allowlist: str, value: str, what: str) -> None:
         """Check a resource the server found itself (e.g. a schema named inside SQL)."""
