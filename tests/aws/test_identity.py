@@ -118,3 +118,19 @@ async def test_credentials_are_refreshed_shortly_before_they_expire(moto: None) 
     credentials._expiry_time = datetime.now(UTC) + timedelta(minutes=5)  # within botocore's 10-minute window
     assert not (await buckets(server, ALICE)).is_error
     assert [call["SourceIdentity"] for call in assumed] == ["alice@example.com", "alice@example.com"]
+
+
+async def test_the_policy_file_refuses_a_region_for_one_group(moto: None, tmp_path: Any) -> None:
+    policy = tmp_path / "aws.cedar"
+    policy.write_text(
+        'permit(principal, action in Warden::Action::"access:read", resource);\n'
+        '@id("analysts-us-only")\n'
+        'forbid(principal in Warden::Group::"analysts", action, resource == Warden::Region::"eu-west-1");\n'
+    )
+    server = make_server(region="us-east-1", policy_file=str(policy))
+    with acting_as(ALICE):
+        async with connect(server) as client:
+            refused = await client.call_tool("aws_ec2_instances", {"region": "eu-west-1"})
+            allowed = await client.call_tool("aws_ec2_instances", {"region": "us-east-1"})
+    assert refused.is_error and "analysts-us-only" in refused.content[0].text
+    assert not allowed.is_error

@@ -92,3 +92,20 @@ def test_a_forged_end_user_from_an_untrusted_key_never_reaches_the_cluster(
     assert untrusted and all(user == "ci" for user, _ in untrusted)
     assert trusted and all(user == "alice@example.com" for user, _ in trusted)
     assert not any("admin@example.com" in str(r.headers) for r in cluster.requests)
+
+
+async def test_the_policy_file_refuses_a_namespace_for_one_group_before_any_request(
+    cluster: FakeKube, make_server: Make, tmp_path: Any
+) -> None:
+    policy = tmp_path / "kubernetes.cedar"
+    policy.write_text(
+        'permit(principal, action in Warden::Action::"access:read", resource);\n'
+        '@id("marketing-not-shop")\n'
+        'forbid(principal in Warden::Group::"marketing", action, resource == Warden::Namespace::"shop");\n'
+    )
+    server = make_server(policy_file=str(policy))
+    cluster.reset()
+    refused = await list_pods(server, ALICE)
+    assert refused.is_error and "marketing-not-shop" in refused.content[0].text
+    assert cluster.requests == []
+    assert not (await list_pods(server, end_user("bob@example.com", ["oncall"]))).is_error
