@@ -20,6 +20,8 @@ KUBE = ROOT / "deploy" / "kubernetes"
 VERSIONS = ("1.35", "1.36", "1.37")
 MANIFESTS = sorted(path for path in KUBE.rglob("*.yaml") if path.name != "kustomization.yaml")
 RBAC = KUBE / "warden-kubernetes" / "rbac.yaml"
+OVERLAYS = KUBE / "overlays"
+IMPERSONATION = OVERLAYS / "impersonation"
 KINDS = {"Deployment", "Service", "ServiceAccount", "NetworkPolicy", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
 
 
@@ -60,7 +62,8 @@ def test_the_validator_rejects_what_a_cluster_would() -> None:
 
 def test_kustomization_lists_every_manifest() -> None:
     kustomization = yaml.safe_load((KUBE / "kustomization.yaml").read_text())
-    assert sorted(KUBE / entry for entry in kustomization["resources"]) == MANIFESTS
+    base = [path for path in MANIFESTS if OVERLAYS not in path.parents]
+    assert sorted(KUBE / entry for entry in kustomization["resources"]) == base
 
 
 def test_namespace_enforces_the_restricted_pod_security_profile() -> None:
@@ -189,3 +192,24 @@ def test_kubernetes_server_reads_the_cluster_and_nothing_more() -> None:
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": "warden"}
     ]
+
+
+def test_impersonation_grants_exactly_the_named_users_and_groups() -> None:
+    """The overlay adds `impersonate` on users and groups by name only, for the server's account only."""
+    role, binding = documents(IMPERSONATION / "impersonation.yaml")
+    assert role["kind"] == "ClusterRole" and binding["kind"] == "ClusterRoleBinding"
+    assert {rule["resources"][0] for rule in role["rules"]} == {"users", "groups"}
+    for rule in role["rules"]:
+        assert rule["verbs"] == ["impersonate"] and rule["apiGroups"] == [""] and len(rule["resources"]) == 1
+        names = rule["resourceNames"]
+        assert names and all("*" not in name and not name.startswith("system:") for name in names), rule
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "warden-kubernetes", "namespace": "warden"}]
+    overlay = yaml.safe_load((IMPERSONATION / "kustomization.yaml").read_text())
+    assert overlay["resources"] == ["../..", "impersonation.yaml"]
+    env = {op["value"]["name"]: op["value"]["value"] for op in yaml.safe_load(overlay["patches"][0]["patch"])}
+    assert env["WARDEN_KUBERNETES_IMPERSONATE"] == "true"
+    groups = {rule["resources"][0]: rule["resourceNames"] for rule in role["rules"]}["groups"]
+    assert set(env["WARDEN_KUBERNETES_IMPERSONATE_GROUPS"].split(",")) == set(groups)
+    # The base deployment does not impersonate, and its account has no such right.
+    assert not any("impersonate" in rule["verbs"] for rule in one("kubernetes", "ClusterRole")["rules"])

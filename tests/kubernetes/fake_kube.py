@@ -198,7 +198,8 @@ class FakeKube:
         self.types = list(TYPES)
         self.store: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = {}
         self.logs: dict[tuple[str, str, str, bool], str] = {}
-        self.forbidden: list[tuple[str, str, str | None]] = []
+        self.forbidden: list[tuple[str, str, str | None, str | None]] = []
+        self.impersonable: set[str] | None = None
         self.watch_scripts: dict[tuple[str, str, str], list[tuple[float, str, dict[str, Any]]]] = {}
         self.max_watch_seconds = 10.0
         self._faults: list[list[Any]] = []
@@ -232,9 +233,14 @@ class FakeKube:
     def set_log(self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False) -> None:
         self.logs[(namespace, pod, container, previous)] = text
 
-    def forbid(self, verb: str, plural: str, namespace: str | None = None) -> None:
-        """Answer 403 like RBAC does for `verb` on `plural` (in `namespace`, or everywhere)."""
-        self.forbidden.append((verb, plural, namespace))
+    def forbid(self, verb: str, plural: str, namespace: str | None = None, *, user: str | None = None) -> None:
+        """Answer 403 like RBAC does for `verb` on `plural` (in `namespace`, or everywhere), for every
+        caller or only for requests impersonating `user`."""
+        self.forbidden.append((verb, plural, namespace, user))
+
+    def allow_impersonation(self, *users: str) -> None:
+        """From now on, impersonating anyone but `users` is refused, as RBAC without `impersonate` does."""
+        self.impersonable = set(users)
 
     def script_watch(self, plural: str, namespace: str, name: str, events: list[tuple[float, str, dict]]) -> None:
         """Events a watch on one object sends: (delay seconds, ADDED|MODIFIED|DELETED, object)."""
@@ -303,6 +309,7 @@ class FakeKube:
                     query=parse_qs(parts.query, keep_blank_values=True),
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=self.rfile.read(length) if length else b"",
+                    header_lists={k.lower(): self.headers.get_all(k) or [] for k in set(self.headers.keys())},
                 )
                 response = kube.api.dispatch(request)
                 body, content_type = response.encode()
@@ -413,6 +420,14 @@ class FakeKube:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or token not in self.tokens:  # the scheme is case-insensitive
             return status(401, "Unauthorized", "Unauthorized")
+        acting = request.headers.get("impersonate-user")
+        if acting is not None and self.impersonable is not None and acting not in self.impersonable:
+            return status(
+                403,
+                "Forbidden",
+                f'users "{acting}" is forbidden: User "system:serviceaccount:warden:warden-kubernetes" cannot '
+                'impersonate resource "users" in API group "" at the cluster scope',
+            )
         return None
 
     def _group_list(self) -> dict[str, Any]:
@@ -486,14 +501,18 @@ class FakeKube:
         verb_name = verb.get(request.method, request.method.lower())
         if sub == "log":
             verb_name = "get"
-        for rule_verb, rule_plural, rule_ns in self.forbidden:
+        acting = request.headers.get("impersonate-user")
+        for rule_verb, rule_plural, rule_ns, rule_user in self.forbidden:
             target = f"{plural}/{sub}" if sub else plural
+            if rule_user is not None and rule_user != acting:
+                continue
             if rule_verb in (verb_name, "*") and rule_plural == target and rule_ns in (None, namespace):
                 where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
+                who = acting or "system:serviceaccount:warden:warden-kubernetes"
                 return status(
                     403,
                     "Forbidden",
-                    f'{target} is forbidden: User "system:serviceaccount:warden:warden-kubernetes" cannot '
+                    f'{target} is forbidden: User "{who}" cannot '
                     f'{verb_name} resource "{target}" in API group "{group}"{where}',
                     kind=plural,
                 )

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import pytest
 
-from tests.postgres.shop import Shop, shop_database
+from tests.postgres.shop import Shop, run_sql, shop_database
+from tests.support.postgres import with_user
 from warden_core import WardenServer
 from warden_postgres.server import build_server
 from warden_postgres.settings import Settings
@@ -51,3 +55,39 @@ async def readonly_server(shop: Shop) -> AsyncIterator[WardenServer]:
 async def owner_server(shop: Shop) -> AsyncIterator[WardenServer]:
     async with running(settings_for(shop.owner)) as server:
         yield server
+
+
+# --- Per-principal roles (ROLE_MAP). ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Roles:
+    login_dsn: str
+    login: str
+    analyst: str
+    oncall: str
+    stranger: str
+
+    def role_map(self, *extra: str) -> tuple[str, ...]:
+        return (f"group:analysts={self.analyst}", f"group:oncall={self.oncall}", *extra)
+
+
+@pytest.fixture(scope="session")
+def roles(shop: Shop) -> Iterator[Roles]:
+    suffix = uuid.uuid4().hex[:8]
+    names = Roles("", f"warden_login_{suffix}", f"warden_an_{suffix}", f"warden_oc_{suffix}", f"warden_st_{suffix}")
+    anyio.run(
+        run_sql,
+        shop.admin,
+        f"CREATE ROLE {names.login} LOGIN NOINHERIT; CREATE ROLE {names.analyst}; CREATE ROLE {names.oncall};"
+        f" CREATE ROLE {names.stranger}; GRANT {names.analyst}, {names.oncall} TO {names.login};"
+        f" GRANT USAGE ON SCHEMA public TO {names.analyst}, {names.oncall};"
+        f" GRANT SELECT ON customers TO {names.analyst}; GRANT SELECT ON orders TO {names.oncall}",
+    )
+    try:
+        yield Roles(with_user(shop.admin, names.login), *list(names.__dict__.values())[1:])
+    finally:
+        anyio.run(
+            run_sql,
+            shop.admin,
+            f"DROP OWNED BY {names.analyst}, {names.oncall}; "
+            f"DROP ROLE {names.login}, {names.analyst}, {names.oncall}, {names.stranger}",
+        )

@@ -15,12 +15,13 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from tests.postgres.conftest import running, settings_for
-from tests.postgres.layers import attempt, database, probe, unchecked
+from tests.postgres.conftest import Roles, running, settings_for
+from tests.postgres.layers import PROBE_SQL, attempt, database, probe, unchecked
 from tests.postgres.shop import Shop, run_sql, snapshot
 from tests.support.postgres import with_user
 from warden_core import WardenError, WardenServer
-from warden_core.testing import connect
+from warden_core.testing import acting_as, connect
+from warden_core.testing.identity import end_user
 from warden_postgres import client
 from warden_postgres.client import Database, Deadline
 
@@ -170,6 +171,32 @@ async def test_the_session_reads_sql_text_the_way_the_validator_does(shop: Shop)
         assert result.structured_content["rows"] == [["on", "a\\"]]
     finally:
         await run_sql(shop.admin, f"DROP ROLE {legacy}")
+
+
+async def test_the_mapped_role_never_leaks_to_the_next_call(roles: Roles) -> None:
+    """ROLE_MAP: each session switches to its caller's role; a role change in the tool text (validation
+    bypassed) ends with the call, and the next caller, or the server itself, gets its own role back."""
+    async with running(settings_for(roles.login_dsn, role_map=roles.role_map(), pool_size=1)) as server:
+        await _mapped_roles_do_not_leak(database(server), roles)
+
+
+async def _mapped_roles_do_not_leak(db: Database, roles: Roles) -> None:
+    with acting_as(end_user("alice@example.com", ["analysts"])):
+        first = await attempt(db, PROBE_SQL)
+        await attempt(db, f"SET ROLE {roles.oncall}")
+        await attempt(db, "RESET ROLE")
+        await attempt(db, f"SELECT set_config('role', '{roles.oncall}', false)")
+        await attempt(db, f"COMMIT; SET ROLE {roles.oncall}")
+    with acting_as(end_user("bob@example.com", ["oncall"])):
+        bob = await attempt(db, PROBE_SQL)
+    async with db.session(Deadline(10), as_login=True) as conn:
+        login = await conn.fetchrow(PROBE_SQL)
+    assert not isinstance(first, Exception) and not isinstance(bob, Exception)
+    alice_row, bob_row = first.rows[0], bob.rows[0]
+    assert (alice_row[0], alice_row[1]) == (bob_row[0], roles.analyst)  # the same backend, Alice's role
+    assert bob_row[1] == roles.oncall and "bob@example.com" in bob_row[3]
+    assert login is not None and login["pid"] == alice_row[0]
+    assert (login["user"], login["session"], login["application"]) == (roles.login, roles.login, "warden-postgres")
 
 
 # --- One message to open the session, one to end it. -----------------------------------------------

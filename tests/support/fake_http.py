@@ -26,6 +26,7 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    header_lists: dict[str, list[str]] = field(default_factory=dict)  # every value of repeated headers
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None

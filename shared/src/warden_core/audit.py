@@ -40,6 +40,9 @@ class AuditRecord:
     time: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
     principal: str = "anonymous"
     client_id: str | None = None
+    end_user: str | None = None
+    end_user_via: str | None = None
+    identity_ignored: str | None = None
     session: str | None = None
     method: str | None = None
     tool: str | None = None
@@ -49,6 +52,7 @@ class AuditRecord:
     decision: str = "allow"
     outcome: str = "ok"
     reason: str | None = None
+    policy: str | None = None
     target: str | None = None
     result_bytes: int | None = None
     duration_ms: float | None = None

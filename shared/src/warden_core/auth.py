@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ from warden_core.settings import CoreSettings
 if TYPE_CHECKING:
     import jwt
 
+    from warden_core.identity import EndUser
+
 logger = logging.getLogger(__name__)
 
 ALL_SCOPES = frozenset({"*:destructive"})
@@ -28,12 +31,33 @@ ALL_SCOPES = frozenset({"*:destructive"})
 
 @dataclass(frozen=True)
 class Principal:
+    """The authenticated caller, its groups, and the end user it acts for (only ever set for a trusted gateway)."""
+
     id: str
     kind: str
     scopes: frozenset[str]
     client_id: str | None = None
     subject: str | None = None
     issuer: str | None = None
+    groups: frozenset[str] = frozenset()
+    end_user: EndUser | None = None
+
+    @property
+    def acting_id(self) -> str:
+        """Whom the call is for: `user/<id>` for an end user, the caller's own id otherwise."""
+        return f"user/{self.end_user.id}" if self.end_user is not None else self.id
+
+    @property
+    def acting_groups(self) -> frozenset[str]:
+        """The end user's groups (as the gateway asserts them), or the caller's own."""
+        return self.end_user.groups if self.end_user is not None else self.groups
+
+    @property
+    def acting_name(self) -> str:
+        """The plain name a backend knows: the end user's id, the OAuth subject, or the API key's name."""
+        if self.end_user is not None:
+            return self.end_user.id
+        return self.subject or self.client_id or self.id
 
 
 LOCAL = Principal(id="local", kind="local", scopes=ALL_SCOPES)
@@ -51,13 +75,21 @@ class AuthError(Exception):
 class _ApiKey:
     name: str
     digest: bytes
+    groups: frozenset[str] = frozenset()
+
+
+_KEY_NAME = re.compile(r"^(?P<name>[^\[\]]+)(?:\[(?P<groups>[^\[\]]*)\])?$")
 
 
 def parse_api_key(entry: str) -> _ApiKey:
-    """`name:sha256:<hex>` or `name:<key>` (hashed here). Raises ValueError with a message safe to show."""
-    name, sep, rest = entry.partition(":")
-    if not sep or not name or not rest:
-        raise ValueError("each entry must be `name:sha256:<hex>` or `name:<key>`")
+    """`name:sha256:<hex>` or `name:<key>` (hashed here), the name optionally followed by its groups:
+    `ci[deploy+readers]:sha256:<hex>`. Raises ValueError with a message safe to show."""
+    label, sep, rest = entry.partition(":")
+    named = _KEY_NAME.match(label)
+    if not sep or not named or not rest:
+        raise ValueError("each entry must be `name:sha256:<hex>` or `name:<key>` (name may be `name[group+group]`)")
+    name = named["name"]
+    groups = frozenset(g.strip() for g in (named["groups"] or "").split("+") if g.strip())
     algorithm, sep, hexdigest = rest.partition(":")
     if sep and algorithm == "sha256":
         try:
@@ -66,10 +98,10 @@ def parse_api_key(entry: str) -> _ApiKey:
             raise ValueError(f"key {name!r} has a malformed sha256 digest") from None
         if len(digest) != 32:
             raise ValueError(f"key {name!r} digest must be 64 hex characters")
-        return _ApiKey(name, digest)
+        return _ApiKey(name, digest, groups)
     if len(rest) < 16:
         raise ValueError(f"key {name!r} is shorter than 16 characters")
-    return _ApiKey(name, hashlib.sha256(rest.encode()).digest())
+    return _ApiKey(name, hashlib.sha256(rest.encode()).digest(), groups)
 
 
 def hash_api_key(key: str) -> str:
@@ -87,6 +119,7 @@ class Authenticator:
         self.issuer = settings.oauth_issuer
         self.audience = settings.oauth_audience or settings.public_url
         self._algorithms = list(settings.oauth_algorithms)
+        self._groups_claim = settings.oauth_groups_claim
         self._jwks: jwt.PyJWKClient | None = None
         if settings.oauth_jwks_url:
             import jwt  # only OAuth deployments pay for the JOSE stack
@@ -125,10 +158,14 @@ class Authenticator:
                 match = key
         if match is None:
             return None
-        return Principal(id=f"apikey/{match.name}", kind="api_key", scopes=ALL_SCOPES, client_id=match.name)
+        return Principal(
+            id=f"apikey/{match.name}", kind="api_key", scopes=ALL_SCOPES, client_id=match.name, groups=match.groups
+        )
 
     async def _verify_jwt(self, token: str) -> Principal:
         import jwt
+
+        from warden_core.identity import groups_from_claim
 
         assert self._jwks is not None
         jwks = self._jwks
@@ -153,6 +190,11 @@ class Authenticator:
         scopes = raw_scopes.split() if isinstance(raw_scopes, str) else [str(s) for s in raw_scopes]
         subject = str(claims["sub"])
         client_id = claims.get("client_id") or claims.get("azp")
+        try:
+            groups = groups_from_claim(claims, self._groups_claim)
+        except AuthError:
+            groups = frozenset()
+            logger.warning("token for %s carries a malformed %s claim; no groups taken", subject, self._groups_claim)
         return Principal(
             id=f"oauth/{subject}",
             kind="oauth",
@@ -160,4 +202,5 @@ class Authenticator:
             client_id=str(client_id) if client_id else None,
             subject=subject,
             issuer=str(claims["iss"]),
+            groups=groups,
         )

@@ -89,6 +89,9 @@ def _parser(app: ServerApp[Any]) -> argparse.ArgumentParser:
 
 
 def run(app: ServerApp[Any], argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["policy"]:
+        return _policy(app, argv[1:])
     args = _parser(app).parse_args(argv)
     if args.command == "hash-key":
         key = sys.stdin.readline().strip()
@@ -109,6 +112,8 @@ def run(app: ServerApp[Any], argv: Sequence[str] | None = None) -> int:
         if args.command == "tools":
             sys.stdout.write(json.dumps(describe_tools(server), indent=2) + "\n")
             return 0
+        if server.policy.cedar is not None:
+            _reload_on_sighup(server)
         if settings.transport == "http":
             from warden_core.http import serve_http  # HTTP machinery is not needed over stdio
 
@@ -121,6 +126,28 @@ def run(app: ServerApp[Any], argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"warden-{app.name}: {exc}\n")
         return 2
     return 0
+
+
+def _policy(app: ServerApp[Any], argv: Sequence[str]) -> int:
+    """`policy check ...`: see warden_core.policycli."""
+    from warden_core import policycli
+
+    try:
+        settings = app.settings.load()
+        configure_logging(settings.log_level)
+        return policycli.run(app.build(settings), argv)
+    except SettingsError as exc:
+        sys.stderr.write(f"warden-{app.name}: {exc}\n")
+        return 2
+
+
+def _reload_on_sighup(server: WardenServer) -> None:
+    """SIGHUP reloads the policy file (it also reloads by itself when the file changes)."""
+    import signal
+
+    cedar = server.policy.cedar
+    if cedar is not None and hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda signum, frame: cedar.reload("SIGHUP"))
 
 
 def claude_config(app: ServerApp[Any], settings: CoreSettings, with_secrets: bool) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from warden_core import identity
 from warden_core.audit import AuditRecord
 from warden_core.auth import ANONYMOUS_LOOPBACK, Authenticator, AuthError, Principal
 from warden_core.server import PRINCIPAL_KEY, WardenServer, drain_plan
@@ -103,12 +104,14 @@ class FrontDoor:
             return
         try:
             principal = await self._authenticate(request)
+            # Only a trusted gateway may name the end user it calls for; anyone else's claim is ignored.
+            principal, ignored = await self.server.gateways.from_headers(principal, request.headers)
         except AuthError as exc:
             record.deny("unauthenticated", str(exc))
             await self._reject(self._challenge(401, "invalid_token", None), scope, receive, send, record)
             return
 
-        record.principal, record.client_id = principal.id, principal.client_id
+        identity.note(record, principal, ignored)
         scope[PRINCIPAL_KEY] = principal
         # The SDK binds handshake-era sessions to this user, so a session id alone is not identity.
         scope["user"] = AuthenticatedUser(

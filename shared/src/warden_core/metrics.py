@@ -38,6 +38,20 @@ class Metrics:
             registry=self.registry,
         )
         self.ready = Gauge("warden_ready", "1 when /readyz answers ready.", registry=self.registry)
+        self.policy_reloads = Counter(
+            "warden_policy_reloads", "Reloads of the Cedar policy file, by result.", ["result"], registry=self.registry
+        )
+        self.policy_healthy = Gauge(
+            "warden_policy_healthy",
+            "0 while the policy file on disk is invalid and the last good policy is kept.",
+            registry=self.registry,
+        )
+        self.policy_shadow_denials = Counter(
+            "warden_policy_shadow_denials",
+            "Calls the policy file would deny, in shadow mode.",
+            ["tool"],
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

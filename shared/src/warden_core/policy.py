@@ -9,6 +9,7 @@ a SQL statement reads). OAuth scopes are derived here too.
 
 from __future__ import annotations
 
+import contextvars
 import fnmatch
 import logging
 import re
@@ -16,11 +17,28 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from warden_core import audit, identity
+from warden_core.auth import Principal
+from warden_core.cedar import CedarPolicy, Decision, Resource, entity_type, resources_of
 from warden_core.errors import PolicyDenied
 from warden_core.settings import CoreSettings, SettingsError
 from warden_core.specs import Access, ToolSpec
 
 logger = logging.getLogger(__name__)
+
+
+_call: contextvars.ContextVar[tuple[ToolSpec, Mapping[str, Any]] | None] = contextvars.ContextVar(
+    "warden_call", default=None
+)
+
+
+def current_call() -> tuple[ToolSpec, list[Resource]] | None:
+    """The tool being called and the resources its arguments name, once the guard has passed them.
+
+    For a client that scopes its backend credential to the call (a GitHub token for one repository).
+    """
+    call = _call.get()
+    return None if call is None else (call[0], resources_of(*call))
 
 
 @dataclass(frozen=True)
@@ -74,6 +92,8 @@ class Policy:
     exclude_tools: frozenset[str]
     allowlists: Mapping[str, Allowlist]
     scope_prefix: str = ""
+    cedar: CedarPolicy | None = None  # the policy file, when one is configured
+    specs: Mapping[str, ToolSpec] = field(default_factory=dict)
 
     @classmethod
     def from_settings(
@@ -112,6 +132,12 @@ class Policy:
             exclude_tools=frozenset(settings.exclude_tools),
             allowlists=lists,
             scope_prefix=settings.scope_prefix,
+            cedar=(
+                CedarPolicy(settings.policy_file, server=settings.server_name, shadow=settings.policy_mode == "shadow")
+                if settings.policy_file
+                else None
+            ),
+            specs={spec.name: spec for spec in specs},
         )
 
     # --- Registration filter. --------------------------------------------------------------------
@@ -140,7 +166,7 @@ class Policy:
 
     # --- Call-time guard. ---------------------------------------------------------------------------
     def guard(self, spec: ToolSpec, arguments: Mapping[str, Any]) -> None:
-        """Check every resource argument of a validated call against its allowlist."""
+        """Check every resource argument of a validated call against its allowlist, then the policy file."""
         for argument, allowlist in spec.checked_allowlists:
             value = arguments.get(argument)
             if value is None:
@@ -148,10 +174,52 @@ class Policy:
             values = value if isinstance(value, list | tuple | set | frozenset) else (value,)
             for item in values:
                 self.allowlists[allowlist].require(str(item), argument)
+        _call.set((spec, arguments))
+        if self.cedar is not None:
+            self._ask(spec, resources_of(spec, arguments))
 
     def check(self, allowlist: str, value: str, what: str) -> None:
         """Check a resource the server found itself (e.g. a schema named inside SQL)."""
         self.allowlists[allowlist].require(value, what)
+        if self.cedar is not None:
+            self.check_resources([Resource(entity_type(allowlist), value)])
+
+    def check_resources(self, resources: Sequence[Resource]) -> None:
+        """Ask the policy file about resources a tool discovered itself, for the call being handled."""
+        if self.cedar is None or not resources:
+            return
+        record = audit.current()
+        spec = self.specs.get(record.tool or "") if record is not None else None
+        if spec is None:
+            raise PolicyDenied("the policy file decides per tool, and this request is no tool call")
+        self._ask(spec, resources)
+
+    def _ask(self, spec: ToolSpec, resources: Sequence[Resource]) -> None:
+        assert self.cedar is not None
+        record = audit.current()
+        transport = record.transport if record is not None else "memory"
+        self.cedar.require(identity.current(), spec, resources, transport, record)
+
+    def decide(self, spec: ToolSpec, arguments: Mapping[str, Any], principal: Principal, transport: str) -> Decision:
+        """May `principal` call `spec` with `arguments`? Registration, allowlists and the policy file, no backend."""
+        hidden = self.hidden_because(spec)
+        if hidden is not None:
+            return Decision(False, f"{spec.name} is not exposed: {hidden}")
+        try:
+            for argument, allowlist in spec.checked_allowlists:
+                value = arguments.get(argument)
+                for item in value if isinstance(value, list | tuple) else () if value is None else (value,):
+                    self.allowlists[allowlist].require(str(item), argument)
+        except PolicyDenied as exc:
+            return Decision(False, exc.message)
+        if self.cedar is None:
+            return Decision(True, "allowed by the allowlists (no policy file)")
+        decision = Decision(True, "")
+        for resource in resources_of(spec, arguments) or (None,):
+            decision = self.cedar.decide(principal, spec, resource, transport)
+            if not decision.allowed:
+                return decision
+        return Decision(True, decision.reason, decision.policies)
 
     def allows(self, allowlist: str, value: str) -> bool:
         return self.allowlists[allowlist].allows(value)

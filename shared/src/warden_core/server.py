@@ -32,9 +32,9 @@ from mcp.server.request_state import RequestStateSecurity
 from mcp.shared.exceptions import MCPError
 from pydantic import ConfigDict, ValidationError
 
-from warden_core import audit
+from warden_core import audit, identity
 from warden_core.audit import Auditor, AuditRecord
-from warden_core.auth import LOCAL, Principal
+from warden_core.auth import AuthError, Principal
 from warden_core.caps import json_size
 from warden_core.errors import PolicyDenied, Timeout, UpstreamUnavailable, WardenError
 from warden_core.metrics import Metrics
@@ -85,13 +85,17 @@ def drain_plan(drain_seconds: float) -> tuple[float, float]:
 
 
 def principal_of(request: Any) -> Principal:
-    """The caller behind an MCP request: set by the HTTP front door, or the local user otherwise."""
+    """The caller behind an MCP request: set by the HTTP front door, or the local user otherwise.
+
+    (Outside HTTP, the principal is the one the process runs as: the local user, or whom an in-memory
+    test client was opened for with `warden_core.testing.acting_as`.)
+    """
     scope = getattr(request, "scope", None)
     if isinstance(scope, dict):
         principal = scope.get(PRINCIPAL_KEY)
         if isinstance(principal, Principal):
             return principal
-    return LOCAL
+    return identity.current()
 
 
 class WardenServer:
@@ -132,6 +136,10 @@ class WardenServer:
             max_inflight=settings.max_inflight_per_principal,
         )
         self.metrics = Metrics()
+        self.gateways = identity.Gateways(settings)
+        if self.policy.cedar is not None:
+            self.policy.cedar.metrics = self.metrics
+            self.metrics.policy_healthy.set(1)
         self.transport = "memory"
         self.draining = False
         self.inflight = 0
@@ -261,7 +269,7 @@ class WardenServer:
         arguments: dict[str, Any],
         record: AuditRecord | None,
     ) -> Any:
-        principal = record.principal if record is not None else LOCAL.id
+        principal = identity.current().acting_id  # the end user behind a trusted gateway, else the caller
         if self.draining:
             raise UpstreamUnavailable(f"{self.name} is shutting down; retry on another replica")
         if self.auditor.fail_closed and not self.auditor.healthy:
@@ -302,15 +310,13 @@ class WardenServer:
             return await call_next(ctx)  # notifications are not requests: nothing to answer or audit
         outer = audit.current()
         record = outer or self.auditor.open(request_id=str(ctx.request_id), transport=self.transport)
-        principal = principal_of(ctx.request)
-        record.principal, record.client_id = principal.id, principal.client_id
-        record.method = ctx.method
         params = ctx.params if isinstance(ctx.params, Mapping) else {}
-        refusal = None
+        principal, bad_identity = self._identify(record, ctx.request, params)
+        acting = identity.enter(principal)
+        record.method = ctx.method
         if ctx.method == "tools/call":
             record.tool = str(params.get("name"))
             self.auditor.describe_arguments(record, params.get("arguments"))
-            refusal = self._refuse_early(record, params, ctx.protocol_version)
         elif ctx.method == "resources/read":
             record.target = str(params.get("uri"))
         started = time.perf_counter()
@@ -318,6 +324,7 @@ class WardenServer:
         self.metrics.inflight.inc()
         try:
             with nullcontext() if outer else self.auditor.recording(record):
+                refusal = self._first_checks(record, ctx, params, bad_identity)
                 if refusal is not None:
                     return refusal
                 try:
@@ -340,11 +347,40 @@ class WardenServer:
                 self._finish(record, result)
                 return result
         finally:
+            identity.leave(acting)
             self.inflight -= 1
             self.metrics.inflight.dec()
             tool = record.tool if record.tool in self._by_name else ("unknown" if record.tool else "")
             self.metrics.requests.labels(ctx.method, tool, record.outcome).inc()
             self.metrics.duration.labels(ctx.method).observe(time.perf_counter() - started)
+
+    def _identify(self, record: AuditRecord, request: Any, params: Mapping[str, Any]) -> tuple[Principal, str | None]:
+        """The request's principal, with the end user a trusted gateway names in `_meta.user`; noted on the record.
+
+        Returns the reason a trusted gateway's `_meta.user` was refused, if it was (the request is then refused).
+        """
+        principal = principal_of(request)
+        try:
+            principal, ignored = self.gateways.from_meta(principal, params.get("_meta"))
+        except AuthError as exc:
+            identity.note(record, principal)
+            return principal, str(exc)
+        identity.note(record, principal, ignored)
+        return principal, None
+
+    def _first_checks(
+        self, record: AuditRecord, ctx: Any, params: Mapping[str, Any], bad_identity: str | None
+    ) -> dict[str, Any] | None:
+        """Refuse a malformed `_meta.user`; then, for a tool call, check its resources early (`_refuse_early`).
+
+        Runs with the record current, so the policy file can note its decision on it.
+        """
+        if bad_identity is not None:
+            record.deny("unauthenticated", bad_identity)
+            raise MCPError(_SERVER_ERROR, f"the end user named in _meta.user is refused: {bad_identity}")
+        if ctx.method == "tools/call":
+            return self._refuse_early(record, params, ctx.protocol_version)
+        return None
 
     async def _guard_read(self, record: AuditRecord, method: str) -> None:
         """What the tool guard does for tools, for resource reads, prompts and completions."""
@@ -353,7 +389,7 @@ class WardenServer:
                 raise UpstreamUnavailable(f"{self.name} is shutting down; retry on another replica")
             if self.auditor.fail_closed and not self.auditor.healthy:
                 raise UpstreamUnavailable("the audit trail cannot be written, so requests are refused")
-            await self.limiter.hit(record.principal, method)
+            await self.limiter.hit(identity.current().acting_id, method)
         except WardenError as exc:
             (record.deny if exc.kind in _DENIALS else record.fail)(exc.kind, exc.message)
             raise MCPError(_SERVER_ERROR, exc.message) from None

@@ -133,6 +133,37 @@ class CoreSettings(BaseSettings):
     oauth_algorithms: CommaList = Field(("RS256", "ES256", "PS256", "EdDSA"), description="Accepted JWT algorithms.")
     scope_prefix: str = Field("", description="Prefix of Warden scopes at your IdP, e.g. `warden-postgres.`.")
 
+    oauth_groups_claim: str | None = Field(
+        "groups", description="Token claim holding the caller's groups (dotted for nested: `realm_access.roles`)."
+    )
+
+    # --- Identity: end users behind gateways, and policy as code. -------------------------------------
+    trusted_gateways: CommaList = Field(
+        (), description="API key names or OAuth client ids that may name the end user they call for."
+    )
+    gateway_claims_secret: SecretStr | None = Field(
+        None, description="ContextForge's IDENTITY_CLAIMS_SECRET: when set, end-user headers must carry its HMAC."
+    )
+    identity_assertion_header: str = Field(
+        "X-Forwarded-User-Assertion", description="Header carrying a gateway's signed end-user assertion (a JWT)."
+    )
+    identity_assertion_key: str | None = Field(
+        None, description="PEM public key verifying end-user assertions; when set, only assertions name end users."
+    )
+    identity_assertion_jwks_url: HttpUrl | None = Field(
+        None, description="JWKS verifying end-user assertions (instead of a key); only assertions name end users."
+    )
+    identity_assertion_issuer: str | None = Field(None, description="Required `iss` of end-user assertions.")
+    identity_assertion_audience: str | None = Field(
+        None, description="Required `aud` of end-user assertions; defaults to public_url."
+    )
+    policy_file: str | None = Field(
+        None, description="Cedar policy file deciding per principal, tool and resource; unset: no such policy."
+    )
+    policy_mode: Literal["enforce", "shadow"] = Field(
+        "enforce", description="`shadow` logs what the policy file would deny, without denying it."
+    )
+
     # --- Limits. --------------------------------------------------------------------------------
     rate_limit: Rate = Field("120/minute", description="Calls per principal per tool (`N/second|minute|hour`).")
     rate_limit_storage: SecretStr = Field(

@@ -37,8 +37,10 @@ from warden_aws.classification import Classification
 from warden_aws.errors import map_error
 from warden_aws.policy import Decision, OperationPolicy
 from warden_aws.settings import Settings
-from warden_core import Allowlist, Backend, NotConfigured, PolicyDenied
+from warden_core import Allowlist, Backend, NotConfigured, PermissionDenied, PolicyDenied, identity
 from warden_core.audit import note_target
+from warden_core.auth import Principal
+from warden_core.identity import IdentityMap
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,18 @@ AWS_DOMAINS = (
     ".csp.hci.ic.gov",
 )
 _SIGNED_REGION = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/")
+_MAX_CLIENTS = 512
+_NOT_IN_NAME = re.compile(r"[^\w+=,.@-]")
+_NOT_IN_TAG = re.compile(r"[^\w\s.:/=+@-]")
+
+
+def _session_name(value: str) -> str:
+    """A RoleSessionName or SourceIdentity: 2 to 64 of `[\\w+=,.@-]` (others become `-`)."""
+    return _NOT_IN_NAME.sub("-", value)[:64].ljust(2, "-")
+
+
+def _tag_value(value: str) -> str:
+    return _NOT_IN_TAG.sub("_", value)[:256]
 
 
 @dataclass(frozen=True)
@@ -75,8 +89,11 @@ class AwsClient:
         self._lock = threading.RLock()
         self._session: Any = None
         self._config: Any = None
-        self._clients: dict[tuple[str, str], Any] = {}
-        self._identities: dict[str, Identity] = {}
+        self._clients: dict[tuple[str, str, str | None, str | None], Any] = {}
+        self._identities: dict[tuple[str, str | None], Identity] = {}
+        self.roles = IdentityMap.parse(settings.role_map)
+        self.role_allowlist = Allowlist(Settings.env_name("roles"), settings.roles)
+        self._role_sessions: dict[tuple[str, str], Any] = {}
         self._policy: OperationPolicy | None = None
         self._global_prefixes: frozenset[str] | None = None
         self._models: dict[str, Any] = {}
@@ -161,11 +178,16 @@ class AwsClient:
         return prefix in self._global_prefixes
 
     def client(self, service: str, region: str) -> Any:
-        key = (service, region)
+        """The client for this call: the server's own, or with ROLE_MAP one acting as the call's principal."""
+        role = self.role_for(identity.current()) if self.roles else None
+        return self._client(service, region, role)
+
+    def _client(self, service: str, region: str, role: tuple[str, Principal] | None = None) -> Any:
+        key = (service, region, role[0] if role else None, role[1].acting_id if role else None)
         client = self._clients.get(key)
         if client is not None:
             return client
-        session = self._boto_session()
+        session = self._boto_session() if role is None else self._role_session(*role)
         regional = not self.is_global(service)
         with self._lock:
             client = self._clients.get(key)
@@ -176,8 +198,77 @@ class AwsClient:
                 client.meta.events.register(
                     "before-send", lambda request, **_: self._egress(request, regional=regional)
                 )
+                if len(self._clients) > _MAX_CLIENTS:
+                    self._clients.clear()
                 self._clients[key] = client
         return client
+
+    # --- Per-principal roles (ROLE_MAP). ------------------------------------------------------------------------
+    def role_for(self, principal: Principal) -> tuple[str, Principal]:
+        """The role ARN the principal acts through; refused unless ROLE_MAP maps it to an allowed role."""
+        arn = self.roles.lookup(principal)
+        if arn is None:
+            raise PermissionDenied(
+                f"no AWS role is mapped for {principal.acting_id} ({Settings.env_name('role_map')}); "
+                "add a rule for this principal or one of its groups"
+            )
+        self.role_allowlist.require(arn, "role")  # checked at start too: this server never assumes another
+        return arn, principal
+
+    def _role_session(self, arn: str, principal: Principal) -> Any:
+        """A boto3 session whose credentials are `arn` assumed for `principal`, refreshed by botocore before expiry."""
+        key = (arn, principal.acting_id)
+        with self._lock:
+            session = self._role_sessions.get(key)
+            if session is not None:
+                return session
+            import boto3
+            import botocore.session
+            from botocore.credentials import CredentialProvider, CredentialResolver, DeferredRefreshableCredentials
+
+            credentials = DeferredRefreshableCredentials(
+                refresh_using=lambda: self._assume(arn, principal), method="sts-assume-role"
+            )
+
+            class Assumed(CredentialProvider):  # type: ignore[misc]
+                METHOD = "warden-assume-role"
+
+                def load(self) -> Any:
+                    return credentials
+
+            base = self.botocore_session()
+            core = botocore.session.Session()
+            core.register_component("data_loader", base.get_component("data_loader"))  # models load once
+            core.register_component("credential_provider", CredentialResolver([Assumed()]))
+            session = boto3.session.Session(botocore_session=core, region_name=self._boto_session().region_name)
+            self._role_sessions[key] = session
+            return session
+
+    def _assume(self, arn: str, principal: Principal) -> dict[str, str]:
+        """sts:AssumeRole with the server's own credential; SourceIdentity and session tags name the principal."""
+        name = principal.acting_name
+        sts = self._client("sts", self.settings.region or self._boto_session().region_name or "us-east-1")
+        try:
+            answer = sts.assume_role(
+                RoleArn=arn,
+                RoleSessionName=_session_name(f"warden-{name}"),
+                SourceIdentity=_session_name(name),
+                Tags=[
+                    {"Key": "warden-principal", "Value": _tag_value(principal.acting_id)},
+                    {"Key": "warden-caller", "Value": _tag_value(principal.id)},
+                ],
+                DurationSeconds=self.settings.role_session_seconds,
+            )
+        except Exception as exc:
+            raise map_error(exc, f"assuming {arn} for {principal.acting_id}") from None
+        credentials = answer["Credentials"]
+        logger.info("assumed %s for %s until %s", arn, principal.acting_id, credentials["Expiration"])
+        return {
+            "access_key": credentials["AccessKeyId"],
+            "secret_key": credentials["SecretAccessKey"],
+            "token": credentials["SessionToken"],
+            "expiry_time": credentials["Expiration"].isoformat(),
+        }
 
     def _egress(self, request: Any, *, regional: bool) -> None:
         """Refuse a request to anywhere but AWS (or the configured endpoint), or into a refused region."""
@@ -206,15 +297,16 @@ class AwsClient:
         return chosen
 
     async def identity(self, *, refresh: bool = False) -> Identity:
-        """Who the credential is (STS caller identity), cached per access key id."""
-        key = await self.thread(self._access_key)
+        """Who the credential is (STS caller identity), cached per access key id (and per assumed role)."""
+        role = self.role_for(identity.current())[0] if self.roles else None
+        key = (await self.thread(self._access_key), role)
         if not refresh and key in self._identities:
             return self._identities[key]
         region = await self.default_region()
         answer = await self._send("sts", "GetCallerIdentity", {}, region)
-        identity = Identity(account=answer["Account"], arn=answer["Arn"], user_id=answer["UserId"])
-        self._identities[key] = identity
-        return identity
+        found = Identity(account=answer["Account"], arn=answer["Arn"], user_id=answer["UserId"])
+        self._identities[key] = found
+        return found
 
     def _access_key(self) -> str:
         session = self._boto_session()
@@ -227,14 +319,16 @@ class AwsClient:
             raise map_error(_no_credentials(), "loading AWS credentials")
         return str(frozen.access_key)
 
-    async def ensure_account(self) -> Identity | None:
-        """Refuse to read data unless the credential's account is in the allowlist. Returns who the
-        credential is, or None when every account is allowed (then nobody asks STS)."""
+    async def ensure_account(self) -> str | None:
+        """Refuse to read data unless the credential's account (or the assumed role's) is in the allowlist.
+
+        Returns that account, or None when every account is allowed (then nobody asks STS)."""
         if self.accounts.unrestricted:
             return None
-        identity = await self.identity()
-        self.accounts.require(identity.account, "AWS account")
-        return identity
+        role = self.role_for(identity.current())[0] if self.roles else None
+        account = role.split(":")[4] if role else (await self.identity()).account
+        self.accounts.require(account, "AWS account")
+        return account
 
     # --- Calls. ------------------------------------------------------------------------------------------------
     def model_operations(self, service: str) -> Collection[str]:
@@ -255,9 +349,9 @@ class AwsClient:
         decision = self.policy.decide(service, operation, params, operations, curated=curated)
         global_service = await self.thread(lambda: self.is_global(service))
         chosen = (region or await self.default_region()) if global_service else await self.region(region)
-        identity = await self.ensure_account()
-        if identity is not None:
-            params = self._own_buckets_only(service, operation, params, identity.account)
+        account = await self.ensure_account()
+        if account is not None:
+            params = self._own_buckets_only(service, operation, params, account)
         answer = await self._send(service, operation, params, chosen, target=target)
         return answer, decision, chosen
 

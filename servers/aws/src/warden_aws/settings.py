@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, ClassVar
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from warden_core import CommaList, CoreSettings
@@ -20,6 +20,7 @@ _REGION = re.compile(REGION_PATTERN)
 _GLOB = re.compile(r"^[a-z0-9*?\-]+$")
 _ACCOUNT_GLOB = re.compile(r"^[0-9*?]{1,12}$")
 _OPERATION_GLOB = re.compile(r"^[a-z0-9*?\-]+:[A-Za-z0-9*?]+$")
+_ROLE_GLOB = re.compile(r"^arn:aws[a-z-]*:iam::[0-9*?]{1,12}:role/[\w+=,.@/*?-]{1,512}$")
 
 DEFAULT_SERVICES = ("sts", "ec2", "s3", "lambda", "cloudwatch", "logs", "ce")
 """The services the curated tools use. The generic call tool reaches more only when an operator adds them."""
@@ -69,9 +70,35 @@ class Settings(CoreSettings):
     allow_sensitive: Annotated[CommaList, _patterns(_OPERATION_GLOB, "ssm:GetParameter")] = Field(
         (), description="Sensitive operations allowed anyway (`service:Operation` globs); their answers are unmasked."
     )
+    role_map: CommaList = Field(
+        (),
+        description="Per-principal roles: `group:analysts=arn:aws:iam::111111111111:role/warden-analyst,...`; "
+        "each call assumes its principal's role with SourceIdentity set to the principal. Unset: the server's "
+        "own credential for every call.",
+    )
+    roles: Annotated[CommaList, _patterns(_ROLE_GLOB, "arn:aws:iam::123456789012:role/name")] = Field(
+        (), description="Role ARNs (globs) the server may assume; every ROLE_MAP role must be one of them."
+    )
+    role_session_seconds: int = Field(3600, ge=900, le=43200, description="Lifetime of an assumed-role session.")
     endpoint_url: HttpUrl | None = Field(
         None, description="Send every request to this endpoint instead of AWS (LocalStack, moto); tests only."
     )
     connect_timeout: float = Field(5.0, gt=0, le=60, description="Seconds to open a connection to AWS.")
     read_timeout: float = Field(15.0, gt=0, le=300, description="Seconds to wait for AWS to answer one attempt.")
     max_pool_connections: int = Field(10, ge=1, le=100, description="Connections per AWS client.")
+
+    @model_validator(mode="after")
+    def _check_role_map(self) -> Settings:
+        from warden_core import Allowlist
+        from warden_core.identity import IdentityMap
+
+        allowed = Allowlist("roles", self.roles)
+        for arn in IdentityMap.parse(self.role_map).values:
+            if not _ROLE_GLOB.match(arn) or any(c in arn for c in "*?"):
+                raise ValueError(f"{self.env_name('role_map')}: {arn!r} is not a role ARN")
+            if not allowed.allows(arn):
+                raise ValueError(
+                    f"{self.env_name('role_map')}: role {arn} is not in {self.env_name('roles')}, "
+                    "the roles this server may assume"
+                )
+        return self

@@ -48,6 +48,7 @@ from warden_core import Allowlist, NotConfigured, PolicyDenied, UpstreamUnavaila
 from warden_core.resilience import Backend
 from warden_core.text import strip_invisible
 from warden_github import __version__
+from warden_github.app import AppTokens
 from warden_github.errors import Redirected, from_exception, from_status
 from warden_github.settings import Settings
 
@@ -160,14 +161,15 @@ class GitHubClient:
         self._pool: Pool | None = None
         self._downloads: requests.Session | None = None
         self._visibility: dict[str, tuple[float, bool]] = {}
+        self.app = AppTokens(settings) if settings.app else None
         api = urlsplit(settings.api_url)
         self._api_origin = (api.scheme, (api.hostname or "").lower(), api.port)
         self._api_prefix = api.path.rstrip("/")
 
     # --- Set-up (lazy: importing PyGithub costs start-up time). ------------------------------------
     def _requester(self) -> tuple[Requester, Pool]:
-        if self.settings.token is None:
-            raise NotConfigured(Settings.env_name("token"), "the GitHub token")
+        if self.settings.token is None and not self.settings.app:
+            raise NotConfigured(Settings.env_name("token"), "the GitHub token (or a GitHub App)")
         with self._lock:
             if self._github is None:
                 from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass
@@ -178,8 +180,10 @@ class GitHubClient:
                 _route_pygithub_logs()
 
                 timeout = max(1, round(self.settings.backend_timeout))
+                # A GitHub App's tokens are per call (see app.py): the requester then holds none of its own.
+                token = self.settings.token
                 self._github = Github(
-                    auth=Auth.Token(self.settings.token.get_secret_value()),
+                    auth=Auth.Token(token.get_secret_value()) if token is not None else None,
                     base_url=self.settings.api_url,
                     timeout=timeout,
                     user_agent=f"warden-github/{__version__}",
@@ -249,13 +253,16 @@ class GitHubClient:
         A redirect that is no repository move is raised as `Redirected`, for the caller to judge.
         """
         requester, pool = self._requester()
+        sent = {"Accept": accept} if accept else {}
+        if self.app is not None:
+            sent["Authorization"] = f"token {self.app.token(self._mint)}"
         for _ in range(_MAX_MOVES + 1):
             try:
                 status, headers, raw = requester.requestJson(
                     verb,
                     url,
                     parameters=params,
-                    headers={"Accept": accept} if accept else None,
+                    headers=dict(sent) or None,
                     input=body,
                     # PyGithub types `cnx` as its own connection classes; it only calls the three methods.
                     cnx=cast(Any, _Exchange(pool)),
@@ -269,6 +276,22 @@ class GitHubClient:
                 raise from_status(status, headers, data, what, self.settings.retry_after_cap)
             return Page(data=data, headers=headers)
         raise UpstreamUnavailable(f"GitHub redirected the request for {what} too many times")
+
+    def _mint(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST to a GitHub App endpoint as the App (its JWT), in the worker thread."""
+        assert self.app is not None
+        requester, pool = self._requester()
+        status, headers, raw = requester.requestJson(
+            "POST",
+            path,
+            input=body,
+            headers={"Authorization": f"Bearer {self.app.jwt()}"},
+            cnx=cast(Any, _Exchange(pool)),
+        )
+        data = _json(raw, ok=status < 300, what="an installation token")
+        if status >= 300:
+            raise from_status(status, headers, data, "an installation token", self.settings.retry_after_cap)
+        return cast(dict[str, Any], data)
 
     def _moved_to(self, verb: str, redirect: Redirected, what: str) -> str:
         """Where a request may go after GitHub redirected it; raises unless it is a read that may follow."""

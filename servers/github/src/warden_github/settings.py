@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, SecretStr
+from pydantic import AfterValidator, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from warden_core import CommaList, CoreSettings
@@ -44,6 +44,11 @@ class Settings(CoreSettings):
     token: SecretStr | None = Field(
         None, description="The server's own GitHub token: a fine-grained PAT or a GitHub App installation token."
     )
+    app_id: int | None = Field(None, ge=1, description="GitHub App id: authenticate as the App instead of a token.")
+    app_private_key: SecretStr | None = Field(None, description="The GitHub App's private key (PEM).")
+    app_installation_id: int | None = Field(
+        None, ge=1, description="The App's installation whose repositories the server reads."
+    )
     api_url: Annotated[ApiBaseUrl, AfterValidator(_api_url)] = Field(
         "https://api.github.com", description="GitHub REST API base URL (GitHub Enterprise: https://HOST/api/v3)."
     )
@@ -75,3 +80,17 @@ class Settings(CoreSettings):
     write_interval: float = Field(
         1.0, ge=0, le=10, description="Seconds between writes, as GitHub asks, to avoid secondary rate limits."
     )
+
+    @model_validator(mode="after")
+    def _check_app(self) -> Settings:
+        app = (self.app_id, self.app_private_key, self.app_installation_id)
+        if any(v is not None for v in app) and not all(v is not None for v in app):
+            names = ", ".join(self.env_name(n) for n in ("app_id", "app_private_key", "app_installation_id"))
+            raise ValueError(f"a GitHub App needs all of {names}")
+        if self.app_id is not None and self.token is not None:
+            raise ValueError(f"set {self.env_name('token')} or the GitHub App settings, not both")
+        return self
+
+    @property
+    def app(self) -> bool:
+        return self.app_id is not None

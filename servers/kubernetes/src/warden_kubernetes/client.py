@@ -15,6 +15,7 @@ pod. There is no code path for exec, attach, port-forward, proxy or any other su
 from __future__ import annotations
 
 import codecs
+import fnmatch
 import json
 import logging
 import re
@@ -37,7 +38,9 @@ from warden_core import (
     Timeout,
     UpstreamUnavailable,
     WardenError,
+    identity,
 )
+from warden_core.auth import Principal
 from warden_core.text import strip_invisible
 from warden_kubernetes import errors
 from warden_kubernetes.kinds import POD, ResourceType, builtin, match, split_kind
@@ -304,11 +307,28 @@ class KubeClient:
         if content_type is not None:
             headers["Content-Type"] = content_type
         api = conn.api
-        prepared = api.param_serialize(
+        verb, url, header_params, payload, post = api.param_serialize(
             method, path, query_params=list(query), header_params=headers, body=body, auth_settings=["BearerToken"]
         )
+        if self.settings.impersonate:
+            header_params = self._impersonation(header_params)
         timeout = (_CONNECT_TIMEOUT, read_timeout or self.settings.backend_timeout)
-        return api.call_api(*prepared, _request_timeout=timeout).response
+        return api.call_api(verb, url, header_params, payload, post, _request_timeout=timeout).response
+
+    def _impersonation(self, headers: dict[str, str]) -> Any:
+        """The request's headers, acting as the call's principal (runs in the worker thread, whose context
+        is the call's). Each group is its own Impersonate-Group header, as the API server reads them."""
+        from urllib3 import HTTPHeaderDict
+
+        user = impersonated(identity.current(), self.settings)
+        if user is None:
+            return headers
+        name, groups = user
+        merged = HTTPHeaderDict(headers)
+        merged["Impersonate-User"] = name
+        for group in groups:
+            merged.add("Impersonate-Group", group)
+        return merged
 
     def _json(self, conn: Connection, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
         response = self._request(conn, method, path, **kwargs)
@@ -327,6 +347,10 @@ class KubeClient:
         return parsed
 
     def _failure(self, conn: Connection, response: Any, data: bytes, what: str) -> Exception:
+        if response.status == 403 and self.settings.impersonate:
+            user = impersonated(identity.current(), self.settings)
+            if user is not None:
+                return errors.impersonation_denied(user[0], data, what, self.masker)
         if response.status == 401:
             # The credential expired or was rotated (e.g. a `kubectl create token` kubeconfig): load it
             # again on the next call instead of failing until a restart.
@@ -529,6 +553,22 @@ class KubeClient:
 
     async def delete(self, conn: Connection, path: str, what: str) -> dict[str, Any]:
         return await self.run(lambda: self._json(conn, "DELETE", path, what), what=what, retry=False)
+
+
+def impersonated(principal: Principal, settings: Settings) -> tuple[str, list[str]] | None:
+    """The user and groups a call acts as, or None for the server's own identity (the local user, probes).
+
+    Groups pass only when `impersonate_groups` admits them, and never `system:*` (system:masters ...).
+    """
+    if principal.end_user is None and principal.kind in ("local", "anonymous"):
+        return None
+    allowed = settings.impersonate_groups
+    groups = sorted(
+        g
+        for g in principal.acting_groups
+        if not g.startswith("system:") and any(fnmatch.fnmatchcase(g, pattern) for pattern in allowed)
+    )
+    return settings.impersonate_user_prefix + principal.acting_name, groups
 
 
 def _describe(rt: ResourceType, name: str | None, namespace: str | None) -> str:

@@ -45,6 +45,18 @@ def retry_after(headers: Any) -> float | None:
         return None
 
 
+def impersonation_denied(user: str, body: Any, what: str, masker: Masker) -> Exception:
+    """A 403 while acting as `user`: either the cluster's RBAC refuses that user, or this server may not act as it."""
+    message = status_message(body, masker)
+    detail = f": {message}" if message else ""
+    if "cannot impersonate" in message:
+        return PermissionDenied(
+            f"this server may not act as {user!r} in the cluster: its ServiceAccount lacks `impersonate` on that "
+            f"user or one of its groups (see deploy/kubernetes){detail}"
+        )
+    return PermissionDenied(f"the cluster's RBAC does not let {user!r} act on {what} (403 Forbidden){detail}")
+
+
 def from_status(status: int, body: Any, headers: Any, what: str, masker: Masker) -> Exception:
     """The error for an HTTP status other than 2xx from the API server."""
     message = status_message(body, masker)

@@ -45,6 +45,19 @@ class Settings(CoreSettings):
         "e.g. `Secret,certificates.cert-manager.io`.",
     )
 
+    # --- Whose identity the cluster sees. -------------------------------------------------------------
+    impersonate: bool = Field(
+        False,
+        description="Send each call as its principal (Impersonate-User, Impersonate-Group), so cluster RBAC "
+        "applies per user and the audit log names them. The ServiceAccount needs `impersonate` on them.",
+    )
+    impersonate_user_prefix: str = Field(
+        "", description="Prefix of impersonated user names (e.g. `warden:`), to match your RBAC subjects."
+    )
+    impersonate_groups: CommaList = Field(
+        (), description="Groups (globs) passed on as Impersonate-Group; others are dropped, and `system:*` always."
+    )
+
     # --- Limits. ------------------------------------------------------------------------------------
     log_read_bytes: int = Field(
         8_388_608, ge=65_536, description="Most log bytes read from the API per call; more is cut and flagged."

@@ -46,9 +46,14 @@ from warden_core import (
     InvalidArgument,
     NotConfigured,
     PermissionDenied,
+    Policy,
     Timeout,
+    audit,
+    identity,
     json_size,
 )
+from warden_core.cedar import Resource
+from warden_core.identity import IdentityMap
 from warden_core.resilience import Backend, ResiliencePolicy
 from warden_postgres import errors, role, streaming, validator, values
 from warden_postgres.settings import MAIN, Settings
@@ -196,6 +201,31 @@ def session_start_sql(settings: Settings) -> str:
     return f"{BEGIN_SQL}; SELECT {calls}"
 
 
+# --- Per-principal identity (ROLE_MAP): an addition to the session start. -------------------------------
+
+GRANTED_SQL = """
+SELECT session_user::text AS login,
+       (SELECT r.rolinherit FROM pg_catalog.pg_roles r WHERE r.rolname = session_user) AS inherits,
+       (SELECT pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER') FROM pg_catalog.pg_roles r WHERE r.rolname = $1)
+         AS member
+"""
+
+
+def session_identity_sql(role: str, application: str) -> str:
+    """What the session start adds for a mapped principal: its role, and an application_name naming it.
+
+    Both are transaction-local (the ROLLBACK of END_SQL undoes them, and its RESET ALL and SET SESSION
+    AUTHORIZATION DEFAULT would anyway). The role comes from ROLE_MAP (checked as a role name at start)
+    and is quoted as an identifier; the application name is a quoted literal. Tool SQL can change
+    neither: SET, RESET and set_config are refused by the validator.
+    """
+    name = "".join(c if " " <= c <= "~" else "?" for c in application)[:63]
+    return (
+        f"; SET LOCAL ROLE {quote_ident(role)}"
+        f"; SELECT pg_catalog.set_config('application_name', {quote_literal(name)}, true)"
+    )
+
+
 # --- One configured database. ------------------------------------------------------------------------
 
 
@@ -225,6 +255,8 @@ class Database:
         # the pool: the pool's own reset skips exactly these, and runs DISCARD ALL on any other.
         self._reset_done: set[int] = set()
         self.role_report: role.RoleReport | None = None
+        self.roles = IdentityMap.parse(settings.role_map)
+        self._granted: set[str] = set()  # mapped roles checked: granted to the login role, and least privilege
 
     # --- Pool and role check. --------------------------------------------------------------------
     async def _ready(self, deadline: Deadline) -> asyncpg.Pool:
@@ -288,14 +320,73 @@ class Database:
 
     # --- Layer 3: the session. ------------------------------------------------------------------
     @asynccontextmanager
-    async def session(self, deadline: Deadline) -> AsyncIterator[asyncpg.Connection]:
-        """A connection inside the server's read-only transaction, rolled back and reset afterwards (END_SQL)."""
+    async def session(self, deadline: Deadline, *, as_login: bool = False) -> AsyncIterator[asyncpg.Connection]:
+        """A connection inside the server's read-only transaction, rolled back and reset afterwards (END_SQL).
+
+        With ROLE_MAP, the transaction runs as the caller's mapped role (unless `as_login`: the
+        server's own probes), so the database's own grants decide what the caller sees.
+        """
         pool = await self._ready(deadline)
-        async with self._session(pool, deadline) as conn:
+        mapped = None if as_login or not self.roles else await self._mapped_role(pool, deadline)
+        async with self._session(pool, deadline, mapped) as conn:
             yield conn
 
+    async def _mapped_role(self, pool: asyncpg.Pool, deadline: Deadline) -> tuple[str, str]:
+        """The caller's role from ROLE_MAP, checked once per role; and the application_name for the session."""
+        principal = identity.current()
+        mapped = self.roles.lookup(principal)
+        if mapped is None:
+            raise PermissionDenied(
+                f"no database role is mapped for {principal.acting_id} ({Settings.env_name('role_map')}); "
+                "add a rule for this principal or one of its groups, or a `*=role` default"
+            )
+        if mapped not in self._granted:
+            await self._check_granted(pool, mapped, deadline)
+        record = audit.current()
+        return mapped, f"warden-postgres {principal.acting_id} {record.request_id if record else ''}".rstrip()
+
+    async def _check_granted(self, pool: asyncpg.Pool, mapped: str, deadline: Deadline) -> None:
+        """The login role must be a member of a mapped role (SET ROLE needs it); strict_role checks its privileges."""
+        async with self._session(pool, deadline) as conn:
+            try:
+                row = await conn.fetchrow(GRANTED_SQL, mapped, timeout=deadline.remaining())
+            except BaseException as exc:
+                raise errors.translate(exc, self.name) from None
+        assert row is not None
+        setting = Settings.env_name("role_map")
+        if row["member"] is None:
+            raise PermissionDenied(f"database {self.name!r} has no role {mapped!r} ({setting} maps callers to it)")
+        if not row["member"]:
+            raise PermissionDenied(
+                f"database {self.name!r}: role {mapped!r} ({setting}) is not granted to the login role "
+                f"{row['login']!r}, so the server cannot switch to it. A DBA grants it with: "
+                f"GRANT {quote_ident(mapped)} TO {quote_ident(row['login'])}"
+            )
+        if row["inherits"]:
+            logger.warning(
+                "database %r: the login role %r inherits the privileges of the roles it may switch to, so a call "
+                "with no role switched would have them all: create it NOINHERIT (see the README)",
+                self.name,
+                row["login"],
+            )
+        async with self._session(pool, deadline, (mapped, "warden-postgres role check")) as conn:
+            try:
+                report = await role.inspect(conn, seconds=deadline.remaining())
+            except BaseException as exc:
+                raise errors.translate(exc, self.name) from None
+        if not report.ok:
+            logger.warning("database %r: the mapped role %r is over-privileged: %s", self.name, mapped, report.problems)
+            if self.settings.strict_role:
+                raise PermissionDenied(
+                    f"database {self.name!r}: the mapped role {mapped!r} {'; '.join(report.problems)} "
+                    f"({Settings.env_name('strict_role')} is set)"
+                )
+        self._granted.add(mapped)
+
     @asynccontextmanager
-    async def _session(self, pool: asyncpg.Pool, deadline: Deadline) -> AsyncIterator[asyncpg.Connection]:
+    async def _session(
+        self, pool: asyncpg.Pool, deadline: Deadline, mapped: tuple[str, str] | None = None
+    ) -> AsyncIterator[asyncpg.Connection]:
         # Waiting for a connection is contention only when every pooled connection is busy; with room
         # in the pool, the wait was for the database to accept (or to answer) a new connection.
         contended = pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size()
@@ -313,8 +404,10 @@ class Database:
         broken = False
         try:
             try:
-                # One round trip: BEGIN and set_config calls, server-authored text (see session_start_sql).
-                await conn.execute(self._start_sql, timeout=deadline.remaining())
+                # One round trip: BEGIN and set_config calls, server-authored text (see session_start_sql),
+                # and with ROLE_MAP the caller's role and application_name (see session_identity_sql).
+                start = self._start_sql if mapped is None else self._start_sql + session_identity_sql(*mapped)
+                await conn.execute(start, timeout=deadline.remaining())
             except TimeoutError:
                 # BEGIN and a few set_config calls cannot be slow on a database that answers: it is unreachable, and
                 # so is this connection (no ROLLBACK could get through it either).
@@ -375,9 +468,9 @@ class Database:
             await pool.release(conn)
 
     # --- Server-authored catalog SQL. ------------------------------------------------------------
-    async def fetch(self, sql: str, *args: Any, deadline: Deadline) -> list[asyncpg.Record]:
+    async def fetch(self, sql: str, *args: Any, deadline: Deadline, as_login: bool = False) -> list[asyncpg.Record]:
         """Run one of the server's own catalog queries (constant SQL, bound arguments) read-only."""
-        async with self.session(deadline) as conn:
+        async with self.session(deadline, as_login=as_login) as conn:
             try:
                 return list(await conn.fetch(sql, *args, timeout=deadline.remaining()))
             except BaseException as exc:
@@ -544,6 +637,17 @@ class Databases:
 
     def all(self) -> list[Database]:
         return list(self._by_name.values())
+
+    def use_policy(self, policy: Policy) -> None:
+        """Ask the server's policy file about every table a statement reads (when there is a policy file)."""
+        if policy.cedar is None:
+            return
+
+        def check_relation(schema: str, name: str) -> None:
+            policy.check_resources([Resource("Table", f"{schema}.{name}", (("Schema", schema),))])
+
+        for database in self._by_name.values():
+            database.catalog_policy = dataclasses.replace(database.catalog_policy, check_relation=check_relation)
 
     async def aclose(self) -> None:
         for database in self._by_name.values():

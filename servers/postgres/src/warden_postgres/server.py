@@ -52,7 +52,7 @@ def build_server(settings: Settings) -> WardenServer:
         if not databases.names:
             return False
         database = databases.get(None)
-        await database.fetch(READY_PROBE_SQL, deadline=Deadline(2.0))
+        await database.fetch(READY_PROBE_SQL, deadline=Deadline(2.0), as_login=True)
         return True
 
     server = WardenServer(
@@ -66,6 +66,7 @@ def build_server(settings: Settings) -> WardenServer:
         readiness=readiness,
         on_close=databases.aclose,
     )
+    databases.use_policy(server.policy)
     register(server, ctx)
     # Tests reach the pools through the server they built.
     server.databases = databases  # type: ignore[attr-defined]

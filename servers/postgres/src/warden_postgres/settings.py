@@ -71,6 +71,12 @@ class Settings(CoreSettings):
     strict_role: bool = Field(
         False, description="Refuse to serve a database whose role can write, owns objects or is privileged."
     )
+    role_map: CommaList = Field(
+        (),
+        description="Per-principal database roles: `group:analysts=analyst_ro,principal:apikey/ci=ci_ro,*=base_ro`; "
+        "each session switches to the first match (SET LOCAL ROLE), so the database's own grants decide. "
+        "Every role must be granted to the login role. Unset: every call runs as the login role.",
+    )
     explain_analyze: bool = Field(
         False, description="Allow EXPLAIN ANALYZE, which runs the statement (still read-only and rolled back)."
     )
@@ -99,6 +105,16 @@ class Settings(CoreSettings):
             if not isinstance(dsn, str):
                 raise ValueError(f"the URL of database {name!r} must be a string")
             _check_dsn(dsn, f"the URL of database {name!r}")
+        return value
+
+    @field_validator("role_map")
+    @classmethod
+    def _valid_role_map(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from warden_core.identity import IdentityMap
+
+        for role in IdentityMap.parse(value).values:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$", role):
+                raise ValueError(f"{role!r} is not a database role name")
         return value
 
     @field_validator("schemas")

@@ -469,6 +469,7 @@ class CatalogPolicy:
     search_path: tuple[str, ...]
     allows_schema: Callable[[str], bool]
     schema_setting: str
+    check_relation: Callable[[str, str], None] | None = None  # the policy file, asked per table read (schema, name)
 
 
 def _function_verdict(schema: str, name: str, volatile: str) -> str | None:
@@ -521,6 +522,8 @@ class _CatalogCheck:
             verdict = _schema_verdict(schema, self.policy)
             if verdict:
                 raise Rejected(verdict)
+            if self.policy.check_relation is not None:
+                self.policy.check_relation(schema, name)
 
     async def functions(self, functions: set[Name]) -> None:
         for function in functions:
