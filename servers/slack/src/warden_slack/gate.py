@@ -19,6 +19,10 @@ flags come from the channel directory when it lists the conversation, otherwise 
 A refusal decided from ids alone makes no API call at all; one that needs a name makes at most the
 directory listing (`conversations.list`), and one that needs a kind at most `conversations.info`:
 never a call that reads or writes the refused conversation's messages.
+
+With a policy file (`WARDEN_SLACK_POLICY_FILE`), each channel the allowlist admits is also put to
+the policy for the caller, as a `Channel` resource named by its id: a refused read fails, and a
+refused channel is left out of listings and search results.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ from dataclasses import dataclass, replace
 
 import anyio
 
+from warden_core.cedar import Resource, entity_type
 from warden_core.errors import NotFound, PolicyDenied, UpstreamUnavailable, WardenError
-from warden_core.policy import Allowlist
+from warden_core.policy import Allowlist, Policy
 from warden_slack.client import SlackClient
 from warden_slack.errors import MissingScope
 from warden_slack.render import plain
@@ -243,6 +248,7 @@ class ChannelGate:
     """The read allowlist (`WARDEN_SLACK_CHANNELS`), decided on ids."""
 
     def __init__(self, settings: Settings, directory: ChannelDirectory) -> None:
+        self.policy: Policy | None = None  # set by build_server: the core's gate, for the policy file
         self.setting = Settings.env_name("channels")
         self.allow_dms = settings.allow_dms
         self.directory = directory
@@ -287,6 +293,25 @@ class ChannelGate:
             return True
         return channel.name is not None and self.globs.allows(channel.name)
 
+    def permits(self, channel: Channel) -> bool:
+        """`admits`, and the policy file lets the caller read it (no I/O; for listings and search results)."""
+        if not self.admits(channel):
+            return False
+        try:
+            self._ask_policy(channel)
+        except PolicyDenied:
+            return False
+        return True
+
+    def _ask_policy(self, channel: Channel) -> None:
+        """The policy file's say on this caller reading `channel`: per-principal channel rules.
+
+        The allowlist above is decided here, in the server, because a channel is named by id or by
+        name; the policy file decides on the id it resolved to, as for the write tools' `channel`.
+        """
+        if self.policy is not None:
+            self.policy.check_resources([Resource(entity_type("channels"), channel.id)])
+
     def deny(self, ref: str) -> PolicyDenied:
         return PolicyDenied(f"channel {ref!r} is not allowed by this server's policy ({self.setting})")
 
@@ -295,6 +320,11 @@ class ChannelGate:
 
     async def readable(self, ref: str) -> Channel:
         """The allowed channel `ref` (an id or a name) names, or PolicyDenied / NotFound."""
+        channel = await self._admitted(ref)
+        self._ask_policy(channel)
+        return channel
+
+    async def _admitted(self, ref: str) -> Channel:
         if not self.configured:
             raise self.deny(ref)
         if ref[:1] in "CGD" and ref[1:].isalnum() and ref.isupper():
@@ -341,7 +371,7 @@ class ChannelGate:
                     channel = await self.directory.described(channel.id)
                 except WardenError:
                     continue
-            if self.admits(channel):
+            if self.permits(channel):
                 result[channel.id] = channel
         return result
 

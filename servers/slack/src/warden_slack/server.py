@@ -55,6 +55,7 @@ def build_server(settings: Settings) -> WardenServer:
         readiness=readiness,
         runtime=runtime,
     )
+    runtime.gate.policy = server.policy
     return server
 
 

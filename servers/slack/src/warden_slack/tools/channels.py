@@ -77,7 +77,7 @@ def _list_channels(rt: Runtime) -> ToolSpec:
         await rt.directory.ensure()
         needle = (query or "").lower().lstrip("#")
         channels = sorted(
-            (ch for ch in rt.directory.channels() if rt.gate.admits(ch) and needle in (ch.name or "")),
+            (ch for ch in rt.directory.channels() if rt.gate.permits(ch) and needle in (ch.name or "")),
             key=lambda ch: (ch.name or "~", ch.id),
         )
         split = split_cursor(cursor, "o")
