@@ -51,6 +51,8 @@ class AuditRecord:
     reason: str | None = None
     target: str | None = None
     result_bytes: int | None = None
+    masked: dict[str, int] | None = None
+    """Secret values masked in the answer, by kind (the egress filter's tally)."""
     duration_ms: float | None = None
     _started: float = field(default_factory=perf_counter, repr=False)
 
