@@ -166,7 +166,8 @@ def test_config_map_keys_are_judged_like_env_vars_also_in_last_applied() -> None
     applied = Masker().obj({"kind": "ConfigMap", "metadata": {"annotations": {LAST_APPLIED: json.dumps(config_map)}}})
     inner = json.loads(applied["metadata"]["annotations"][LAST_APPLIED])["data"]
     assert all(is_marker(inner[key]) for key in data) and inner["LOG_LEVEL"] == "debug"
-    env = Masker().obj({"kind": "Pod", "spec": {"containers": [{"env": [{"name": k, "value": v} for k, v in data.items()]}]}})
+    env_vars = [{"name": name, "value": value} for name, value in data.items()]
+    env = Masker().obj({"kind": "Pod", "spec": {"containers": [{"env": env_vars}]}})
     assert all(is_marker(var["value"]) for var in env["spec"]["containers"][0]["env"])
 
 
