@@ -50,10 +50,12 @@ def marker(kind: str, room: int | None = None) -> str:
     return "*" * min(room, 3)
 
 
+_MARKERS_ONLY = re.compile(r"^(?:[\s\"',;]|\*+|\[masked(?:: [a-z0-9\-]+)?\])+$")
+
+
 def is_marker(value: str) -> bool:
-    """Already masked (by this module, or as stars): masking it again must change nothing."""
-    stripped = value.strip().strip("\"'")
-    return stripped.startswith(MARKER_PREFIX) or (bool(stripped) and not stripped.strip("*"))
+    """Already masked (markers and stars only): masking it again must change nothing."""
+    return bool(value.strip()) and bool(_MARKERS_ONLY.match(value))
 
 
 # --- Secret-named keys. ---------------------------------------------------------------------------------
@@ -195,11 +197,9 @@ _PLACEHOLDER = re.compile(
 # annotations such as `token: str = Field(` or `items, token = await ...`; a YAML block indicator alone.
 _CODE = re.compile(
     r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?:\(.*)?$|^[A-Za-z_][\w.]*[(\[]|^[\[({]"
-    r"|^[A-Za-z_][\w.]*(?:\[.*\])?\s*(?:\||=|,|\s[-+*/%&]\s)|^[|>][+\-0-9]{0,2}$"
+    r"|^[A-Za-z_][\w.]*(?:\[.*\])?\s+(?:\||=|[-+*/%&])\s|^[|>][+\-0-9]{0,2}$"
 )
 _CODE_KEY = re.compile(r"^(?:self|this|cls|ctx|args|opts|options|config|settings)\.|^[@$]")
-_MIN_VALUE = 3
-"""A shorter value under a secret-named key is an example or a flag (`pwd=x`, `token: a ...`), not a secret."""
 
 
 _SEPARATORS = str.maketrans("", "", " \t_.-\"'")
@@ -209,12 +209,12 @@ def _normal(name: str) -> str:
     return name.translate(_SEPARATORS).lower()
 
 
-def plain_value(value: str, key: str = "") -> bool:
+def plain_value(value: str, key: str = "", *, shortest: int = 3) -> bool:
     """True when `value`, found under the secret-named `key`, is clearly not a secret: empty or a
     flag, a placeholder, a marker, a type name, or a reference in source code (`token=token`)."""
     stripped = value.strip().strip("\"'").strip()
     first = stripped.split(maxsplit=1)[0].rstrip(",;)") if stripped else ""
-    if len(stripped) < _MIN_VALUE or is_marker(stripped):
+    if len(stripped) < shortest or is_marker(stripped):
         return True
     if stripped.lower() in _NOT_VALUES or first.lower() in _NOT_VALUES:
         return True
@@ -407,6 +407,7 @@ _CLOSERS = (b")", b",", b"]")
 _TYPE_NAME = re.compile(r"^[A-Za-z_]*[A-Z][A-Za-z_]*$")
 """`token: EventLoopToken)`: a type in a signature (mixed-case letters only), not a value."""
 _QUOTES = (b'"', b"'")
+_STRING_PREFIXES = frozenset({"f", "b", "r", "u", "rb", "br", "fr", "rf"})
 
 
 class Detector:
@@ -603,7 +604,7 @@ def _pair_kind(data: bytes, key_span: tuple[int, int], start: int, end: int, val
     if after in _CODE_AFTER:  # `token=self.token`, `key=derive(...)`: an expression in source code
         return None
     if inline and data[start - 1 : start] not in _QUOTES:
-        if after in _QUOTES:  # f"...", b'...': a string literal in source code
+        if after in _QUOTES and value.lower() in _STRING_PREFIXES:  # f"...", b'...': a string literal in code
             return None
         colon = b"=" not in data[key_span[1] : start]  # `key: value` in running text or in a signature
         if colon and (prose(_rest_of_line(data, start)) or (after in _CLOSERS and _TYPE_NAME.match(value))):
@@ -643,19 +644,21 @@ def _rename_groups(pattern: str, prefix: str) -> tuple[str, dict[str, str]]:
 def apply(text: str, findings: Sequence[Finding], *, fit: bool = True) -> str:
     """Replace each finding (byte offsets into `text` as UTF-8) by its marker.
 
-    A finding across lines keeps its line breaks: the first line holds the marker (after its
-    indentation) and the lines after it are emptied, so a log keeps its line count. A marker never
-    takes more bytes than the secret it replaces.
+    A finding across lines keeps its line breaks, and each of its lines holds a marker (after its
+    indentation): a log keeps its line count, and text beside the secret stays where it was. With
+    `fit`, a marker never takes more bytes than what it replaces.
     """
     data = text.encode()
     out: list[bytes] = []
     last = 0
     for finding in findings:
         out.append(data[last : finding.start])
-        first, *rest = data[finding.start : finding.end].split(b"\n")
-        body = first.lstrip()
-        indent = first[: len(first) - len(body)]
-        out.append(indent + marker(finding.kind, len(body) if fit else None).encode() + b"\n" * len(rest))
+        pieces = []
+        for line in data[finding.start : finding.end].split(b"\n"):
+            body = line.lstrip()
+            indent = line[: len(line) - len(body)]
+            pieces.append(indent + marker(finding.kind, len(body) if fit else None).encode() if body else line)
+        out.append(b"\n".join(pieces))
         last = finding.end
     out.append(data[last:])
     return b"".join(out).decode(errors="replace")

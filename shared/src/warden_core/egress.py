@@ -27,12 +27,13 @@ includes them, and stream their text through `LineMasker` when a selection (grep
 from __future__ import annotations
 
 import functools
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from warden_core import audit
-from warden_core.detector import REGISTRY, Detector, Finding, apply, key_kind, marker, plain_value
+from warden_core.detector import REGISTRY, Detector, Finding, apply, is_marker, key_kind, marker, plain_value
 
 META_KEY = "warden/masked"
 """Result `_meta` key: `{"count": N, "kinds": {"github-token": 2, ...}}`."""
@@ -42,6 +43,8 @@ VALUE_KEYS = frozenset({"value", "Value", "ParameterValue"})
 _SKIP = frozenset({"_meta", "requestState", "resultType"})
 """Protocol fields of a result: never backend data, and the sealed request state must stay byte-exact."""
 _NOTICE_KINDS = 6
+_NAME = re.compile(r"^[\w.\-/:]{1,128}$")
+"""What the name of a name/value entry looks like (an identifier, not free text)."""
 
 
 def note(kind: str, count: int = 1) -> None:
@@ -163,10 +166,10 @@ def _collect(node: Any, slots: list[Slot], counts: Counter[str], disabled: froze
         pair = _pair_name(node)
         for key, value in node.items():
             if isinstance(value, str):
-                kind = _named_kind(key) if isinstance(key, str) else None
+                kind = _named_kind(key) if isinstance(key, str) and not is_marker(key) else None
                 if kind is None and pair is not None and key in VALUE_KEYS:
                     kind = pair
-                if kind is not None and kind not in disabled and value and not plain_value(value):
+                if kind is not None and kind not in disabled and value and not plain_value(value, shortest=1):
                     node[key] = marker(kind, len(value.encode()))
                     counts[kind] += 1
                 else:
@@ -187,7 +190,7 @@ def _pair_name(node: dict[Any, Any]) -> str | None:
         return None
     for key in NAME_KEYS & node.keys():
         name = node[key]
-        if isinstance(name, str):
+        if isinstance(name, str) and _NAME.match(name):
             return _named_kind(name)
     return None
 
