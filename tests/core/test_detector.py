@@ -178,6 +178,7 @@ def test_disabled_kinds_are_left_alone_and_the_rest_still_masked() -> None:
     text = f"{jwt} DB_PASS=Tr0ub4dor token={GHS}"
     masked, counts = detector.mask(text)
     assert jwt in masked and "Tr0ub4dor" in masked and GHS not in masked
+    assert counts == {"github-token": 1}
 
 
 def test_a_text_packed_with_candidates_is_masked_in_pieces_not_slowly() -> None:
@@ -196,7 +197,8 @@ def test_every_kind_the_rules_report_is_documented() -> None:
 def test_the_operator_file_adds_patterns_and_values(tmp_path: Path) -> None:
     path = tmp_path / "extra.toml"
     path.write_text(
-        'values = ["internal-canary-value-77"]\n[[pattern]]\nkind = "acme-token"\nregex = \'acme_(?P<v>[a-z0-9]{16})\'\n'
+        'values = ["internal-canary-value-77"]\n'
+        "[[pattern]]\nkind = \"acme-token\"\nregex = 'acme_(?P<v>[a-z0-9]{16})'\n"
     )
     rules, values = load_patterns(path)
     detector = Detector((*rules, *Detector().rules), values=values)

@@ -126,7 +126,7 @@ def test_a_stream_of_lines_is_masked_across_lines_and_keeps_its_line_count() -> 
 
 def test_a_stream_that_starts_inside_a_key_is_masked_back_to_its_first_base64_line() -> None:
     masker = LineMasker(Detector())
-    lines = PEM_LINES[2:] + ["ready"]  # the API's tailLines cut the BEGIN line off
+    lines = [*PEM_LINES[2:], "ready"]  # the API's tailLines cut the BEGIN line off
     out = [line for raw in lines for line in masker.feed(raw)] + masker.close()
     assert out[-1] == "ready" and not any("MIIE" in line for line in out)
 
