@@ -504,6 +504,16 @@ class Detector:
             pos = end + 1
         return found
 
+    def _shape_kind(self, data: bytes, start: int, end: int, named: str) -> str:
+        """A value that is itself a known token (`token=ghp_...`) is reported as what it is."""
+        assert self._match is not None
+        spans = self._match(_UNANCHORED, data, start, end)
+        if spans[0] == (start, end):
+            for group, rule, *_ in self._groups:
+                if spans[group][0] >= 0 and rule.kind not in _PAIRS and rule.check is None:
+                    return _kind_family(rule.kind)
+        return named
+
     def _user_token(self, data: bytes, start: int, end: int, extra: list[Finding]) -> None:
         """A token as the user name of a URL with a password (`https://ghp_...:x-oauth-basic@`)."""
         assert self._match is not None
@@ -545,6 +555,7 @@ class Detector:
             kind: str | None = rule.kind
             if rule.kind in _PAIRS:
                 kind = _pair_kind(data, spans[key_group], start, end, value, inline=rule.kind == "secret-pair")
+                kind = kind and self._shape_kind(data, start, end, kind)
             elif is_marker(value) or (rule.check is not None and not rule.check(value)):
                 kind = None
             if kind is None or kind in self.disabled:
