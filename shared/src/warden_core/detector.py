@@ -607,8 +607,11 @@ def _kind_family(kind: str) -> str:
 
 def _pair_kind(data: bytes, key_span: tuple[int, int], start: int, end: int, value: str, *, inline: bool) -> str | None:
     """The kind of a secret-named pair's value, or None when its key or its value says it is no secret."""
-    key = data[max(key_span[0], key_span[1] - _CLASSIFY_BYTES) : key_span[1]].decode(errors="replace")
-    kind = key_kind(key)
+    key_start = max(key_span[0], key_span[1] - _CLASSIFY_BYTES)
+    if data[key_start - 1 : key_start] == b"\\" and data[key_start : key_start + 1] in (b"n", b"r", b"t"):
+        key_start += 1  # `\npass = x` in JSON-escaped text: the n belongs to the escape, not to the key
+    kind = key_kind(data[key_start : key_span[1]].decode(errors="replace"))
+    key = data[key_start : key_span[1]].decode(errors="replace")
     if kind is None or plain_value(value, key):
         return None
     after = data[end : end + 1]
