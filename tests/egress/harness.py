@@ -1,4 +1,4 @@
-"""Drive a server the three ways a client can (in memory, a real stdio process, real HTTP) and keep everything it said."""
+"""Drive a server the three ways a client can (in memory, stdio, real HTTP) and keep everything it said."""
 
 from __future__ import annotations
 

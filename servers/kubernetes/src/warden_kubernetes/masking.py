@@ -80,7 +80,15 @@ class Masker:
 
     # --- Objects. -----------------------------------------------------------------------------------
     def obj(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        """A masked copy of one Kubernetes object."""
+        """A masked copy of one Kubernetes object: Kubernetes semantics first, then the core's egress filter.
+
+        The egress filter runs here, before the object is summarized or rendered, and not only on the
+        answer: rendered as YAML, a long `KEY: value` is folded onto two lines, where no text rule pairs them.
+        """
+        masked: dict[str, Any] = self.egress.value(self._object(obj))
+        return masked
+
+    def _object(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         kind = obj.get("kind")
         secret = kind == "Secret"  # in any API group: an unknown "Secret" kind is treated as one
         out: dict[str, Any] = {}
@@ -119,7 +127,7 @@ class Masker:
             applied = None
         if not isinstance(applied, dict):
             return _masked("last-applied-configuration")
-        return json.dumps(self.obj(applied), separators=(",", ":"), sort_keys=True)
+        return json.dumps(self._object(applied), separators=(",", ":"), sort_keys=True)
 
     def _named_value(self, name: str, value: Any) -> Any:
         """A value whose name (a ConfigMap key, an env var) may say it is a secret."""
