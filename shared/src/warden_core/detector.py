@@ -287,7 +287,7 @@ _PEM_END = r"-{4,5} ?END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)? ?-{4,5}"
 #   dq: "double-quoted" (JSON escapes)   sq: 'single-quoted'   eq: \"escaped quotes\"
 #   blk: a YAML block scalar (the indented lines below)   line: the rest of the line   run: up to a delimiter
 _LINE_VALUE = r"\"(?P<dq>)|'(?P<sq>)|\\\"(?P<eq>)|[|>][+\-0-9]{0,2}[ \t]*\r?\n(?P<blk>)|(?P<line>[^\s\"'])"
-_INLINE_VALUE = r"\"(?P<dq>)|'(?P<sq>)|\\\"(?P<eq>)|(?P<run>[^\s\"'\\,;&<>{}\[\]()|`])"
+_INLINE_VALUE = r"\"(?P<dq>)|'(?P<sq>)|\\{1,3}\"(?P<eq>)|(?P<run>[^\s\"'\\,;&<>{}\[\]()|`])"
 _VALUE_END = {
     "dq": rb'(?:[^"\\\n]|\\.)*',
     "sq": rb"[^'\n]*",
@@ -365,7 +365,9 @@ RULES: tuple[Rule, ...] = (
         rf"(?m)^[ \t]*(?:export[ \t]+|-[ \t]+)?[\"']?(?P<k>{_KEY})[\"']?[ \t]*[:=][ \t]*"
         rf"(?:{_SCHEMES})?(?:{_LINE_VALUE})",
     ),
-    Rule("secret-pair", rf"(?P<k>{_KEY})(?:\\?[\"'])?[ \t]*(?::=|=>|[:=])[ \t]*(?:{_SCHEMES})?(?:{_INLINE_VALUE})"),
+    Rule(
+        "secret-pair", rf"(?P<k>{_KEY})(?:\\{{0,3}}[\"'])?[ \t]*(?::=|=>|[:=])[ \t]*(?:{_SCHEMES})?(?:{_INLINE_VALUE})"
+    ),
     # Authorization schemes anywhere: a bearer token that is not a plain word, a Basic user:password.
     Rule(
         "bearer-token",
@@ -543,7 +545,8 @@ class Detector:
                     valued = True
                     break
             if rule.kind == "private-key-tail":
-                return Finding(_base64_run_start(data, start, floor), end, "private-key"), end
+                after = _base64_run_end(data, end)
+                return Finding(_base64_run_start(data, start, floor), after, "private-key"), after
             resume = start if valued else whole_end
             # Judge on the first bytes of the value; follow it to its end only once it is taken.
             if ends is not None:
@@ -637,6 +640,29 @@ def _base64_run_start(data: bytes, end_marker: int, floor: int) -> int:
             break
         start = previous
     return start
+
+
+_PEM_BEGIN_LINE = re.compile(rb"[ \t]*" + _PEM_BEGIN.encode() + rb"[ \t]*\r?$")
+
+
+def _base64_run_end(data: bytes, end_marker: int) -> int:
+    """Where base64 lines just after a PEM END marker end, with a BEGIN line right after them.
+
+    A log read newest first (CloudWatch Logs Insights sorts so) holds a key upside down: END, the
+    body, then BEGIN. In the right order, the line after END is never bare base64.
+    """
+    end = end_marker
+    while end < len(data) and data[end : end + 1] in (b"\n", b"\r"):
+        start = end + 1 if data[end : end + 1] == b"\n" else end + 2
+        newline = data.find(b"\n", start)
+        line_end = newline if newline >= 0 else len(data)
+        if _BASE64_LINE.match(data, start, line_end):
+            end = line_end
+            continue
+        if end > end_marker and _PEM_BEGIN_LINE.match(data, start, line_end):
+            end = line_end
+        break
+    return end
 
 
 def _rest_of_line(data: bytes, start: int) -> str:

@@ -12,8 +12,9 @@ What it masks is what the one detector (`detector`) finds, plus two structural r
   value masked whole, whatever it looks like;
 - so does an entry of a name/value list (`{"name": "DB_PASS", "value": ...}`, `{"Key": ..., "Value": ...}`).
 
-Every string of an answer is scanned as one text (strings joined by newlines), so a private key
-spread over a list of log lines is found like one in a single string, at the cost of one scan.
+The strings of an answer are scanned by column (the strings under one key, or in one list, joined
+by newlines), so a private key spread over a list of log lines, or over the rows of a log query, is
+found like one in a single string, at the cost of one scan per column.
 
 The answer says what was masked, so the model neither retries nor guesses: `_meta["warden/masked"]`
 carries the count per kind (both protocol eras carry result `_meta`), and a tool result also gets a
@@ -148,9 +149,9 @@ Slot = tuple[Any, Any]
 
 def _mask_structure(obj: Any, detector: Detector, disabled: frozenset[str]) -> Counter[str]:
     counts: Counter[str] = Counter()
-    slots: list[Slot] = []
-    _collect(obj, slots, counts, disabled)
-    if slots:
+    columns: dict[str, list[Slot]] = {}
+    _collect(obj, columns, "", counts, disabled)
+    for slots in columns.values():
         counts.update(_mask_slots(slots, detector))
     return counts
 
@@ -160,8 +161,14 @@ def _named_kind(key: str) -> str | None:
     return key_kind(key)
 
 
-def _collect(node: Any, slots: list[Slot], counts: Counter[str], disabled: frozenset[str]) -> None:
-    """Mask secret-named entries now; gather every other string for the one scan."""
+def _collect(
+    node: Any, columns: dict[str, list[Slot]], column: str, counts: Counter[str], disabled: frozenset[str]
+) -> None:
+    """Mask secret-named entries now; gather every other string into its column for one scan each.
+
+    A column is the strings under one key (or in one list), in order: the `@message` of every log row,
+    the items of a list of lines. A private key spread over the rows of a column is still one key.
+    """
     if isinstance(node, dict):
         pair = _pair_name(node)
         for key, value in node.items():
@@ -173,15 +180,15 @@ def _collect(node: Any, slots: list[Slot], counts: Counter[str], disabled: froze
                     node[key] = marker(kind, len(value.encode()))
                     counts[kind] += 1
                 else:
-                    slots.append((node, key))
+                    columns.setdefault(str(key), []).append((node, key))
             elif isinstance(value, dict | list):
-                _collect(value, slots, counts, disabled)
+                _collect(value, columns, str(key), counts, disabled)
     elif isinstance(node, list):
         for index, value in enumerate(node):
             if isinstance(value, str):
-                slots.append((node, index))
+                columns.setdefault(column, []).append((node, index))
             elif isinstance(value, dict | list):
-                _collect(value, slots, counts, disabled)
+                _collect(value, columns, column, counts, disabled)
 
 
 def _pair_name(node: dict[Any, Any]) -> str | None:

@@ -53,6 +53,18 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+PAYLOAD_LOGGERS = (
+    "botocore.parsers",
+    "botocore.endpoint",
+    "botocore.auth",
+    "github.Requester",
+    "kubernetes.client.rest",
+    "slack_sdk.web.base_client",
+    "slack_sdk.web.async_base_client",
+)
+"""SDK loggers that dump whole backend requests and responses at DEBUG. Their payloads are never logged:
+a credential split over several JSON fields of one dumped body cannot be put back together and masked."""
+
 _install_lock = threading.Lock()
 _installed: list[bool] = []  # one element once installed
 
@@ -62,7 +74,8 @@ def install() -> None:
 
     Done with the record factory rather than a handler filter, so handlers added later (by a program
     that embeds a server, by a library) are covered too. It only changes records' text, never where
-    they go: in stdio mode nothing is written to stdout because of it. Idempotent.
+    they go: in stdio mode nothing is written to stdout because of it. The SDKs' payload loggers are
+    held at INFO (`PAYLOAD_LOGGERS`). Idempotent.
     """
     with _install_lock:
         if _installed:
@@ -75,4 +88,7 @@ def install() -> None:
             return record
 
         logging.setLogRecordFactory(masked_record)
+        for name in PAYLOAD_LOGGERS:
+            payloads = logging.getLogger(name)
+            payloads.setLevel(max(payloads.level, logging.INFO))
         _installed.append(True)
