@@ -226,9 +226,9 @@ def plain_value(value: str, key: str = "", *, shortest: int = 3) -> bool:
 
 
 def prose(value: str) -> bool:
-    """`the credential: a dedicated role`: after `key:` in running text, lowercase words go on."""
+    """`the credential: a dedicated role`: after `key:` in running text, plain words go on."""
     words = value.split()
-    return len(words) > 1 and words[0].isalpha() and words[0].islower()
+    return len(words) > 1 and words[0].isalpha() and words[1][:1].isalpha()
 
 
 # --- The rules. -----------------------------------------------------------------------------------------

@@ -53,17 +53,11 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-PAYLOAD_LOGGERS = (
-    "botocore.parsers",
-    "botocore.endpoint",
-    "botocore.auth",
-    "github.Requester",
-    "kubernetes.client.rest",
-    "slack_sdk.web.base_client",
-    "slack_sdk.web.async_base_client",
-)
-"""SDK loggers that dump whole backend requests and responses at DEBUG. Their payloads are never logged:
-a credential split over several JSON fields of one dumped body cannot be put back together and masked."""
+PAYLOAD_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.auth")
+"""SDK loggers that dump whole backend bodies or signed requests at DEBUG, where one secret can be split
+over several JSON fields (a key over CloudWatch Logs events, one per line) and cannot be put back
+together and masked: they are held at INFO. Other SDKs' debug logs (PyGithub, the Kubernetes client,
+slack_sdk) carry each text whole in one field, and stay available, masked."""
 
 _install_lock = threading.Lock()
 _installed: list[bool] = []  # one element once installed
