@@ -271,8 +271,10 @@ def _is_basic_credential(value: str) -> bool:
 
 
 # A key of key characters ending with a word that may name a secret (`key_kind` decides on its words).
-_KEY = (
-    r"[A-Za-z0-9_.\-]{0,64}(?i:pass(?:word|wd|phrase)?|pwd|secret|token|auth|authorization|credentials?|cookie|sas"
+# The word that may end a secret-named key; the words before it are read back in Python (`_key_start`),
+# so RE2 never runs a key-character counter from every position of ordinary text.
+_TERM = (
+    r"(?i:pass(?:word|wd|phrase)?|pwd|secret|token|auth|authorization|credentials?|cookie|sas"
     r"|(?:api|access|secret|private|signing|sign|encryption|encrypt|crypt|cipher|hmac|mac|jwt|account|master"
     r"|client|app|auth|session|license|ssh|webhook|storage)[_.\-]?key|apikey"
     r"|secret[_.\-]?(?:string|value|binary|data)|conn(?:ection)?[_.\-]?str(?:ing)?)"
@@ -347,7 +349,7 @@ RULES: tuple[Rule, ...] = (
     # Credentials in URLs: the password of `scheme://user:password@host`, and signing/token parameters.
     Rule(
         "url-password",
-        r"\b[A-Za-z][A-Za-z0-9+.\-]{1,30}://[^\s:/?#@\"'<>\[\]]{0,256}:(?P<v>[^\s/?#@\"'<>]{1,256})@",
+        r"://[^\s:/?#@\"'<>\[\]]{0,64}:(?P<v>[^\s/?#@\"'<>]{1,128})@",
         check=_not_placeholder,
     ),
     Rule(
@@ -362,11 +364,11 @@ RULES: tuple[Rule, ...] = (
     # or an indented YAML block below it; elsewhere (a log line, JSON, a header) the value ends at a delimiter.
     Rule(
         "secret-line",
-        rf"(?m)^[ \t]*(?:export[ \t]+|-[ \t]+)?[\"']?(?P<k>{_KEY})[\"']?[ \t]*[:=][ \t]*"
+        rf"(?m)^[ \t]*(?:export[ \t]+|-[ \t]+)?[\"']?(?P<k>[A-Za-z0-9_.\-]{{0,64}}{_TERM})[\"']?[ \t]*[:=][ \t]*"
         rf"(?:{_SCHEMES})?(?:{_LINE_VALUE})",
     ),
     Rule(
-        "secret-pair", rf"(?P<k>{_KEY})(?:\\{{0,3}}[\"'])?[ \t]*(?::=|=>|[:=])[ \t]*(?:{_SCHEMES})?(?:{_INLINE_VALUE})"
+        "secret-pair", rf"(?P<k>{_TERM})(?:\\{{0,3}}[\"'])?[ \t]*(?::=|=>|[:=])[ \t]*(?:{_SCHEMES})?(?:{_INLINE_VALUE})"
     ),
     # Authorization schemes anywhere: a bearer token that is not a plain word, a Basic user:password.
     Rule(
@@ -397,8 +399,8 @@ class Finding:
 
 _UNANCHORED = re2._Anchor.UNANCHORED
 _BUDGET_BASE = 128
-_BUDGET_BYTES = 512
-"""Candidates looked at closely per text: 128, plus one per 512 bytes (real text has far fewer)."""
+_BUDGET_BYTES = 1024
+"""Candidates looked at closely per text: 128, plus one per KiB (this repository has one per 4 KiB)."""
 _DENSE_PIECE = 4096
 _CLASSIFY_BYTES = 512
 """How much of a key or value the word checks read: enough to judge, bounded whatever the input."""
@@ -610,7 +612,7 @@ def _kind_family(kind: str) -> str:
 
 def _pair_kind(data: bytes, key_span: tuple[int, int], start: int, end: int, value: str, *, inline: bool) -> str | None:
     """The kind of a secret-named pair's value, or None when its key or its value says it is no secret."""
-    key_start = max(key_span[0], key_span[1] - _CLASSIFY_BYTES)
+    key_start = _key_start(data, key_span[0])
     if data[key_start - 1 : key_start] == b"\\" and data[key_start : key_start + 1] in (b"n", b"r", b"t"):
         key_start += 1  # `\npass = x` in JSON-escaped text: the n belongs to the escape, not to the key
     kind = key_kind(data[key_start : key_span[1]].decode(errors="replace"))
@@ -627,6 +629,18 @@ def _pair_kind(data: bytes, key_span: tuple[int, int], start: int, end: int, val
         if colon and (prose(_rest_of_line(data, start)) or (after in _CLOSERS and _TYPE_NAME.match(value))):
             return None
     return kind
+
+
+_KEY_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_KEY_BACK = 64
+
+
+def _key_start(data: bytes, term: int) -> int:
+    """Where the key that ends with the word at `term` begins: key characters back, 64 at most."""
+    start = term
+    while start > 0 and term - start < _KEY_BACK and data[start - 1] in _KEY_CHARS:
+        start -= 1
+    return start
 
 
 def _base64_run_start(data: bytes, end_marker: int, floor: int) -> int:

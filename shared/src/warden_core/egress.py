@@ -14,7 +14,7 @@ What it masks is what the one detector (`detector`) finds, plus two structural r
 
 The strings of an answer are scanned by column (the strings under one key, or in one list, joined
 by newlines), so a private key spread over a list of log lines, or over the rows of a log query, is
-found like one in a single string, at the cost of one scan per column.
+found like one in a single string; all columns go into one scan, kept apart by a line no rule crosses.
 
 The answer says what was masked, so the model neither retries nor guesses: `_meta["warden/masked"]`
 carries the count per kind (both protocol eras carry result `_meta`), and a tool result also gets a
@@ -151,7 +151,11 @@ def _mask_structure(obj: Any, detector: Detector, disabled: frozenset[str]) -> C
     counts: Counter[str] = Counter()
     columns: dict[str, list[Slot]] = {}
     _collect(obj, columns, "", counts, disabled)
-    for slots in columns.values():
+    if columns:
+        # One scan for the whole answer: columns one after another, each closed by a line no rule crosses.
+        slots: list[Slot | None] = []
+        for column in columns.values():
+            slots += [*column, None]
         counts.update(_mask_slots(slots, detector))
     return counts
 
@@ -202,16 +206,22 @@ def _pair_name(node: dict[Any, Any]) -> str | None:
     return None
 
 
-def _mask_slots(slots: list[Slot], detector: Detector) -> Counter[str]:
+_COLUMN_END = "\x00"
+"""The line between two columns of the joined text: no rule's characters include it."""
+
+
+def _mask_slots(slots: list[Slot | None], detector: Detector) -> Counter[str]:
     """Scan all strings as one text (a key split over list items is still one key); mask in place."""
-    texts = [container[key] for container, key in slots]
+    texts = [_COLUMN_END if slot is None else slot[0][slot[1]] for slot in slots]
     findings = detector.find("\n".join(texts))
     if not findings:
         return Counter()
     counts = Counter(finding.kind for finding in findings)
     for index, local in _per_slot(texts, findings):
-        container, key = slots[index]
-        container[key] = apply(texts[index], local)
+        slot = slots[index]
+        if slot is not None:
+            container, key = slot
+            container[key] = apply(texts[index], local)
     return counts
 
 
