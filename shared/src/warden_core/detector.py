@@ -398,9 +398,13 @@ class Finding:
 
 
 _UNANCHORED = re2._Anchor.UNANCHORED
+DENSE = "dense-candidates"
+"""The kind of a piece of hostile text masked without a closer look."""
 _BUDGET_BASE = 128
-_BUDGET_BYTES = 1024
-"""Candidates looked at closely per text: 128, plus one per KiB (this repository has one per 4 KiB)."""
+_BUDGET_BYTES = 2048
+"""Candidates looked at closely per text: 128, plus one per 2 KiB (this repository has one per 9 KiB)."""
+_SHORTEST_TOKEN = 20
+"""No provider token is shorter: a shorter value under a secret-named key is not checked for one."""
 _DENSE_PIECE = 4096
 _CLASSIFY_BYTES = 512
 """How much of a key or value the word checks read: enough to judge, bounded whatever the input."""
@@ -504,7 +508,7 @@ class Detector:
             begin = max(data.rfind(b"\n", pos, start) + 1, pos)
             newline = data.find(b"\n", begin + _DENSE_PIECE, begin + 4 * _DENSE_PIECE)
             end = newline if newline >= 0 else min(size, begin + 4 * _DENSE_PIECE)
-            found.append(Finding(begin, end, "dense-candidates"))
+            found.append(Finding(begin, end, DENSE))
             pos = end + 1
         return found
 
@@ -560,7 +564,8 @@ class Detector:
             kind: str | None = rule.kind
             if rule.kind in _PAIRS:
                 kind = _pair_kind(data, spans[key_group], start, end, value, inline=rule.kind == "secret-pair")
-                kind = kind and self._shape_kind(data, start, end, kind)
+                if kind is not None and end - start >= _SHORTEST_TOKEN:
+                    kind = self._shape_kind(data, start, end, kind)
             elif is_marker(value) or (rule.check is not None and not rule.check(value)):
                 kind = None
             if kind is None or kind in self.disabled:
@@ -707,8 +712,15 @@ def apply(text: str, findings: Sequence[Finding], *, fit: bool = True) -> str:
     last = 0
     for finding in findings:
         out.append(data[last : finding.start])
+        secret = data[finding.start : finding.end]
+        if finding.kind == DENSE:  # whole lines of hostile text: one marker, the line breaks kept
+            first = secret.find(b"\n")
+            room = len(secret) if first < 0 else first
+            out.append(marker(DENSE, room if fit else None).encode() + b"\n" * secret.count(b"\n"))
+            last = finding.end
+            continue
         pieces = []
-        for line in data[finding.start : finding.end].split(b"\n"):
+        for line in secret.split(b"\n"):
             body = line.lstrip()
             indent = line[: len(line) - len(body)]
             pieces.append(indent + marker(finding.kind, len(body) if fit else None).encode() if body else line)
