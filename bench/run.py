@@ -1,6 +1,6 @@
 """make bench: what users feel, measured against the floor the SDK sets.
 
-    python bench/run.py [--runs 5] [--quick] [--dsn postgresql://...] [--only cold,call,load,memory]
+    python bench/run.py [--runs 5] [--quick] [--dsn postgresql://...] [--only cold,call,load,memory,egress]
 
 1. Cold start: spawn to the first `tools/list` answer over stdio, per server, beside a bare
    `MCPServer` with one echo tool (bench/bare.py). The idle RSS of each process is read then too.
@@ -9,6 +9,8 @@
 3. HTTP throughput: calls per second at 1, 8 and 32 concurrent clients, for `pg_query` and for a
    cheap tool (bench/echo.py: an echo behind the whole core), auth and audit on, beside the bare server.
 4. Memory: peak RSS of warden-postgres while it answers a query that would return 10^8 rows.
+5. Egress: the secret filter's MB/s on typical mixed text, its cost per 1 KiB answer, its slowest
+   1 MB crafted string, and how many values it masks in data that holds no secret (bench/egress.py).
 
 Every figure is the median of `--runs` runs. Tables go to stdout (Markdown), progress to stderr,
 and everything to bench/results/<time>.json with the machine's description. Needs only PostgreSQL:
@@ -40,10 +42,10 @@ from typing import IO, Any
 
 import asyncpg
 import psutil
-
-# bench/ is the script's own folder, so its modules import by name.
 from clients import Command, Connection, StdioServer, http_server, load
 
+# bench/ is the script's own folder, so its modules import by name.
+import egress
 from warden_core.auth import hash_api_key
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +61,9 @@ COLD_START_RATIO = 1.15
 CALL_OVERHEAD_MS = 1.0
 THROUGHPUT_SHARE = 0.80
 PEAK_RSS_MIB = 50.0
+EGRESS_MB_S = 50.0
+EGRESS_PER_1KIB_MS = 0.1
+EGRESS_ADVERSARIAL_MS = 100.0
 
 
 @dataclass(frozen=True)
@@ -303,6 +308,16 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, bool, str]]:
     if "memory" in results:
         growth = results["memory"]["peak_over_idle_mib"]
         found.append(("peak RSS", growth <= PEAK_RSS_MIB, f"+{growth:.1f} MiB over idle (<= 50 MiB)"))
+    if "egress" in results:
+        e = results["egress"]
+        rate, cost = e["throughput_mb_s"], e["per_1kib_answer_us"] / 1000
+        worst = max(e["adversarial_ms"], key=e["adversarial_ms"].get)
+        slowest = e["adversarial_ms"][worst]
+        found.append(("egress throughput", rate >= EGRESS_MB_S, f"{rate:.0f} MB/s on typical mixed text (>= 50)"))
+        found.append(("egress per answer", cost < EGRESS_PER_1KIB_MS, f"{cost:.3f} ms per 1 KiB answer (< 0.1 ms)"))
+        found.append(
+            ("egress adversarial", slowest < EGRESS_ADVERSARIAL_MS, f"slowest 1 MB: {worst}, {slowest:.0f} ms (< 100)")
+        )
     return found
 
 
@@ -349,12 +364,24 @@ def report(results: dict[str, Any]) -> str:
             f"Memory: a query that would return 10^8 rows answered {m['rows_returned']:.0f} rows, truncated, "
             f"in {m['seconds']:.2f} s; peak RSS {m['peak_over_idle_mib']:+.1f} MiB over idle"
         )
+    if "egress" in results:
+        e = results["egress"]
+        rows = [
+            [name, f"{f['mb']:.2f}", str(f["values_masked"]), f"{f['lines_changed']} of {f['lines']}"]
+            for name, f in e["false_positives"].items()
+        ]
+        slow = ", ".join(f"{name} {ms:.0f}" for name, ms in e["adversarial_ms"].items())
+        parts.append(
+            f"Egress filter: {e['throughput_mb_s']:.0f} MB/s on {e['mixed_corpus_mb']:.1f} MB of mixed text; "
+            f"{e['per_1kib_answer_us']:.0f} us per 1 KiB answer; 1 MB crafted strings (ms): {slow}\n\n"
+            "Values masked in data without secrets\n\n" + table(["data", "MB", "masked", "lines changed"], rows)
+        )
     met = [[name, "yes" if ok else "NO", text] for name, ok, text in verdicts(results)]
     parts.append(table(["target", "met", "measured"], met))
     return "\n\n".join(parts)
 
 
-SECTIONS = ("cold", "call", "load", "memory")
+SECTIONS = ("cold", "call", "load", "memory", "egress")
 
 
 def main() -> int:
@@ -399,6 +426,9 @@ def main() -> int:
             results["throughput"] = throughput(cmds, plan, log)
         if "memory" in sections:
             results["memory"] = memory(cmds, plan, log)
+        if "egress" in sections:
+            progress("egress filter")
+            results["egress"] = egress.measure(args.dsn, plan.runs)
     results["targets"] = [{"target": n, "met": ok, "measured": text} for n, ok, text in verdicts(results)]
 
     output = args.output or RESULTS / f"{results['time'].replace(':', '')}.json"

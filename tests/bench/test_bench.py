@@ -61,5 +61,11 @@ def test_quick_bench_writes_every_figure(pg_admin_dsn: str, tmp_path: Path) -> N
         "throughput echo",
         "throughput pg_query",
         "peak RSS",
+        "egress throughput",
+        "egress per answer",
+        "egress adversarial",
     }
+    egress = result["egress"]
+    assert egress["throughput_mb_s"] > 0 and egress["per_1kib_answer_us"] >= 0
+    assert set(egress["false_positives"]) >= {"repository outside tests/", "demo database rows", "github fake"}
     assert "| target | met | measured |" in run.stdout

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import anyio
 from mcp.server.mcpserver import Context, Sample
-from mcp.types import CreateMessageResult, SamplingMessage, TextContent
+from mcp.types import Completion, CreateMessageResult, SamplingMessage, TextContent
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -265,6 +265,18 @@ def build_server(settings: ExampleSettings) -> WardenServer:
     async def shelf_items(shelf: str) -> str:
         server.policy.check("shelves", shelf, "shelf")
         return "\n".join(await backend.call(lambda: store.read(shelf)))
+
+    # A prompt and a completion that quote backend data, as real servers' do.
+    @server.mcp.prompt(name="shelf_report", description="Report on the items of a shelf.")
+    async def shelf_report(shelf: str) -> str:
+        server.policy.check("shelves", shelf, "shelf")
+        items = await backend.call(lambda: store.read(shelf))
+        return "Summarize these items:\n" + "\n".join(items)
+
+    @server.mcp.completion()
+    async def complete_items(ref: Any, argument: Any, context: Any) -> Completion:
+        items = await backend.call(lambda: store.read("main"))
+        return Completion(values=[item for item in items if item.startswith(argument.value)][:20])
 
     return server
 

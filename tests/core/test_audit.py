@@ -98,7 +98,7 @@ async def test_argument_values_are_recorded_only_when_enabled_and_then_masked(tm
     async with connect(server) as client:
         await client.call_tool("ex_echo", {"text": "my token is ghp_0123456789abcdefghijABCDEFGHIJklmnopqr"})
     text = audit.read_text()
-    assert "my token is [REDACTED]" in text and "ghp_0123456789" not in text
+    assert "my token is [masked: github-token]" in text and "ghp_0123456789" not in text
 
 
 async def test_equal_arguments_have_equal_digests_under_a_shared_key(tmp_path: Path) -> None:

@@ -34,7 +34,8 @@ def test_secret_settings_are_masked_everywhere_once_loaded(monkeypatch: pytest.M
     monkeypatch.setenv("WARDEN_EXAMPLE_TOKEN", "canary-Token-4f1d2c")
     settings = ExampleSettings.load()
     assert "canary-Token-4f1d2c" not in repr(settings)
-    assert redact("backend said: canary-Token-4f1d2c is invalid") == "backend said: [REDACTED] is invalid"
+    masked = redact("backend said: canary-Token-4f1d2c is invalid")
+    assert masked == "backend said: [masked: server-credential] is invalid"
 
 
 def test_oauth_needs_jwks_and_a_resource() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import time
 from collections.abc import Iterator
 
@@ -82,7 +83,9 @@ def test_bad_configuration_fails_with_one_line() -> None:
 
 @pytest.mark.parametrize("era", list(MODES))
 async def test_sdk_client_over_stdio(era: str) -> None:
-    params = StdioServerParameters(command="python", args=[str(EXAMPLE)], env={"WARDEN_EXAMPLE_TOKEN": "tok-stdio-1"})
+    params = StdioServerParameters(
+        command=sys.executable, args=[str(EXAMPLE)], env={"WARDEN_EXAMPLE_TOKEN": "tok-stdio-1"}
+    )
     async with Client(params, mode=MODES[era]) as client:
         tools = await client.list_tools()
         result = await client.call_tool("ex_list_items", {"shelf": "main"})

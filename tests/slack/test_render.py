@@ -64,7 +64,7 @@ def test_names_are_single_line_and_inert() -> None:
 
 def test_defang_and_mentions() -> None:
     assert defang("https://a.b.c/d.e") == "hxxps://a[.]b[.]c/d.e"
-    assert defang("ftp://x") == "ftp://x"
+    assert defang("ftp://x") == "fxp://x"  # ftp links are fetched too: made inert like http
     assert mentioned_users("<@U01ALICE01> and <@W02BOB0000|bob> <!channel>") == {"U01ALICE01", "W02BOB0000"}
 
 

@@ -55,6 +55,8 @@ class AuditRecord:
     policy: str | None = None
     target: str | None = None
     result_bytes: int | None = None
+    masked: dict[str, int] | None = None
+    """Secret values masked in the answer, by kind (the egress filter's tally)."""
     duration_ms: float | None = None
     _started: float = field(default_factory=perf_counter, repr=False)
 

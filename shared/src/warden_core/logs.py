@@ -1,7 +1,8 @@
 """Logging to stderr, masked. stdout belongs to the protocol in stdio mode, so nothing logs there.
 
 Must run before `MCPServer()` is constructed: the SDK calls `logging.basicConfig()`, which does
-nothing once the root logger has a handler.
+nothing once the root logger has a handler. Masking itself does not depend on this: building a
+`WardenServer` installs it for every record of the process (`redaction.install`).
 """
 
 from __future__ import annotations
@@ -9,19 +10,19 @@ from __future__ import annotations
 import logging
 import sys
 
-from warden_core.redaction import RedactingFilter
+from warden_core import redaction
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def configure_logging(level: str = "INFO") -> None:
+    redaction.install()
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RedactingFilter())
     handler.setFormatter(logging.Formatter(_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Libraries that install their own handlers would bypass the filter; route them through root.
+    # Libraries that install their own handlers would write elsewhere, in another format; route them through root.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "mcp"):
         logger = logging.getLogger(name)
         logger.handlers.clear()

@@ -3,7 +3,9 @@
 Every request, on every transport, passes two checkpoints:
 
 - the **gate**, an MCP middleware that sees every inbound request: it names the principal, opens
-  or joins the request's audit record, measures the result, masks error texts and counts metrics;
+  or joins the request's audit record, passes every answer through the egress filter (secrets in
+  results, resources, prompts, completions and error texts are masked, and the answer says so),
+  measures the result and counts metrics;
 - the **guard**, a wrapper around each tool handler that runs after argument validation: it
   refuses calls while draining, applies rate and concurrency limits, checks resource arguments
   against the allowlists, and enforces the call deadline.
@@ -32,15 +34,15 @@ from mcp.server.request_state import RequestStateSecurity
 from mcp.shared.exceptions import MCPError
 from pydantic import ConfigDict, ValidationError
 
-from warden_core import audit, identity
+from warden_core import audit, identity, redaction
 from warden_core.audit import Auditor, AuditRecord
 from warden_core.auth import AuthError, Principal
 from warden_core.caps import json_size
+from warden_core.egress import Egress
 from warden_core.errors import PolicyDenied, Timeout, UpstreamUnavailable, WardenError
 from warden_core.metrics import Metrics
 from warden_core.policy import Allowlist, Policy
 from warden_core.ratelimit import RateLimiter
-from warden_core.redaction import redact
 from warden_core.resilience import Backend
 from warden_core.schemas import lean
 from warden_core.settings import CoreSettings
@@ -114,6 +116,10 @@ class WardenServer:
         runtime: Any = None,
     ) -> None:
         self.settings = settings
+        # Every log record of the process is masked from here on, whoever set up the handlers (a program
+        # embedding the server, not only the CLI); this never changes where records are written.
+        redaction.install()
+        self.egress = Egress(settings.egress_disable)
         # The server's own objects (its client, caches): reachable from resolvers via `of(ctx)`, and from tests.
         self.runtime = runtime
         self.name = f"warden-{settings.server_name}"
@@ -339,12 +345,12 @@ class WardenServer:
                         result = await call_next(ctx)
                 except MCPError as exc:
                     if record.outcome == "ok":
-                        record.fail("protocol_error", redact(exc.error.message))
-                    raise MCPError(exc.error.code, redact(exc.error.message), exc.error.data) from None
+                        record.fail("protocol_error", redaction.redact(exc.error.message))
+                    raise MCPError(exc.error.code, redaction.redact(exc.error.message), exc.error.data) from None
                 except ValidationError:
                     record.fail("malformed", "invalid request parameters")
                     raise
-                self._finish(record, result)
+                self._finish(record, result, ctx.method)
                 return result
         finally:
             identity.leave(acting)
@@ -417,16 +423,17 @@ class WardenServer:
             return result
         return None
 
-    def _finish(self, record: AuditRecord, result: Any) -> None:
+    def _finish(self, record: AuditRecord, result: Any, method: str | None) -> None:
         if not isinstance(result, dict):
             return
+        # Egress: mask the answer, re-derive the text copy from the masked structured content, then
+        # say what was masked (the tally includes what the server masked itself, via `egress.note`).
+        self.egress.answer(method, result)
         _compact_text_copy(result)
+        self.egress.announce(method, result, record.masked or {})
         record.result_bytes = json_size(result)
         if not result.get("isError"):
             return
-        for block in result.get("content") or ():
-            if isinstance(block, dict) and isinstance(block.get("text"), str):
-                block["text"] = redact(block["text"])
         if record.outcome == "ok":
             # The guard did not run, so the SDK refused before the handler: unknown tool or bad arguments.
             if record.tool is None or self.exposed_spec(record.tool) is None:

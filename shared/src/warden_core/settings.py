@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
@@ -24,7 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from warden_core import redaction
+from warden_core import detector, redaction
 
 
 def _split_commas(value: Any) -> Any:
@@ -187,6 +188,18 @@ class CoreSettings(BaseSettings):
     audit_fail_closed: bool = Field(True, description="Refuse calls while the audit sink cannot be written.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # --- Egress: secrets masked in every answer, log line, audit event and error. ---------------------------
+    egress_patterns_file: Path | None = Field(
+        None,
+        description="TOML file of extra secrets to mask everywhere: `values = [...]` (exact values) and "
+        "`[[pattern]]` tables with `kind` and an RE2 `regex`.",
+    )
+    egress_disable: CommaList = Field(
+        (),
+        description="Kinds of secret this server does not mask in its answers, e.g. `jwt,url-token` "
+        "(logs and errors stay masked). Default: every kind is masked.",
+    )
+
     # --- Lifecycle. ------------------------------------------------------------------------------------------
     drain_seconds: float = Field(
         20.0,
@@ -203,6 +216,27 @@ class CoreSettings(BaseSettings):
     def _register_secrets(self) -> Self:
         for value in self._secret_values():
             redaction.register_secret(value)
+        return self
+
+    @field_validator("egress_patterns_file")
+    @classmethod
+    def _load_egress_patterns(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            rules, values = detector.load_patterns(path)
+            detector.REGISTRY.add_rules(rules)
+            for value in values:
+                redaction.register_secret(value)
+        return path
+
+    @model_validator(mode="after")
+    def _check_egress_disable(self) -> Self:
+        known = {*detector.KINDS, *detector.REGISTRY.extra_kinds()}
+        unknown = [kind for kind in self.egress_disable if kind not in known]
+        if unknown:
+            raise ValueError(
+                f"{type(self).env_name('egress_disable')}: unknown kind {unknown[0]!r}; "
+                "the kinds are listed in the README (Secrets and egress)"
+            )
         return self
 
     @field_validator("api_keys")

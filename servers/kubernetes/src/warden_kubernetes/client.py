@@ -492,7 +492,7 @@ class KubeClient:
         keep_bytes: int,
         keep: Callable[[str], bool],
     ) -> LogRead:
-        """Stream a pod log, masking each line, keeping the newest lines that pass `keep` within `keep_bytes`.
+        """Stream a pod log, masked as a stream, keeping the newest lines that pass `keep` within `keep_bytes`.
 
         Reading stops after `log_read_bytes`; memory stays bounded whatever the pod wrote.
         """
@@ -507,6 +507,18 @@ class KubeClient:
         kept_bytes = 0
         cap = self.settings.log_read_bytes
         complete = True
+        # Masked as a stream before any line is selected: a private key spans lines, and grep or the
+        # byte cap must only ever see its masked form.
+        masked = self.masker.lines()
+
+        def keep_lines(lines: list[str]) -> None:
+            nonlocal kept_bytes
+            for line in lines:
+                kept_bytes += self._keep_line(result, line, keep)
+                while kept_bytes > keep_bytes and result.lines:
+                    kept_bytes -= len(result.lines.popleft().encode()) + 1
+                    result.dropped += 1
+
         try:
             decoder = codecs.getincrementaldecoder("utf-8")("replace")
             pending = ""
@@ -515,28 +527,23 @@ class KubeClient:
                 text = pending + decoder.decode(chunk)
                 *complete_lines, pending = text.split("\n")
                 for raw in complete_lines:
-                    kept_bytes += self._keep_line(result, raw, keep)
-                    while kept_bytes > keep_bytes and result.lines:
-                        kept_bytes -= len(result.lines.popleft().encode()) + 1
-                        result.dropped += 1
+                    keep_lines(masked.feed(strip_invisible(raw.rstrip("\r"))))
                 if result.bytes_read >= cap:
                     result.read_capped = True
                     complete = False
                     break
             if complete and pending:
-                kept_bytes += self._keep_line(result, pending, keep)
-                while kept_bytes > keep_bytes and result.lines:
-                    kept_bytes -= len(result.lines.popleft().encode()) + 1
-                    result.dropped += 1
+                keep_lines(masked.feed(strip_invisible(pending.rstrip("\r"))))
+            keep_lines(masked.close())
         finally:
             if not complete:
                 response.close()
             response.release_conn()
         return result
 
-    def _keep_line(self, result: LogRead, raw: str, keep: Callable[[str], bool]) -> int:
+    @staticmethod
+    def _keep_line(result: LogRead, line: str, keep: Callable[[str], bool]) -> int:
         result.lines_read += 1
-        line = self.masker.text(strip_invisible(raw.rstrip("\r")))
         if not keep(line):
             return 0
         result.matched += 1

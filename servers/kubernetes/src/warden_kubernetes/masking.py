@@ -1,118 +1,94 @@
-"""Secret values never leave the server.
+"""What only a Kubernetes server knows is secret, masked before anything is summarized or rendered.
 
-Every object, event, log line and summary passes through one `Masker` before it is returned:
+The core's egress filter masks credentials in every answer by their shape and by the names of the
+keys they sit under. This module adds what needs Kubernetes' own semantics, applied to each object
+before it becomes a summary, JSON or YAML:
 
-- a Secret keeps its keys, type and metadata; every value becomes `[MASKED]` (an empty value stays
-  empty, so "is the key set?" can still be answered);
-- ConfigMap values under credential-like keys (`DB_PASSWORD`, `api.key`, `tls.key`, ...) are masked
-  whole; other values keep their text with credential assignments (`password=...`) masked;
-- env vars with credential-like names, fields named like credentials (`clientSecret`, `token`),
-  the value after a `--password` style flag, and anything shaped like a credential (tokens, JWTs,
-  private keys, passwords in URLs) are masked wherever they appear, annotations included;
+- a Secret keeps its keys, type and metadata; every value is masked (an empty value stays empty,
+  so "is the key set?" can still be answered);
+- a ConfigMap value under a secret-named key (`DB_PASS`, `JWT_SIGNING_KEY`, `api.key`) or a
+  credential file name (`id_rsa`, `.htpasswd`, `tls.key`) is masked whole, exactly as an env var
+  with that name is;
+- an env var (`{"name": "DB_PASSWORD", "value": ...}`) with a secret-named name, and the argument
+  after a `--password` style flag, are masked: once rendered as YAML text, the name and the value
+  are on different lines and no text rule could pair them;
 - `last-applied-configuration` is parsed and masked like the object it holds (it often carries a
   Secret's `stringData` in plain text), and `managedFields` is dropped.
 
-The server's own credentials (token, password, client key) are registered here when the client
-loads them, so they are masked even if they turn up in cluster data.
+Names are judged by the core's `key_kind`, so "secret-named" means the same here as everywhere.
+Pod logs are masked as a stream by the core's `LineMasker` (see `client.read_log`), so a private
+key spanning lines is masked before grep or tail select lines.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Mapping
 from typing import Any
 
-from warden_core import redaction
+from warden_core import egress, redaction
+from warden_core.detector import key_kind, marker
+from warden_core.egress import Egress, LineMasker
 from warden_core.text import strip_invisible
 
-MASK = "[MASKED]"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+SECRET_KIND = "kubernetes-secret"  # noqa: S105  (a marker kind, not a password)
+MASK = marker(SECRET_KIND)
+"""What every value of a Secret becomes."""
 
-# Cheap first pass: a string that contains none of these needs no regex work (most do not).
-_SUSPECT = re.compile(
-    r"pass|pwd|secret|token|key|credential|bearer|basic|eyj|gh[pousr]_|github_pat_|xox|xapp-|akia|asia|aroa|aida"
-    r"|://|private|auth|dsn"
+# A ConfigMap key that is a credential file by its name, whatever its words say.
+_CREDENTIAL_FILE = re.compile(
+    r"(?i)(?:^|[/._-])(?:htpasswd|netrc|pgpass|id_rsa|id_ecdsa|id_ed25519|id_dsa|kubeconfig|keystore|credentials)"
+    r"(?:$|[._-])|\.(?:key|pem|p12|pfx|jks)$"
 )
-_WORDS = (
-    r"password|passwd|passphrase|pwd|secret|token|api[-_.]?key|apikey|access[-_.]?key|secret[-_.]?key"
-    r"|private[-_.]?key|client[-_.]?secret|credentials?"
-)
-# A field whose name says its (string) value is a credential: clientSecret, db_password, apiKey.
-_FIELD = re.compile(rf"(?i)(?:{_WORDS}|dsn)$")
-# An env var name that says so: DB_PASSWORD, GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY, SENTRY_DSN, BASIC_AUTH.
-_ENV = re.compile(
-    r"(?i)pass|pwd|secret|token|credential|auth|dsn|salt|private|signing|encrypt|(?:^|_)(?:api_?)?key(?:_|$)|access_?key"
-)
-# A ConfigMap key (often a file name) whose whole value is a credential.
-_CM_KEY = re.compile(
-    rf"(?i)(?:{_WORDS}|auth|htpasswd|netrc|pgpass|id_rsa|id_ecdsa|id_ed25519|kubeconfig|keystore"
-    r"|\.key$|\.p12$|\.pfx$|\.jks$)"
-)
-# `password=x`, `DB_PASSWORD: x`, `"token": "x"`, `X-Api-Key: x`, `?token=x`.
-# `password=x`, `DB_PASSWORD: x`, `"token": "x"`, `X-Api-Key: x`, `?token=x`. Keyword-anchored, so linear.
-_ASSIGN = re.compile(
-    rf"(?i)((?:{_WORDS})[\"']?[ \t]{{0,8}}[:=]\s{{0,8}}[\"']?)(?!\[MASKED\]|\[REDACTED\])([^\s\"',;&}}<>]+)"
-)
-# Credential shapes, as in the core's redaction filter but with bounded quantifiers (its URL-password pattern
-# is quadratic on long dotted runs) and a private key cut short masked to the end of the text.
-_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?i)\b(bearer|basic|token)(\s{1,8})[A-Za-z0-9\-._~+/]{8,}=*"), rf"\1\2{MASK}"),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), MASK),
-    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}|\bgithub_pat_[A-Za-z0-9_]{20,}"), MASK),
-    (re.compile(r"\bxox[abposrce]-[A-Za-z0-9-]{8,}|\bxapp-[A-Za-z0-9-]{8,}"), MASK),
-    (re.compile(r"\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{16}\b"), MASK),
-    (re.compile(r"\b([a-z][a-z0-9+.-]{0,31}://[^:/@\s]{0,256}):[^@\s/]{1,256}@"), rf"\1:{MASK}@"),
-    (
-        re.compile(
-            r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----(?:[\s\S]*?-----END [A-Z ]{0,40}PRIVATE KEY-----|[\s\S]*\Z)"
-        ),
-        MASK,
-    ),
-)
-# Text up to this size also goes through the core's filter (belt and braces); longer text would make it slow.
-CORE_REDACT_LIMIT = 4096
 # A command-line flag whose next argument is a credential: `--password`, `-token`, `--api-key`.
-_FLAG = re.compile(rf"(?i)^--?[\w.-]*(?:{_WORDS})$")
+_FLAG = re.compile(r"^--?([A-Za-z][\w.-]*)$")
+
+
+def secret_name(name: str) -> str | None:
+    """The kind of secret a ConfigMap key or env var name stands for, or None."""
+    kind = key_kind(name)
+    if kind is None and _CREDENTIAL_FILE.search(name):
+        return "credential-file"
+    return kind
+
+
+def _masked(kind: str) -> str:
+    egress.note(kind)
+    return marker(kind)
 
 
 class Masker:
-    """Masks credentials in objects and text. Thread-safe; cheap on text that looks harmless."""
+    """Masks Kubernetes objects (copies; the input is not changed) and text. Thread-safe."""
 
-    def __init__(self) -> None:
-        self._known: tuple[str, ...] = ()
-        self._lock = threading.Lock()
+    def __init__(self, egress_filter: Egress | None = None) -> None:
+        self.egress = egress_filter or Egress()
 
     def register(self, value: str | None) -> None:
         """Mask this exact value everywhere from now on (the server's own credentials)."""
-        if not value or len(value) < 6:
-            return
         redaction.register_secret(value)
-        with self._lock:
-            if value not in self._known:
-                self._known = tuple(sorted({*self._known, value}, key=len, reverse=True))
 
     # --- Text. --------------------------------------------------------------------------------------
     def text(self, value: str) -> str:
         """`value` with invisible/bidi characters removed and credentials masked."""
-        value = strip_invisible(value)
-        known = self._known
-        if known and any(secret in value for secret in known):
-            for secret in known:
-                value = value.replace(secret, MASK)
-        if not _SUSPECT.search(value.lower()):
-            return value
-        value = _ASSIGN.sub(lambda m: m.group(1) + MASK, value)
-        for pattern, replacement in _SHAPES:
-            value = pattern.sub(replacement, value)
-        if len(value) <= CORE_REDACT_LIMIT:
-            value = redaction.redact(value).replace(redaction.MASK, MASK)
-        return value
+        return self.egress.text(strip_invisible(value))
+
+    def lines(self) -> LineMasker:
+        """A masker for a log read line by line (blocks spanning lines, such as private keys, included)."""
+        return self.egress.lines()
 
     # --- Objects. -----------------------------------------------------------------------------------
     def obj(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        """A masked copy of one Kubernetes object (the input is not changed)."""
+        """A masked copy of one Kubernetes object: Kubernetes semantics first, then the core's egress filter.
+
+        The egress filter runs here, before the object is summarized or rendered, and not only on the
+        answer: rendered as YAML, a long `KEY: value` is folded onto two lines, where no text rule pairs them.
+        """
+        masked: dict[str, Any] = self.egress.value(self._object(obj))
+        return masked
+
+    def _object(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         kind = obj.get("kind")
         secret = kind == "Secret"  # in any API group: an unknown "Secret" kind is treated as one
         out: dict[str, Any] = {}
@@ -120,9 +96,9 @@ class Masker:
             if key == "metadata" and isinstance(value, Mapping):
                 out[key] = self._metadata(value, secret)
             elif secret and key in {"data", "stringData"} and isinstance(value, Mapping):
-                out[key] = {k: MASK if v else "" for k, v in value.items()}
+                out[key] = {k: _masked(SECRET_KIND) if v else "" for k, v in value.items()}
             elif kind == "ConfigMap" and key == "data" and isinstance(value, Mapping):
-                out[key] = {k: self._config_value(str(k), v) for k, v in value.items()}
+                out[key] = {k: self._named_value(str(k), v) for k, v in value.items()}
             elif kind == "ConfigMap" and key == "binaryData" and isinstance(value, Mapping):
                 out[key] = {k: f"[binary, {len(str(v)) * 3 // 4} bytes]" for k, v in value.items()}
             else:
@@ -141,67 +117,53 @@ class Masker:
         return out
 
     def _annotation(self, key: str, value: Any, secret: bool) -> Any:
-        if not isinstance(value, str):
+        if key != LAST_APPLIED or not isinstance(value, str):
             return self._walk(value, key)
-        if key == LAST_APPLIED:
-            if secret:
-                return MASK
-            try:
-                applied = json.loads(value)
-            except ValueError:
-                return MASK
-            if not isinstance(applied, dict):
-                return MASK
-            return json.dumps(self.obj(applied), separators=(",", ":"), sort_keys=True)
-        if value and _FIELD.search(key.rsplit("/", 1)[-1]):
-            return MASK
-        return self.text(value)
+        if secret:
+            return _masked(SECRET_KIND)
+        try:
+            applied = json.loads(value)
+        except ValueError:
+            applied = None
+        if not isinstance(applied, dict):
+            return _masked("last-applied-configuration")
+        return json.dumps(self._object(applied), separators=(",", ":"), sort_keys=True)
 
-    def _config_value(self, key: str, value: Any) -> Any:
+    def _named_value(self, name: str, value: Any) -> Any:
+        """A value whose name (a ConfigMap key, an env var) may say it is a secret."""
         if not isinstance(value, str):
-            return self._walk(value, key)
-        if value and _CM_KEY.search(key):
-            return MASK
-        return self.text(value)
+            return self._walk(value, name)
+        kind = secret_name(name)
+        return _masked(kind) if value and kind is not None else strip_invisible(value)
 
     def _walk(self, value: Any, key: str | None = None) -> Any:
         if isinstance(value, str):
-            return self.text(value)
+            return strip_invisible(value)
         if isinstance(value, Mapping):
             if key == "env" or _is_env_var(value):
                 return self._env_var(value)
-            out: dict[str, Any] = {}
-            for k, v in value.items():
-                if isinstance(v, str) and v and _FIELD.search(str(k)):
-                    out[k] = MASK
-                else:
-                    out[k] = self._walk(v, str(k))
-            return out
+            return {k: self._walk(v, str(k)) for k, v in value.items()}
         if isinstance(value, list):
             return self._list(value, key)
         return value
 
     def _list(self, items: list[Any], key: str | None) -> list[Any]:
         out: list[Any] = []
-        mask_next = False
+        flagged: str | None = None
         for item in items:
             if isinstance(item, str):
-                out.append(MASK if mask_next and item else self.text(item))
-                mask_next = bool(_FLAG.match(item))
+                out.append(_masked(flagged) if flagged and item else strip_invisible(item))
+                flag = _FLAG.match(item)
+                flagged = key_kind(flag.group(1)) if flag else None
             else:
-                mask_next = False
+                flagged = None
                 out.append(self._walk(item, key))
         return out
 
     def _env_var(self, var: Mapping[str, Any]) -> dict[str, Any]:
         out = {k: self._walk(v, str(k)) for k, v in var.items() if k != "value"}
         if "value" in var:
-            value = var["value"]
-            name = str(var.get("name", ""))
-            if isinstance(value, str) and value and _ENV.search(name):
-                out["value"] = MASK
-            else:
-                out["value"] = self._walk(value, "value")
+            out["value"] = self._named_value(str(var.get("name", "")), var["value"])
         return out
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from mcp.server.mcpserver.prompts.base import Prompt
 
 from warden_core import Allowlist, Backend, ServerApp, WardenServer
+from warden_core.egress import Egress
 from warden_kubernetes import __version__
 from warden_kubernetes.client import InCluster, KubeClient
 from warden_kubernetes.kinds import KindFilter
@@ -48,7 +49,7 @@ def diagnose_workload(
 
 
 def build_server(settings: Settings, *, incluster: InCluster | None = None) -> WardenServer:
-    masker = Masker()
+    masker = Masker(Egress(settings.egress_disable))
     backend = Backend("the Kubernetes API server", settings)
     client = KubeClient(settings, masker, backend, incluster)
     deps = Deps(

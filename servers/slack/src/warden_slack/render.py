@@ -22,13 +22,11 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from warden_core.errors import InvalidArgument
-from warden_core.text import strip_invisible
+from warden_core.text import INERT_SCHEMES, defang, defang_links, strip_invisible
 
 _MARKUP = re.compile(r"<([^<>\n]{1,3000})>")
 _MENTION = re.compile(r"<@([UW][A-Z0-9]{2,})(?:\|[^<>]*)?>")
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]{0,20}):")
-_BARE_URL = re.compile(r"(?i)\b(https?)://([^\s/?#<>\"'`]*)([^\s<>\"'`]*)")
-_URL_PARTS = re.compile(r"(?is)^(https?)://([^/?#]*)(.*)$")
 _SPACES = re.compile(r"\s+")
 _WINDOW = re.compile(r"^(\d{1,5})([mhdw])$")
 _SLACK_TS = re.compile(r"^\d{9,10}(?:\.\d{1,6})?$")
@@ -52,19 +50,10 @@ def plain(value: object, limit: int = 80) -> str:
     return _line(render_text(str(value or ""), {}, {}), limit)
 
 
-def defang(url: str) -> str:
-    """`https://a.b/c` -> `hxxps://a[.]b/c`: readable, but no client will fetch or preview it."""
-    match = _URL_PARTS.match(url)
-    if match is None:
-        return url
-    scheme, host, rest = match.groups()
-    return f"{scheme.lower().replace('http', 'hxxp')}://{host.replace('.', '[.]')}{rest}"
-
-
 def _link(target: str, label: str) -> str:
     scheme_match = _SCHEME.match(target)
     scheme = scheme_match.group(1).lower() if scheme_match else ""
-    if scheme in {"http", "https"}:
+    if scheme in INERT_SCHEMES:
         shown = defang(target)
         bare = target.split("://", 1)[-1]
         return shown if not label or label in {target, bare} else f"{label} ({shown})"
@@ -112,7 +101,7 @@ def render_text(text: str, users: Mapping[str, str], channels: Mapping[str, str]
 
     text = _MARKUP.sub(replace, text)
     # Links Slack did not wrap (inside code blocks, or in labels) are defanged too.
-    return _BARE_URL.sub(lambda m: defang(m.group(0)), text)
+    return defang_links(text)
 
 
 def escape_outgoing(text: str) -> str:
