@@ -22,7 +22,7 @@ OUTSIDE = [
     ("k8s_list", {"kind": "pods", "namespace": "kube-system"}),
     ("k8s_get", {"kind": "pod", "name": "coredns-abc", "namespace": "kube-system"}),
     ("k8s_get", {"kind": "secret", "name": "bootstrap-token-abcdef", "namespace": "kube-system", "output": "json"}),
-    ("k8s_describe", {"kind": "pod", "name": "coredns-abc", "namespace": "kube-system"}),
+    ("k8s_get", {"kind": "pod", "name": "coredns-abc", "namespace": "kube-system", "output": "describe"}),
     ("k8s_events", {"namespace": "kube-system"}),
     ("k8s_pod_logs", {"name": "coredns-abc", "namespace": "kube-system"}),
     ("k8s_rollout_status", {"kind": "daemonset", "name": "kube-proxy", "namespace": "kube-system"}),
@@ -46,7 +46,7 @@ async def test_no_namespace_configured_means_no_namespaced_reads(cluster: FakeKu
         message = await error(server, tool, arguments)
         assert "set WARDEN_KUBERNETES_NAMESPACES" in message
     assert cluster.requests == []
-    nodes = await ok(server, "k8s_nodes", {})  # cluster-scoped reads still work
+    nodes = await ok(server, "k8s_list", {"kind": "nodes"})  # cluster-scoped reads still work
     assert nodes["count"] == 3
     overview = await ok(server, "k8s_cluster_overview", {})
     assert overview["unhealthy_pods"] == [] and "pod health was not checked" in " ".join(overview["notes"])
@@ -63,7 +63,7 @@ async def test_all_namespaces_with_a_star(cluster: FakeKube, make_server: Make) 
 async def test_a_context_outside_the_allowlist_is_refused_before_loading_it(
     cluster: FakeKube, make_server: Make
 ) -> None:
-    server = make_server()
+    server = make_server(contexts=("dev",))
     for tool, arguments in (("k8s_list", {"kind": "pods", "namespace": "shop"}), ("k8s_cluster_overview", {})):
         message = await error(server, tool, {**arguments, "context": "prod"})
         assert "WARDEN_KUBERNETES_CONTEXTS" in message
@@ -100,7 +100,7 @@ async def test_denied_builtin_kinds_make_no_api_call(cluster: FakeKube, make_ser
         ("k8s_list", {"kind": "secrets", "namespace": "shop"}),
         ("k8s_list", {"kind": "Secret", "namespace": "shop"}),
         ("k8s_get", {"kind": "secret", "name": "db-credentials", "namespace": "shop"}),
-        ("k8s_describe", {"kind": "cm", "name": "app-config", "namespace": "shop"}),
+        ("k8s_get", {"kind": "cm", "name": "app-config", "namespace": "shop", "output": "describe"}),
     ):
         assert "denied by this server's policy (WARDEN_KUBERNETES_DENY_KINDS)" in await error(server, tool, arguments)
     assert cluster.requests == []
@@ -120,7 +120,9 @@ async def test_denied_pods_and_events_close_their_tools(cluster: FakeKube, make_
     assert "denied" in await error(server, "k8s_pod_logs", {"name": "api-6c9d4-pqrst", "namespace": "shop"})
     assert "denied" in await error(server, "k8s_events", {"namespace": "shop"})
     assert cluster.requests == []
-    described = await ok(server, "k8s_describe", {"kind": "deployment", "name": "api", "namespace": "shop"})
+    described = await ok(
+        server, "k8s_get", {"kind": "deployment", "name": "api", "namespace": "shop", "output": "describe"}
+    )
     assert described["events"] == [] and "denied" in described["note"]
     overview = await ok(server, "k8s_cluster_overview", {})
     assert "pods are a denied kind on this server" in overview["notes"]

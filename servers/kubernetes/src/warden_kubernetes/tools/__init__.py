@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from warden_core import ToolSpec
 from warden_kubernetes.tools import cluster, resources, workloads
-from warden_kubernetes.tools.common import Deps
+from warden_kubernetes.tools.common import Deps, without_argument
 
 GROUPS = ("resources", "workloads", "cluster")
+DEFAULT_GROUPS = GROUPS
 
 
 def all_specs(deps: Deps) -> list[ToolSpec]:
-    return [*resources.specs(deps), *workloads.specs(deps), *cluster.specs(deps)]
+    specs = [*resources.specs(deps), *workloads.specs(deps), *cluster.specs(deps)]
+    if deps.settings.contexts:
+        return specs
+    # Only the default context is reachable, so no tool offers a `context` argument that could only fail.
+    return [dataclasses.replace(spec, handler=without_argument(spec.handler, "context")) for spec in specs]
