@@ -6,6 +6,8 @@ It serves what a read-mostly client needs, the way the real API server does:
 - get, list (label and field selectors, `limit`/`continue` paging, list items without kind), and
   watch (chunked JSON lines, scripted events, `timeoutSeconds`) for core, apps, batch and CRD kinds;
 - pod logs (`container`, `tailLines`, `previous`, `sinceSeconds`, `limitBytes`), streamed in chunks;
+- metrics-server's API (`metrics.k8s.io/v1beta1` PodMetrics and NodeMetrics), which `remove_api` takes
+  away to play a cluster without metrics-server;
 - the writes Warden may make: PATCH of a workload or its `scale` subresource, DELETE of a pod;
 - `Status` errors: 401 for a wrong token, 403 for `forbid(...)` rules, 404, 400, 405, 410.
 
@@ -104,6 +106,9 @@ TYPES: tuple[FakeType, ...] = (
     FakeType("cert-manager.io", "v1", "certificates", "Certificate", True, ("cert", "certs")),
     FakeType("cert-manager.io", "v1", "clusterissuers", "ClusterIssuer", False),
     FakeType("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", False, verbs=("create",)),
+    # metrics-server's aggregated API (`remove_api("metrics.k8s.io")` for a cluster without it)
+    FakeType("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", True, verbs=("get", "list")),
+    FakeType("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", False, verbs=("get", "list")),
 )
 _SUBRESOURCES = {
     "pods": ("log", "exec", "attach", "portforward", "proxy", "status", "eviction"),
@@ -228,6 +233,10 @@ class FakeKube:
     def get(self, kind: str, name: str, namespace: str = "") -> dict[str, Any] | None:
         t = self.type_for(kind)
         return self.store.get((t.group, t.plural), {}).get((namespace if t.namespaced else "", name))
+
+    def remove_api(self, group: str) -> None:
+        """Serve no API group `group` any more, like a cluster where its add-on is not installed (404s)."""
+        self.types = [t for t in self.types if t.group != group]
 
     def set_log(self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False) -> None:
         self.logs[(namespace, pod, container, previous)] = text

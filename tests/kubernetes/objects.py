@@ -472,3 +472,32 @@ def certificate(name: str, namespace: str, *, ready: bool = True) -> dict[str, A
             "notAfter": ts(timedelta(days=-60)),
         },
     }
+
+
+def pod_metrics(
+    name: str, namespace: str, containers: dict[str, tuple[str, str]], labels: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """metrics-server's PodMetrics (the pod's labels, and per container (cpu, memory) in the units it reports,
+    such as `1234567n` and `45678Ki`)."""
+    return {
+        "apiVersion": "metrics.k8s.io/v1beta1",
+        "kind": "PodMetrics",
+        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": ts(), "labels": labels or {}},
+        "timestamp": ts(timedelta(seconds=12)),
+        "window": "15.012s",
+        "containers": [
+            {"name": container, "usage": {"cpu": cpu, "memory": memory}}
+            for container, (cpu, memory) in containers.items()
+        ],
+    }
+
+
+def node_metrics(name: str, cpu: str, memory: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "metrics.k8s.io/v1beta1",
+        "kind": "NodeMetrics",
+        "metadata": {"name": name, "creationTimestamp": ts(), "labels": {"kubernetes.io/hostname": name}},
+        "timestamp": ts(timedelta(seconds=9)),
+        "window": "20.047s",
+        "usage": {"cpu": cpu, "memory": memory},
+    }

@@ -199,3 +199,14 @@ def standard(kube: FakeKube) -> None:
             type_="Warning",
         ),
     )
+    # metrics-server's view: usage per container, and per node (none for node-3, which stopped reporting)
+    kube.add(
+        o.pod_metrics("web-5d8f7-abcde", "shop", {"web": ("2500000n", "65536Ki")}, {"app": "web"}),
+        o.pod_metrics("web-5d8f7-fghij", "shop", {"web": ("3100000n", "61440Ki")}, {"app": "web"}),
+        o.pod_metrics("web-5d8f7-klmno", "shop", {"web": ("2900000n", "60000Ki")}, {"app": "web"}),
+        o.pod_metrics("api-6c9d4-uvwxy", "shop", {"api": ("250m", "230Mi")}, {"app": "api"}),
+        o.pod_metrics("worker-1", "team-a", {"app": ("1", "1Gi")}, {"app": "worker"}),
+        o.pod_metrics("coredns-abc", "kube-system", {"coredns": ("3m", "20Mi")}, {"k8s-app": "kube-dns"}),
+        o.node_metrics("node-1", "1520m", "6291456Ki"),
+        o.node_metrics("node-2", "380000000n", "3Gi"),
+    )

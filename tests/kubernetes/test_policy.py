@@ -27,6 +27,7 @@ OUTSIDE = [
     ("k8s_pod_logs", {"name": "coredns-abc", "namespace": "kube-system"}),
     ("k8s_rollout_status", {"kind": "daemonset", "name": "kube-proxy", "namespace": "kube-system"}),
     ("k8s_get", {"kind": "namespace", "name": "kube-system"}),
+    ("k8s_top", {"kind": "pods", "namespace": "kube-system"}),
 ]
 
 
@@ -42,7 +43,7 @@ async def test_namespace_refusals_make_no_api_call(
 
 async def test_no_namespace_configured_means_no_namespaced_reads(cluster: FakeKube, make_server: Make) -> None:
     server = make_server(namespaces=())
-    for tool, arguments in (("k8s_list", {"kind": "pods"}), ("k8s_events", {})):
+    for tool, arguments in (("k8s_list", {"kind": "pods"}), ("k8s_events", {}), ("k8s_top", {"kind": "pods"})):
         message = await error(server, tool, arguments)
         assert "set WARDEN_KUBERNETES_NAMESPACES" in message
     assert cluster.requests == []

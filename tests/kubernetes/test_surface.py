@@ -30,6 +30,7 @@ READ_TOOLS = [
     "k8s_pod_logs",
     "k8s_rollout_status",
     "k8s_cluster_overview",
+    "k8s_top",
 ]
 WRITE_TOOLS = ["k8s_scale", "k8s_rollout_restart", "k8s_delete_pod"]
 # What the default `tools/list` may cost a client's context, in characters of compact JSON.

@@ -39,7 +39,7 @@ async def test_stdio_subprocess(cluster: FakeKube, kubeconfig: Path, tmp_path: P
     )
     async with Client(params, mode=MODES[era]) as client:
         tools = await client.list_tools()
-        assert len(tools.tools) == 6
+        assert len(tools.tools) == 7
         result = await client.call_tool("k8s_list", {"kind": "pods", "namespace": "shop"})
         assert not result.is_error
         assert result.structured_content is not None and result.structured_content["count"] == 5

@@ -112,6 +112,24 @@ class Overview(Out):
     truncated: bool = False
 
 
+class Usage(Out):
+    name: str
+    namespace: str | None = None
+    cpu: str
+    memory: str
+    containers: list[Usage] | None = None
+
+
+class TopResult(Out):
+    kind: str
+    namespaces: list[str] | None = None
+    available: bool
+    count: int
+    items: list[Usage] = []
+    truncated: bool = False
+    note: str | None = None
+
+
 class ScaleResult(Out):
     kind: str
     name: str
