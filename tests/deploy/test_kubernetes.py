@@ -78,7 +78,7 @@ def test_every_server_has_its_objects(name: str) -> None:
     kinds = {kind: len(objs) for kind, objs in objects(name).items()}
     expected = dict.fromkeys(KINDS, 1)
     if name == "kubernetes":
-        expected |= {"ClusterRole": 1, "ClusterRoleBinding": 1}
+        expected |= {"ClusterRole": 2, "ClusterRoleBinding": 1}
     assert kinds == expected
     for objs in objects(name).values():
         assert objs[0]["metadata"]["name"].startswith(f"warden-{name}")
@@ -174,7 +174,8 @@ def test_service_network_policy_and_autoscaler_point_at_the_deployment(name: str
 
 
 def test_kubernetes_server_reads_the_cluster_and_nothing_more() -> None:
-    role = one("kubernetes", "ClusterRole")
+    roles = {role["metadata"]["name"]: role for role in objects("kubernetes")["ClusterRole"]}
+    role = roles["warden-kubernetes-read"]
     binding = one("kubernetes", "ClusterRoleBinding")
     account = one("kubernetes", "ServiceAccount")
     for rule in role["rules"]:
@@ -189,3 +190,19 @@ def test_kubernetes_server_reads_the_cluster_and_nothing_more() -> None:
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": "warden"}
     ]
+
+
+def test_off_by_default_groups_get_exactly_their_grant_and_no_binding() -> None:
+    """The helm group lists Secrets (RBAC cannot narrow that by label), so its role is shipped unbound: the
+    operator binds it per namespace. Nothing else may reach Secrets."""
+    roles = {role["metadata"]["name"]: role for role in objects("kubernetes")["ClusterRole"]}
+    assert roles["warden-kubernetes-helm"]["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}
+    ]
+    assert set(roles) == {"warden-kubernetes-read", "warden-kubernetes-helm"}
+    bound = {
+        binding["roleRef"]["name"]
+        for kind in ("ClusterRoleBinding", "RoleBinding")
+        for binding in objects("kubernetes").get(kind, [])
+    }
+    assert bound == {"warden-kubernetes-read"}

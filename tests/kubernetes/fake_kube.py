@@ -8,6 +8,8 @@ It serves what a read-mostly client needs, the way the real API server does:
 - pod logs (`container`, `tailLines`, `previous`, `sinceSeconds`, `limitBytes`), streamed in chunks;
 - metrics-server's API (`metrics.k8s.io/v1beta1` PodMetrics and NodeMetrics), which `remove_api` takes
   away to play a cluster without metrics-server;
+- lists of metadata only (`Accept: application/json;as=PartialObjectMetadataList;...`), as `kubectl get
+  -o name` asks for them (Helm's release Secrets are built by `objects.helm_release`);
 - the writes Warden may make: PATCH of a workload or its `scale` subresource, DELETE of a pod;
 - `Status` errors: 401 for a wrong token, 403 for `forbid(...)` rules, 404, 400, 405, 410.
 
@@ -566,6 +568,15 @@ class FakeKube:
         if more:
             metadata["continue"] = base64.b64encode(str(start + limit).encode()).decode()
             metadata["remainingItemCount"] = len(objects) - start - limit
+        if "as=PartialObjectMetadataList" in request.headers.get("accept", ""):  # metadata only
+            partial = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1"}
+            items = [{**partial, "metadata": item["metadata"]} for item in page]
+            return {
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": metadata,
+                "items": items,
+            }
         return {"kind": f"{t.kind}List", "apiVersion": t.api_version, "metadata": metadata, "items": page}
 
     def _watch(self, t: FakeType, namespace: str | None, request: Request) -> Stream:

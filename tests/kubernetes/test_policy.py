@@ -188,29 +188,36 @@ def test_the_client_allows_what_warden_needs(method: str, path: str) -> None:
     check_request(method, path)
 
 
+RBAC = Path(__file__).parents[2] / "deploy/kubernetes/warden-kubernetes/rbac.yaml"
+
+
 def test_rbac_manifest_is_read_only_and_excludes_secrets() -> None:
     import yaml
 
-    path = Path(__file__).parents[2] / "deploy/kubernetes/warden-kubernetes/rbac.yaml"
-    documents = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    documents = [d for d in yaml.safe_load_all(RBAC.read_text()) if d]
     kinds = [d["kind"] for d in documents]
-    assert kinds == ["ServiceAccount", "ClusterRole", "ClusterRoleBinding"]
-    role = documents[1]
+    assert kinds == ["ServiceAccount", "ClusterRole", "ClusterRole", "ClusterRoleBinding"]
+    role, helm, binding = documents[1:]
     for rule in role["rules"]:
         assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
         assert "*" not in rule.get("resources", []) and "*" not in rule.get("apiGroups", [])
         assert not {"secrets", "pods/exec", "pods/attach", "pods/portforward", "pods/proxy"} & set(rule["resources"])
-    binding = documents[2]
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"][0]["name"] == documents[0]["metadata"]["name"]
+    # The helm group's grant: listing Secrets, nothing else, and bound by the operator per namespace.
+    assert helm["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]
+
+
+def test_the_readme_shows_the_rbac_manifest_as_it_is() -> None:
+    readme = Path(__file__).parents[2] / "servers/kubernetes/README.md"
+    assert f"```yaml\n{RBAC.read_text()}```" in readme.read_text()
 
 
 def test_rbac_manifest_validates_against_the_kubernetes_schemas() -> None:
     import kubernetes_validate
     import yaml
 
-    path = Path(__file__).parents[2] / "deploy/kubernetes/warden-kubernetes/rbac.yaml"
-    for document in yaml.safe_load_all(path.read_text()):
+    for document in yaml.safe_load_all(RBAC.read_text()):
         kubernetes_validate.validate(document, "1.31", strict=True)
 
 

@@ -33,6 +33,7 @@ READ_TOOLS = [
     "k8s_top",
 ]
 WRITE_TOOLS = ["k8s_scale", "k8s_rollout_restart", "k8s_delete_pod"]
+OPTIONAL_TOOLS = ["k8s_helm"]  # read tools in groups that are off by default
 # What the default `tools/list` may cost a client's context, in characters of compact JSON.
 BUDGET = 12_000
 
@@ -49,7 +50,11 @@ async def test_toolsnaps_and_contract(mode: str) -> None:
     tools = await check_toolsnaps(server, SNAPS, mode)
     await check_contract(server, prefix="k8s_")
     names = [tool["name"] for tool in tools]
-    expected = [*READ_TOOLS[:5], *WRITE_TOOLS, *READ_TOOLS[5:]] if mode == "all" else READ_TOOLS
+    expected = {
+        "default": READ_TOOLS,
+        "read-only": [*READ_TOOLS, *OPTIONAL_TOOLS],
+        "all": [*READ_TOOLS[:5], *WRITE_TOOLS, *READ_TOOLS[5:], *OPTIONAL_TOOLS],
+    }[mode]
     assert names == expected
 
 

@@ -130,6 +130,28 @@ class TopResult(Out):
     note: str | None = None
 
 
+class Release(Out):
+    name: str
+    namespace: str
+    revision: int
+    status: str
+    chart: str | None = None
+    app_version: str | None = None
+    updated: str | None = None
+    description: str | None = None
+
+
+class HelmResult(Out):
+    namespaces: list[str] | None = None
+    releases: list[Release] = []
+    notes: str | None = None
+    resources: list[str] | None = None
+    values: str | None = None
+    manifest: str | None = None
+    truncated: bool = False
+    note: str | None = None
+
+
 class ScaleResult(Out):
     kind: str
     name: str

@@ -83,6 +83,8 @@ def build_server(settings: Settings, *, incluster: InCluster | None = None) -> W
         on_close=client.aclose,
     )
     deps.policy = server.policy
+    # The helm group's Secrets grant is for Helm's release records only (see tools/helm.py).
+    deps.helm_secrets_only = client.helm_secrets_only = any(spec.group == "helm" for spec in server.exposed)
     server.mcp.add_prompt(
         Prompt.from_function(diagnose_workload, name="k8s_diagnose_workload", title="Diagnose a failing workload")
     )

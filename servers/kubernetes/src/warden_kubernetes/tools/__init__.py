@@ -1,19 +1,25 @@
-"""Tool groups, in the order they are listed: resources, workloads, cluster, usage (on by default), helm, access."""
+"""Tool groups, in the order they are listed: resources, workloads, cluster, usage (on by default), then helm."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from warden_core import ToolSpec
-from warden_kubernetes.tools import cluster, resources, usage, workloads
+from warden_kubernetes.tools import cluster, helm, resources, usage, workloads
 from warden_kubernetes.tools.common import Deps, without_argument
 
-GROUPS = ("resources", "workloads", "cluster", "usage")
-DEFAULT_GROUPS = GROUPS
+DEFAULT_GROUPS = ("resources", "workloads", "cluster", "usage")
+GROUPS = (*DEFAULT_GROUPS, "helm")
 
 
 def all_specs(deps: Deps) -> list[ToolSpec]:
-    specs = [*resources.specs(deps), *workloads.specs(deps), *cluster.specs(deps), *usage.specs(deps)]
+    specs = [
+        *resources.specs(deps),
+        *workloads.specs(deps),
+        *cluster.specs(deps),
+        *usage.specs(deps),
+        *helm.specs(deps),
+    ]
     if deps.settings.contexts:
         return specs
     # Only the default context is reachable, so no tool offers a `context` argument that could only fail.

@@ -80,6 +80,7 @@ class Deps:
     masker: Masker
     kinds: KindFilter
     policy: Policy | None = field(default=None)
+    helm_secrets_only: bool = False
 
     @property
     def gate(self) -> Policy:
@@ -112,6 +113,14 @@ class Deps:
             return Scope(targets=list(names), filter_namespaces=False, label=names)
         # Globs: one cluster-wide list, filtered here; objects of other namespaces are dropped unread.
         return Scope(targets=[None], filter_namespaces=True, label=list(allowed.patterns))
+
+    def check_readable(self, rt: ResourceType) -> None:
+        """The kinds denylist, and Secrets while the helm group holds the Secrets grant for its records alone."""
+        self.kinds.check(rt)
+        if self.helm_secrets_only and rt.group == "" and rt.plural == "secrets":
+            raise PolicyDenied(
+                "this server reads Secrets only as Helm release records while the helm group is on; use k8s_helm"
+            )
 
     def namespace_allowed(self, namespace: str) -> bool:
         return self.gate.allows("namespaces", namespace)

@@ -58,10 +58,11 @@ EventName = Annotated[
 def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are closures)
     client, masker, settings = deps.client, deps.masker, deps.settings
 
-    async def resolve(conn: Connection, kind: str) -> ResourceType:
+    async def resolve(conn: Connection, kind: str, *, involved: bool = False) -> ResourceType:
+        """The type `kind` names, checked for reading (or, `involved`, as what events are about)."""
         deps.kinds.check_name(kind)
         rt = await client.resolve(conn, kind)
-        deps.kinds.check(rt)
+        (deps.kinds.check if involved else deps.check_readable)(rt)
         return rt
 
     async def k8s_list(
@@ -233,7 +234,7 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
         if kind is not None:
             deps.kinds.check_name(kind)
         conn = await deps.conn(context)
-        involved_kind = (await resolve(conn, kind)).kind if kind else None
+        involved_kind = (await resolve(conn, kind, involved=True)).kind if kind else None
         scope = deps.scope(EVENT, namespace)
         deps.target(conn, EVENT, namespace)
         selectors = []
