@@ -78,7 +78,7 @@ def test_every_server_has_its_objects(name: str) -> None:
     kinds = {kind: len(objs) for kind, objs in objects(name).items()}
     expected = dict.fromkeys(KINDS, 1)
     if name == "kubernetes":
-        expected |= {"ClusterRole": 2, "ClusterRoleBinding": 1}
+        expected |= {"ClusterRole": 3, "ClusterRoleBinding": 1}
     assert kinds == expected
     for objs in objects(name).values():
         assert objs[0]["metadata"]["name"].startswith(f"warden-{name}")
@@ -193,13 +193,23 @@ def test_kubernetes_server_reads_the_cluster_and_nothing_more() -> None:
 
 
 def test_off_by_default_groups_get_exactly_their_grant_and_no_binding() -> None:
-    """The helm group lists Secrets (RBAC cannot narrow that by label), so its role is shipped unbound: the
-    operator binds it per namespace. Nothing else may reach Secrets."""
+    """The helm group lists Secrets (RBAC cannot narrow that by label) and the access group creates access
+    reviews (which store nothing), so their roles are shipped unbound: the operator binds them per namespace.
+    Nothing else may reach Secrets or create anything."""
     roles = {role["metadata"]["name"]: role for role in objects("kubernetes")["ClusterRole"]}
     assert roles["warden-kubernetes-helm"]["rules"] == [
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}
     ]
-    assert set(roles) == {"warden-kubernetes-read", "warden-kubernetes-helm"}
+    assert roles["warden-kubernetes-access"]["rules"] == [
+        {"apiGroups": ["authorization.k8s.io"], "resources": ["localsubjectaccessreviews"], "verbs": ["create"]},
+        {
+            "apiGroups": ["rbac.authorization.k8s.io"],
+            "resources": ["rolebindings", "clusterrolebindings"],
+            "verbs": ["list"],
+        },
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "clusterroles"], "verbs": ["get"]},
+    ]
+    assert set(roles) == {"warden-kubernetes-read", "warden-kubernetes-helm", "warden-kubernetes-access"}
     bound = {
         binding["roleRef"]["name"]
         for kind in ("ClusterRoleBinding", "RoleBinding")

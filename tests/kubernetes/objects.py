@@ -581,3 +581,47 @@ def helm_release(
         "namespace": namespace,
     }
     return helm_secret(name, namespace, revision, status, helm_payload(record))
+
+
+# --- RBAC -------------------------------------------------------------------------------------------------
+def rule(verbs: str, resources: str, groups: str = "", names: str = "") -> dict[str, Any]:
+    """A PolicyRule from comma-separated lists (`groups` "" is the core group)."""
+    found: dict[str, Any] = {
+        "verbs": verbs.split(","),
+        "apiGroups": groups.split(","),
+        "resources": resources.split(","),
+    }
+    if names:
+        found["resourceNames"] = names.split(",")
+    return found
+
+
+def role(name: str, namespace: str | None, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """A Role (or, without a namespace, a ClusterRole)."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role" if namespace else "ClusterRole",
+        "metadata": metadata(name, namespace, age=timedelta(days=30)),
+        "rules": rules,
+    }
+
+
+def binding(name: str, namespace: str | None, role_ref: str, *subjects: str) -> dict[str, Any]:
+    """A RoleBinding (or, without a namespace, a ClusterRoleBinding). `role_ref` is `Role/x` or
+    `ClusterRole/x`; each subject is `User/alice`, `Group/oncall` or `ServiceAccount/<namespace>/<name>`."""
+    entries = []
+    for subject in subjects:
+        kind, _, rest = subject.partition("/")
+        if kind == "ServiceAccount":
+            account_namespace, _, account = rest.partition("/")
+            entries.append({"kind": kind, "name": account, "namespace": account_namespace})
+        else:
+            entries.append({"kind": kind, "apiGroup": "rbac.authorization.k8s.io", "name": rest})
+    ref_kind, _, ref_name = role_ref.partition("/")
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding" if namespace else "ClusterRoleBinding",
+        "metadata": metadata(name, namespace, age=timedelta(days=30)),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": ref_kind, "name": ref_name},
+        "subjects": entries,
+    }

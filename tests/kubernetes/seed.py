@@ -338,3 +338,44 @@ def helm(kube: FakeKube) -> None:
     impostor = o.helm_release("impostor", "shop", 1, values={"secret": c["values_password"]})
     impostor["type"] = "Opaque"  # labelled and named like a release, but not one: never decoded
     kube.add(impostor)
+
+
+# --- RBAC ---------------------------------------------------------------------------------------------------
+def rbac(kube: FakeKube) -> None:
+    """Who may do what: the server's own read role (as deploy/ ships it), kubectl's view and edit, a CI
+    account that deploys to shop, an on-call group that reads logs there, alice who views shop and edits
+    team-a, and the bindings every cluster has for system:authenticated."""
+    kube.add(
+        o.role(
+            "warden-kubernetes-read",
+            None,
+            [o.rule("get,list,watch", "pods,pods/log,services,configmaps,events,namespaces,nodes")],
+        ),
+        o.role("view", None, [o.rule("get,list,watch", "pods,pods/log,services,configmaps,events")]),
+        o.role(
+            "edit",
+            None,
+            [
+                o.rule("create,delete,get,list,patch,update,watch", "pods,services,configmaps"),
+                o.rule("create,delete,get,list,patch,update,watch", "deployments,deployments/scale", "apps"),
+            ],
+        ),
+        o.role(
+            "system:basic-user",
+            None,
+            [o.rule("create", "selfsubjectaccessreviews,selfsubjectrulesreviews", "authorization.k8s.io")],
+        ),
+        o.role("log-reader", "shop", [o.rule("get", "pods/log"), o.rule("get,list", "pods")]),
+        o.binding(
+            "warden-kubernetes-read",
+            None,
+            "ClusterRole/warden-kubernetes-read",
+            "ServiceAccount/warden/warden-kubernetes",
+        ),
+        o.binding("system:basic-user", None, "ClusterRole/system:basic-user", "Group/system:authenticated"),
+        o.binding("deployers", "shop", "ClusterRole/edit", "ServiceAccount/shop/ci"),
+        o.binding("oncall-logs", "shop", "Role/log-reader", "Group/oncall"),
+        o.binding("viewers", "shop", "ClusterRole/view", "User/alice@example.com", "Group/auditors"),
+        o.binding("editors", "team-a", "ClusterRole/edit", "User/alice@example.com"),
+        o.binding("admins", "kube-system", "ClusterRole/edit", "User/alice@example.com"),
+    )

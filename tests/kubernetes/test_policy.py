@@ -196,8 +196,8 @@ def test_rbac_manifest_is_read_only_and_excludes_secrets() -> None:
 
     documents = [d for d in yaml.safe_load_all(RBAC.read_text()) if d]
     kinds = [d["kind"] for d in documents]
-    assert kinds == ["ServiceAccount", "ClusterRole", "ClusterRole", "ClusterRoleBinding"]
-    role, helm, binding = documents[1:]
+    assert kinds == ["ServiceAccount", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding"]
+    role, helm, access, binding = documents[1:]
     for rule in role["rules"]:
         assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
         assert "*" not in rule.get("resources", []) and "*" not in rule.get("apiGroups", [])
@@ -206,6 +206,11 @@ def test_rbac_manifest_is_read_only_and_excludes_secrets() -> None:
     assert binding["subjects"][0]["name"] == documents[0]["metadata"]["name"]
     # The helm group's grant: listing Secrets, nothing else, and bound by the operator per namespace.
     assert helm["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]
+    # The access group's only create is the LocalSubjectAccessReview, which stores nothing.
+    creates = [rule for rule in access["rules"] if "create" in rule["verbs"]]
+    assert creates == [
+        {"apiGroups": ["authorization.k8s.io"], "resources": ["localsubjectaccessreviews"], "verbs": ["create"]}
+    ]
 
 
 def test_the_readme_shows_the_rbac_manifest_as_it_is() -> None:

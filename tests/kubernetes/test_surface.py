@@ -33,7 +33,7 @@ READ_TOOLS = [
     "k8s_top",
 ]
 WRITE_TOOLS = ["k8s_scale", "k8s_rollout_restart", "k8s_delete_pod"]
-OPTIONAL_TOOLS = ["k8s_helm"]  # read tools in groups that are off by default
+OPTIONAL_TOOLS = ["k8s_helm", "k8s_access"]  # read tools in groups that are off by default
 # What the default `tools/list` may cost a client's context, in characters of compact JSON.
 BUDGET = 12_000
 

@@ -9,7 +9,8 @@ fake), imports faster and keeps a bounded connection pool, so it is the one used
 
 Every request goes through `_request`, which only lets the verbs Warden needs through: GET on
 resources, discovery and `/version`; PATCH on a workload or its `scale` subresource; DELETE on a
-pod. There is no code path for exec, attach, port-forward, proxy or any other subresource.
+pod; POST of the two access reviews k8s_access asks (they answer a question and store nothing).
+There is no code path for exec, attach, port-forward, proxy or any other subresource.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ _READABLE_SUBRESOURCES = {None, "log", "scale"}
 _WORKLOAD_PLURALS = {"deployments", "statefulsets", "daemonsets"}
 _API_PATH = re.compile(r"^/(?:api/(?P<cv>v1)|apis/(?P<g>[a-z0-9.-]+)/(?P<gv>[a-z0-9]+))(?P<rest>(?:/[^/]+)*)$")
 _SECRETS = re.compile(r"^/api/v1/(?:namespaces/[^/]+/)?secrets(?:/|$)")
+_REVIEWS = re.compile(
+    r"^/apis/authorization\.k8s\.io/v1/(?:selfsubjectrulesreviews|namespaces/[a-z0-9][-a-z0-9]{0,62}/localsubjectaccessreviews)$"
+)
 # A list of objects' metadata only (what `kubectl get -o name` asks for), or the full list from an old server.
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
@@ -102,6 +106,10 @@ def check_request(method: str, path: str) -> None:
         if method != "GET":
             raise RuntimeError(f"refused {method} {path}")
         return
+    if method == "POST":
+        if _REVIEWS.match(path):
+            return
+        raise RuntimeError(f"refused {method} {path}")
     found = _API_PATH.match(path)
     if not found:
         raise RuntimeError(f"refused request to {path!r}: not a Kubernetes API path")
@@ -556,6 +564,12 @@ class KubeClient:
 
     async def delete(self, conn: Connection, path: str, what: str) -> dict[str, Any]:
         return await self.run(lambda: self._json(conn, "DELETE", path, what), what=what, retry=False)
+
+    # --- Access reviews (a `create` that changes nothing: the API server answers and stores nothing). ---------
+    async def review(self, conn: Connection, path: str, body: dict[str, Any], what: str) -> dict[str, Any]:
+        return await self.run(
+            lambda: self._json(conn, "POST", path, what, body=body, content_type="application/json"), what=what
+        )
 
 
 def _describe(rt: ResourceType, name: str | None, namespace: str | None) -> str:

@@ -152,6 +152,24 @@ class HelmResult(Out):
     note: str | None = None
 
 
+class Binding(Out):
+    binding: str
+    role: str
+    subject: str
+    rules: list[str] = []
+
+
+class AccessResult(Out):
+    namespace: str
+    subject: str
+    allowed: bool | None = None
+    reason: str | None = None
+    rules: list[str] | None = None
+    bindings: list[Binding] | None = None
+    incomplete: bool = False
+    note: str | None = None
+
+
 class ScaleResult(Out):
     kind: str
     name: str

@@ -1,15 +1,15 @@
-"""Tool groups, in the order they are listed: resources, workloads, cluster, usage (on by default), then helm."""
+"""Tool groups, in the order they are listed: resources, workloads, cluster, usage (on by default), helm, access."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from warden_core import ToolSpec
-from warden_kubernetes.tools import cluster, helm, resources, usage, workloads
+from warden_kubernetes.tools import access, cluster, helm, resources, usage, workloads
 from warden_kubernetes.tools.common import Deps, without_argument
 
 DEFAULT_GROUPS = ("resources", "workloads", "cluster", "usage")
-GROUPS = (*DEFAULT_GROUPS, "helm")
+GROUPS = (*DEFAULT_GROUPS, "helm", "access")
 
 
 def all_specs(deps: Deps) -> list[ToolSpec]:
@@ -19,6 +19,7 @@ def all_specs(deps: Deps) -> list[ToolSpec]:
         *cluster.specs(deps),
         *usage.specs(deps),
         *helm.specs(deps),
+        *access.specs(deps),
     ]
     if deps.settings.contexts:
         return specs
