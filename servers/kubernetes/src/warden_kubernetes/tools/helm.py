@@ -163,7 +163,7 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
         unread = []
         for namespace, name, number in wanted[:limit]:
             found = await read(conn, namespace, name, number)
-            if found is None:  # removed since the scan (an upgrade or uninstall in between)
+            if found is None:  # not a release record after all, or gone since the scan (an uninstall)
                 continue
             if found.error:
                 unread.append(f"{namespace}/{name} revision {number}: {found.error}")
