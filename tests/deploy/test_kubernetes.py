@@ -81,7 +81,7 @@ def test_every_server_has_its_objects(name: str) -> None:
     kinds = {kind: len(objs) for kind, objs in objects(name).items()}
     expected = dict.fromkeys(KINDS, 1)
     if name == "kubernetes":
-        expected |= {"ClusterRole": 1, "ClusterRoleBinding": 1}
+        expected |= {"ClusterRole": 3, "ClusterRoleBinding": 1}
     assert kinds == expected
     for objs in objects(name).values():
         assert objs[0]["metadata"]["name"].startswith(f"warden-{name}")
@@ -177,7 +177,8 @@ def test_service_network_policy_and_autoscaler_point_at_the_deployment(name: str
 
 
 def test_kubernetes_server_reads_the_cluster_and_nothing_more() -> None:
-    role = one("kubernetes", "ClusterRole")
+    roles = {role["metadata"]["name"]: role for role in objects("kubernetes")["ClusterRole"]}
+    role = roles["warden-kubernetes-read"]
     binding = one("kubernetes", "ClusterRoleBinding")
     account = one("kubernetes", "ServiceAccount")
     for rule in role["rules"]:
@@ -212,4 +213,31 @@ def test_impersonation_grants_exactly_the_named_users_and_groups() -> None:
     groups = {rule["resources"][0]: rule["resourceNames"] for rule in role["rules"]}["groups"]
     assert set(env["WARDEN_KUBERNETES_IMPERSONATE_GROUPS"].split(",")) == set(groups)
     # The base deployment does not impersonate, and its account has no such right.
-    assert not any("impersonate" in rule["verbs"] for rule in one("kubernetes", "ClusterRole")["rules"])
+    roles = objects("kubernetes")["ClusterRole"]
+    assert not any("impersonate" in rule["verbs"] for role in roles for rule in role["rules"])
+
+
+def test_off_by_default_groups_get_exactly_their_grant_and_no_binding() -> None:
+    """The helm group lists Secrets (RBAC cannot narrow that by label) and the access group creates access
+    reviews (which store nothing), so their roles are shipped unbound: the operator binds them per namespace.
+    Nothing else may reach Secrets or create anything."""
+    roles = {role["metadata"]["name"]: role for role in objects("kubernetes")["ClusterRole"]}
+    assert roles["warden-kubernetes-helm"]["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}
+    ]
+    assert roles["warden-kubernetes-access"]["rules"] == [
+        {"apiGroups": ["authorization.k8s.io"], "resources": ["localsubjectaccessreviews"], "verbs": ["create"]},
+        {
+            "apiGroups": ["rbac.authorization.k8s.io"],
+            "resources": ["rolebindings", "clusterrolebindings"],
+            "verbs": ["list"],
+        },
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "clusterroles"], "verbs": ["get"]},
+    ]
+    assert set(roles) == {"warden-kubernetes-read", "warden-kubernetes-helm", "warden-kubernetes-access"}
+    bound = {
+        binding["roleRef"]["name"]
+        for kind in ("ClusterRoleBinding", "RoleBinding")
+        for binding in objects("kubernetes").get(kind, [])
+    }
+    assert bound == {"warden-kubernetes-read"}

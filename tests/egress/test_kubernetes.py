@@ -35,7 +35,7 @@ CALLS: Calls = [
     ("k8s_pod_logs", {"name": "leaky-0", "namespace": "shop", "tail_lines": 4}),
     ("k8s_get", {"kind": "cm", "name": "leaky-config", "namespace": "shop", "output": "json"}),
     ("k8s_get", {"kind": "cm", "name": "leaky-config", "namespace": "shop", "output": "yaml"}),
-    ("k8s_describe", {"kind": "pod", "name": "leaky-0", "namespace": "shop"}),
+    ("k8s_get", {"kind": "pod", "name": "leaky-0", "namespace": "shop", "output": "describe"}),
     ("k8s_get", {"kind": "pod", "name": "leaky-0", "namespace": "shop", "output": "yaml"}),
     ("k8s_events", {"namespace": "shop"}),
 ]

@@ -6,7 +6,14 @@ It serves what a read-mostly client needs, the way the real API server does:
 - get, list (label and field selectors, `limit`/`continue` paging, list items without kind), and
   watch (chunked JSON lines, scripted events, `timeoutSeconds`) for core, apps, batch and CRD kinds;
 - pod logs (`container`, `tailLines`, `previous`, `sinceSeconds`, `limitBytes`), streamed in chunks;
+- metrics-server's API (`metrics.k8s.io/v1beta1` PodMetrics and NodeMetrics), which `remove_api` takes
+  away to play a cluster without metrics-server;
+- lists of metadata only (`Accept: application/json;as=PartialObjectMetadataList;...`), as `kubectl get
+  -o name` asks for them (Helm's release Secrets are built by `objects.helm_release`);
 - the writes Warden may make: PATCH of a workload or its `scale` subresource, DELETE of a pod;
+- RBAC objects, and the access reviews a read-only client may create (SelfSubjectRulesReview for the
+  token's identity, LocalSubjectAccessReview for any subject), answered from those objects as the API
+  server's RBAC authorizer would, and never stored;
 - `Status` errors: 401 for a wrong token, 403 for `forbid(...)` rules, 404, 400, 405, 410.
 
 Every request is recorded (`requests`, `calls(...)`), so a test can prove that a refused call
@@ -60,6 +67,14 @@ SERVER_VERSION = {
 }
 # Subresources a cluster really has, and that Warden must never touch.
 FORBIDDEN_SUBRESOURCES = frozenset({"exec", "attach", "portforward", "proxy", "eviction", "binding", "token"})
+# The only creates Warden makes: access reviews, which the API server answers and never stores.
+REVIEWS = re.compile(
+    r"^/apis/authorization\.k8s\.io/v1/(?:selfsubjectrulesreviews|namespaces/[^/]+/localsubjectaccessreviews)$"
+)
+SERVER_IDENTITY = (
+    "system:serviceaccount:warden:warden-kubernetes",
+    ["system:serviceaccounts", "system:serviceaccounts:warden", "system:authenticated"],
+)
 
 
 @dataclass
@@ -104,6 +119,21 @@ TYPES: tuple[FakeType, ...] = (
     FakeType("cert-manager.io", "v1", "certificates", "Certificate", True, ("cert", "certs")),
     FakeType("cert-manager.io", "v1", "clusterissuers", "ClusterIssuer", False),
     FakeType("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", False, verbs=("create",)),
+    FakeType("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
+    FakeType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
+    FakeType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
+    FakeType("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
+    # access reviews: answered from the RBAC objects above, never stored
+    FakeType(
+        "authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", False, verbs=("create",)
+    ),
+    FakeType("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", False, verbs=("create",)),
+    FakeType(
+        "authorization.k8s.io", "v1", "localsubjectaccessreviews", "LocalSubjectAccessReview", True, verbs=("create",)
+    ),
+    # metrics-server's aggregated API (`remove_api("metrics.k8s.io")` for a cluster without it)
+    FakeType("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", True, verbs=("get", "list")),
+    FakeType("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", False, verbs=("get", "list")),
 )
 _SUBRESOURCES = {
     "pods": ("log", "exec", "attach", "portforward", "proxy", "status", "eviction"),
@@ -230,6 +260,10 @@ class FakeKube:
         t = self.type_for(kind)
         return self.store.get((t.group, t.plural), {}).get((namespace if t.namespaced else "", name))
 
+    def remove_api(self, group: str) -> None:
+        """Serve no API group `group` any more, like a cluster where its add-on is not installed (404s)."""
+        self.types = [t for t in self.types if t.group != group]
+
     def set_log(self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False) -> None:
         self.logs[(namespace, pod, container, previous)] = text
 
@@ -268,12 +302,14 @@ class FakeKube:
         self.api.reset()
 
     def violations(self) -> list[str]:
-        """Requests Warden must never make: exec/attach/proxy/... or a verb other than GET/PATCH/DELETE."""
+        """Requests Warden must never make: exec/attach/proxy/..., or a verb other than GET/PATCH/DELETE
+        (POST only for the two access reviews)."""
         bad = []
         for request in self.requests:
             found = _RESOURCE.match(request.path)
             sub = found.group("sub") if found else None
-            if sub in FORBIDDEN_SUBRESOURCES or request.method not in {"GET", "PATCH", "DELETE"}:
+            review = request.method == "POST" and REVIEWS.match(request.path)
+            if sub in FORBIDDEN_SUBRESOURCES or not (review or request.method in {"GET", "PATCH", "DELETE"}):
                 bad.append(f"{request.method} {request.path}")
         return bad
 
@@ -497,7 +533,12 @@ class FakeKube:
         if t is None:
             return status(404, "NotFound", "the server could not find the requested resource")
         watching = request.param("watch") in {"true", "1"}
-        verb = {"GET": "get" if name else ("watch" if watching else "list"), "PATCH": "patch", "DELETE": "delete"}
+        verb = {
+            "GET": "get" if name else ("watch" if watching else "list"),
+            "PATCH": "patch",
+            "DELETE": "delete",
+            "POST": "create",
+        }
         verb_name = verb.get(request.method, request.method.lower())
         if sub == "log":
             verb_name = "get"
@@ -518,6 +559,8 @@ class FakeKube:
                 )
         if sub in FORBIDDEN_SUBRESOURCES:
             return status(403, "Forbidden", f"{plural}/{sub} is forbidden")
+        if request.method == "POST" and t.group == "authorization.k8s.io" and name is None:
+            return self._review(t, namespace, request)
         if request.method not in {"GET", "PATCH", "DELETE"}:
             return status(405, "MethodNotAllowed", f"{request.method} is not supported by this fake")
         if sub == "log":
@@ -576,6 +619,15 @@ class FakeKube:
         if more:
             metadata["continue"] = base64.b64encode(str(start + limit).encode()).decode()
             metadata["remainingItemCount"] = len(objects) - start - limit
+        if "as=PartialObjectMetadataList" in request.headers.get("accept", ""):  # metadata only
+            partial = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1"}
+            items = [{**partial, "metadata": item["metadata"]} for item in page]
+            return {
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": metadata,
+                "items": items,
+            }
         return {"kind": f"{t.kind}List", "apiVersion": t.api_version, "metadata": metadata, "items": page}
 
     def _watch(self, t: FakeType, namespace: str | None, request: Request) -> Stream:
@@ -595,6 +647,81 @@ class FakeKube:
             self._release.wait(max(0.0, ends - time.monotonic()))
 
         return Stream(200, b"", {"Content-Type": "application/json"}, chunks=chunks())
+
+    # --- Authorization: RBAC evaluated from the stored Roles and bindings, like the API server's authorizer. ---
+    def identity(self, request: Request) -> tuple[str, list[str]]:
+        """Who a request's bearer token is: the server's ServiceAccount, or (other tokens) a plain user."""
+        token = request.headers.get("authorization", "").partition(" ")[2]
+        if token == DEFAULT_TOKEN:
+            return SERVER_IDENTITY
+        return f"user-{token[:8]}", ["system:authenticated"]
+
+    def grants(self, user: str, groups: list[str], namespace: str) -> Iterator[tuple[str, dict[str, Any], dict]]:
+        """(why, binding subject, rule) for every rule RBAC gives `user`/`groups` in `namespace`."""
+        with self._lock:
+            bindings = [
+                ("RoleBinding", b)
+                for (ns, _), b in self.store.get(("rbac.authorization.k8s.io", "rolebindings"), {}).items()
+                if ns == namespace
+            ] + [
+                ("ClusterRoleBinding", b)
+                for b in self.store.get(("rbac.authorization.k8s.io", "clusterrolebindings"), {}).values()
+            ]
+            roles = self.store.get(("rbac.authorization.k8s.io", "roles"), {})
+            cluster_roles = self.store.get(("rbac.authorization.k8s.io", "clusterroles"), {})
+            for kind, binding in bindings:
+                subject = next((s for s in binding.get("subjects") or [] if _names(s, user, groups)), None)
+                ref = binding["roleRef"]
+                role = (
+                    roles.get((namespace, ref["name"]))
+                    if ref["kind"] == "Role"
+                    else cluster_roles.get(("", ref["name"]))
+                )
+                if subject is None or role is None:
+                    continue
+                meta = binding["metadata"]
+                where = f"{meta['name']}/{meta['namespace']}" if kind == "RoleBinding" else meta["name"]
+                who = (
+                    f"{subject['name']}/{subject['namespace']}"
+                    if subject["kind"] == "ServiceAccount"
+                    else subject["name"]
+                )
+                why = f'RBAC: allowed by {kind} "{where}" of {ref["kind"]} "{ref["name"]}" to {subject["kind"]} "{who}"'
+                for rule in role.get("rules") or []:
+                    yield why, subject, rule
+
+    def _review(self, t: FakeType, namespace: str | None, request: Request) -> Response | dict[str, Any]:
+        body = request.json() or {}
+        spec = body.get("spec") or {}
+        if t.plural == "selfsubjectrulesreviews":
+            user, groups = self.identity(request)
+            rules = [rule for _, _, rule in self.grants(user, groups, spec.get("namespace", ""))]
+            return {
+                **body,
+                "status": {
+                    "resourceRules": [r for r in rules if "nonResourceURLs" not in r],
+                    "nonResourceRules": [r for r in rules if "nonResourceURLs" in r],
+                    "incomplete": False,
+                },
+            }
+        if t.plural != "localsubjectaccessreviews":
+            return status(405, "MethodNotAllowed", f"{t.plural} is not supported by this fake")
+        attributes = spec.get("resourceAttributes") or {}
+        if attributes.get("namespace") != namespace:
+            value = attributes.get("namespace")
+            return status(
+                400,
+                "Invalid",
+                f'spec.resourceAttributes.namespace: Invalid value: "{value}": must match metadata.namespace',
+            )
+        if not spec.get("user") and not spec.get("groups"):
+            return status(
+                400, "Invalid", 'spec.user: Invalid value: "": at least one of user or group must be specified'
+            )
+        for why, _, rule in self.grants(spec.get("user", ""), spec.get("groups") or [], namespace or ""):
+            if _allows(rule, attributes):
+                return {**body, "status": {"allowed": True, "reason": why}}
+        return {**body, "status": {"allowed": False}}
 
     def _scale(self, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
@@ -640,6 +767,27 @@ class FakeKube:
             data = data[: int(request.param("limitBytes") or 0)]
         pieces = [data[i : i + 65_536] for i in range(0, len(data), 65_536)]
         return Stream(200, b"", {"Content-Type": "text/plain"}, chunks=iter(pieces))
+
+
+def _names(subject: dict[str, Any], user: str, groups: list[str]) -> bool:
+    if subject["kind"] == "Group":
+        return subject["name"] in groups
+    if subject["kind"] == "ServiceAccount":
+        return user == f"system:serviceaccount:{subject['namespace']}:{subject['name']}"
+    return bool(user) and subject["name"] == user
+
+
+def _allows(rule: dict[str, Any], attributes: dict[str, Any]) -> bool:
+    resource = attributes.get("resource", "") + (
+        f"/{attributes['subresource']}" if attributes.get("subresource") else ""
+    )
+    names = rule.get("resourceNames") or []
+    return (
+        bool({"*", attributes.get("verb")} & set(rule.get("verbs") or []))
+        and bool({"*", attributes.get("group", "")} & set(rule.get("apiGroups") or []))
+        and bool({"*", resource} & set(rule.get("resources") or []))
+        and (not names or attributes.get("name") in names)
+    )
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:

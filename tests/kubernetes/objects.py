@@ -6,6 +6,7 @@ Timestamps are relative to now so ages read naturally ("5m", "3d").
 from __future__ import annotations
 
 import base64
+import gzip
 import itertools
 import json
 import uuid
@@ -471,4 +472,156 @@ def certificate(name: str, namespace: str, *, ready: bool = True) -> dict[str, A
             ],
             "notAfter": ts(timedelta(days=-60)),
         },
+    }
+
+
+def pod_metrics(
+    name: str, namespace: str, containers: dict[str, tuple[str, str]], labels: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """metrics-server's PodMetrics (the pod's labels, and per container (cpu, memory) in the units it reports,
+    such as `1234567n` and `45678Ki`)."""
+    return {
+        "apiVersion": "metrics.k8s.io/v1beta1",
+        "kind": "PodMetrics",
+        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": ts(), "labels": labels or {}},
+        "timestamp": ts(timedelta(seconds=12)),
+        "window": "15.012s",
+        "containers": [
+            {"name": container, "usage": {"cpu": cpu, "memory": memory}}
+            for container, (cpu, memory) in containers.items()
+        ],
+    }
+
+
+def node_metrics(name: str, cpu: str, memory: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "metrics.k8s.io/v1beta1",
+        "kind": "NodeMetrics",
+        "metadata": {"name": name, "creationTimestamp": ts(), "labels": {"kubernetes.io/hostname": name}},
+        "timestamp": ts(timedelta(seconds=9)),
+        "window": "20.047s",
+        "usage": {"cpu": cpu, "memory": memory},
+    }
+
+
+# --- Helm 3 release records ------------------------------------------------------------------------------
+def helm_payload(record: dict[str, Any]) -> str:
+    """What Helm 3 stores in a release Secret's `release` key: base64(gzip(JSON)), best compression."""
+    return base64.b64encode(gzip.compress(json.dumps(record).encode(), compresslevel=9, mtime=0)).decode()
+
+
+def helm_secret(name: str, namespace: str, revision: int, status: str, payload: str | bytes) -> dict[str, Any]:
+    """The Secret Helm 3 writes for one release revision, as the API returns it (the data base64-encoded
+    once more by the Secret's own encoding)."""
+    age = timedelta(days=10 - min(revision, 9))
+    meta = metadata(f"sh.helm.release.v1.{name}.v{revision}", namespace, age=age)
+    modified = str(int((datetime.now(UTC) - age).timestamp()))
+    meta["labels"] = {"name": name, "owner": "helm", "status": status, "version": str(revision), "modifiedAt": modified}
+    raw = payload.encode() if isinstance(payload, str) else payload
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": meta,
+        "type": "helm.sh/release.v1",
+        "data": {"release": base64.b64encode(raw).decode()},
+    }
+
+
+def helm_release(
+    name: str,
+    namespace: str,
+    revision: int = 1,
+    *,
+    status: str = "deployed",
+    chart: str = "shop",
+    chart_version: str = "1.4.0",
+    app_version: str = "2.3.1",
+    values: dict[str, Any] | None = None,
+    chart_values: dict[str, Any] | None = None,
+    manifest: str = "",
+    notes: str = "",
+    description: str | None = None,
+    hooks: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A release revision as Helm 3 records it (the `release.Release` JSON: info, chart with its templates,
+    files and default values, user-supplied `config`, rendered manifest, hooks), in its Secret."""
+    deployed = ts(timedelta(days=10 - min(revision, 9))).replace("Z", ".123456789Z")
+    record = {
+        "name": name,
+        "info": {
+            "first_deployed": ts(timedelta(days=10)).replace("Z", ".987654321Z"),
+            "last_deployed": deployed,
+            "deleted": "",
+            "description": description or ("Install complete" if revision == 1 else "Upgrade complete"),
+            "status": status,
+            "notes": notes,
+        },
+        "chart": {
+            "metadata": {
+                "name": chart,
+                "version": chart_version,
+                "description": f"The {chart} application",
+                "apiVersion": "v2",
+                "appVersion": app_version,
+                "type": "application",
+            },
+            "lock": None,
+            "templates": [
+                {"name": "templates/deployment.yaml", "data": base64.b64encode(b"kind: Deployment\n").decode()},
+                {"name": "templates/secret.yaml", "data": base64.b64encode(b"kind: Secret\n").decode()},
+            ],
+            "values": chart_values or {"replicaCount": 1, "image": {"repository": chart, "tag": app_version}},
+            "schema": None,
+            "files": [{"name": "README.md", "data": base64.b64encode(f"# {chart}\n".encode()).decode()}],
+        },
+        "config": values or {},
+        "manifest": manifest,
+        "hooks": hooks or [],
+        "version": revision,
+        "namespace": namespace,
+    }
+    return helm_secret(name, namespace, revision, status, helm_payload(record))
+
+
+# --- RBAC -------------------------------------------------------------------------------------------------
+def rule(verbs: str, resources: str, groups: str = "", names: str = "") -> dict[str, Any]:
+    """A PolicyRule from comma-separated lists (`groups` "" is the core group)."""
+    found: dict[str, Any] = {
+        "verbs": verbs.split(","),
+        "apiGroups": groups.split(","),
+        "resources": resources.split(","),
+    }
+    if names:
+        found["resourceNames"] = names.split(",")
+    return found
+
+
+def role(name: str, namespace: str | None, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """A Role (or, without a namespace, a ClusterRole)."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role" if namespace else "ClusterRole",
+        "metadata": metadata(name, namespace, age=timedelta(days=30)),
+        "rules": rules,
+    }
+
+
+def binding(name: str, namespace: str | None, role_ref: str, *subjects: str) -> dict[str, Any]:
+    """A RoleBinding (or, without a namespace, a ClusterRoleBinding). `role_ref` is `Role/x` or
+    `ClusterRole/x`; each subject is `User/alice`, `Group/oncall` or `ServiceAccount/<namespace>/<name>`."""
+    entries = []
+    for subject in subjects:
+        kind, _, rest = subject.partition("/")
+        if kind == "ServiceAccount":
+            account_namespace, _, account = rest.partition("/")
+            entries.append({"kind": kind, "name": account, "namespace": account_namespace})
+        else:
+            entries.append({"kind": kind, "apiGroup": "rbac.authorization.k8s.io", "name": rest})
+    ref_kind, _, ref_name = role_ref.partition("/")
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding" if namespace else "ClusterRoleBinding",
+        "metadata": metadata(name, namespace, age=timedelta(days=30)),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": ref_kind, "name": ref_name},
+        "subjects": entries,
     }

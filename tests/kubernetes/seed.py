@@ -199,3 +199,183 @@ def standard(kube: FakeKube) -> None:
             type_="Warning",
         ),
     )
+    # metrics-server's view: usage per container, and per node (none for node-3, which stopped reporting)
+    kube.add(
+        o.pod_metrics("web-5d8f7-abcde", "shop", {"web": ("2500000n", "65536Ki")}, {"app": "web"}),
+        o.pod_metrics("web-5d8f7-fghij", "shop", {"web": ("3100000n", "61440Ki")}, {"app": "web"}),
+        o.pod_metrics("web-5d8f7-klmno", "shop", {"web": ("2900000n", "60000Ki")}, {"app": "web"}),
+        o.pod_metrics("api-6c9d4-uvwxy", "shop", {"api": ("250m", "230Mi")}, {"app": "api"}),
+        o.pod_metrics("worker-1", "team-a", {"app": ("1", "1Gi")}, {"app": "worker"}),
+        o.pod_metrics("coredns-abc", "kube-system", {"coredns": ("3m", "20Mi")}, {"k8s-app": "kube-dns"}),
+        o.node_metrics("node-1", "1520m", "6291456Ki"),
+        o.node_metrics("node-2", "380000000n", "3Gi"),
+    )
+
+
+# --- Helm 3 releases --------------------------------------------------------------------------------------
+# Canaries in Helm's records: none may leave the server, whatever the view.
+HELM_CANARIES = {
+    "values_password": "CANARY-helm-dbpw-Q7w8",  # values postgresql.auth.password, rendered into the manifest
+    "values_api_key": "CANARY-helm-stripe-k2L9",  # values stripe.apiKey, rendered as a Secret's stringData
+    "values_env": "CANARY-helm-smtp-Zx41",  # values extraEnv SMTP_PASSWORD, rendered as a container env var
+    "values_redis": "73510842",  # values redis.password, a number, rendered into a ConfigMap's redis.conf
+    "manifest_secret": "CANARY-helm-tls-key-P0o9",  # only in the manifest: a Secret's data
+    "hook": "CANARY-helm-hook-M3n4",  # only in a hook's manifest, which no view shows
+    "chart_default": "CANARY-helm-chartdefault-J8k",  # the chart's own default values, which no view shows
+}
+SHOP_MANIFEST = """---
+# Source: shop/templates/secret.yaml
+apiVersion: v1
+kind: Secret
+metadata:
+  name: shop-db
+  labels:
+    app.kubernetes.io/managed-by: Helm
+type: Opaque
+data:
+  password: {password_b64}
+  tls.key: {tls_b64}
+stringData:
+  stripe-api-key: "{api_key}"
+---
+# Source: shop/templates/configmap.yaml
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: shop-redis
+data:
+  redis.conf: |
+    bind 0.0.0.0
+    requirepass {redis}
+  cache.ttl: "60"
+---
+# Source: shop/templates/deployment.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shop-web
+spec:
+  replicas: 3
+  template:
+    spec:
+      containers:
+        - name: web
+          image: "registry.example.com/shop-web:2.3.1"
+          env:
+            - name: SMTP_PASSWORD
+              value: "{smtp}"
+            - name: DB_HOST
+              value: shop-postgresql
+"""
+
+
+def helm(kube: FakeKube) -> None:
+    """Releases as Helm 3 records them: `shop` (three revisions) and `billing` (a failed upgrade) in shop,
+    `worker` in team-a, `ingress-nginx` in kube-system; and a Secret that only looks like a release."""
+    c = HELM_CANARIES
+    manifest = SHOP_MANIFEST.format(
+        password_b64=base64.b64encode(c["values_password"].encode()).decode(),
+        tls_b64=base64.b64encode(c["manifest_secret"].encode()).decode(),
+        api_key=c["values_api_key"],
+        redis=c["values_redis"],
+        smtp=c["values_env"],
+    )
+    values = {
+        "replicaCount": 3,
+        "image": {"repository": "registry.example.com/shop-web", "tag": "2.3.1"},
+        "postgresql": {"auth": {"username": "shop", "password": c["values_password"]}},
+        "redis": {"password": int(c["values_redis"]), "port": 6379},
+        "stripe": {"apiKey": c["values_api_key"], "mode": "live"},
+        "extraEnv": [{"name": "SMTP_PASSWORD", "value": c["values_env"]}, {"name": "LOG_LEVEL", "value": "info"}],
+        "ingress": {"enabled": True, "hosts": ["shop.example.com"]},
+    }
+    notes = (
+        f"Shop is running at https://shop.example.com\nThe database password is {c['values_password']} (user shop).\n"
+    )
+    hooks = [
+        {
+            "name": "shop-migrate",
+            "kind": "Job",
+            "path": "shop/templates/migrate.yaml",
+            "manifest": f"apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: shop-migrate\n# token {c['hook']}\n",
+            "events": ["pre-upgrade"],
+            "last_run": {"started_at": "", "completed_at": "", "phase": ""},
+        }
+    ]
+    chart_values = {"replicaCount": 1, "defaults": {"adminToken": c["chart_default"]}}
+    for revision, status, tag in ((1, "superseded", "2.1.0"), (2, "superseded", "2.2.0"), (3, "deployed", "2.3.1")):
+        kube.add(
+            o.helm_release(
+                "shop",
+                "shop",
+                revision,
+                status=status,
+                chart_version=f"1.{revision + 1}.0",
+                app_version=tag,
+                values=values,
+                chart_values=chart_values,
+                manifest=manifest,
+                notes=notes,
+                hooks=hooks,
+            )
+        )
+    failed = 'Upgrade "billing" failed: context deadline exceeded'
+    kube.add(
+        o.helm_release("billing", "shop", 1, chart="billing", chart_version="0.9.0", app_version="5.0"),
+        o.helm_release(
+            "billing",
+            "shop",
+            2,
+            status="failed",
+            chart="billing",
+            chart_version="0.9.1",
+            app_version="5.1",
+            description=failed,
+        ),
+        o.helm_release("worker", "team-a", 1, chart="worker", chart_version="3.0.2", app_version="1.0"),
+        o.helm_release("ingress-nginx", "kube-system", 1, chart="ingress-nginx", chart_version="4.11.3"),
+    )
+    impostor = o.helm_release("impostor", "shop", 1, values={"secret": c["values_password"]})
+    impostor["type"] = "Opaque"  # labelled and named like a release, but not one: never decoded
+    kube.add(impostor)
+
+
+# --- RBAC ---------------------------------------------------------------------------------------------------
+def rbac(kube: FakeKube) -> None:
+    """Who may do what: the server's own read role (as deploy/ ships it), kubectl's view and edit, a CI
+    account that deploys to shop, an on-call group that reads logs there, alice who views shop and edits
+    team-a, and the bindings every cluster has for system:authenticated."""
+    kube.add(
+        o.role(
+            "warden-kubernetes-read",
+            None,
+            [o.rule("get,list,watch", "pods,pods/log,services,configmaps,events,namespaces,nodes")],
+        ),
+        o.role("view", None, [o.rule("get,list,watch", "pods,pods/log,services,configmaps,events")]),
+        o.role(
+            "edit",
+            None,
+            [
+                o.rule("create,delete,get,list,patch,update,watch", "pods,services,configmaps"),
+                o.rule("create,delete,get,list,patch,update,watch", "deployments,deployments/scale", "apps"),
+            ],
+        ),
+        o.role(
+            "system:basic-user",
+            None,
+            [o.rule("create", "selfsubjectaccessreviews,selfsubjectrulesreviews", "authorization.k8s.io")],
+        ),
+        o.role("log-reader", "shop", [o.rule("get", "pods/log"), o.rule("get,list", "pods")]),
+        o.binding(
+            "warden-kubernetes-read",
+            None,
+            "ClusterRole/warden-kubernetes-read",
+            "ServiceAccount/warden/warden-kubernetes",
+        ),
+        o.binding("system:basic-user", None, "ClusterRole/system:basic-user", "Group/system:authenticated"),
+        o.binding("deployers", "shop", "ClusterRole/edit", "ServiceAccount/shop/ci"),
+        o.binding("oncall-logs", "shop", "Role/log-reader", "Group/oncall"),
+        o.binding("viewers", "shop", "ClusterRole/view", "User/alice@example.com", "Group/auditors"),
+        o.binding("editors", "team-a", "ClusterRole/edit", "User/alice@example.com"),
+        o.binding("admins", "kube-system", "ClusterRole/edit", "User/alice@example.com"),
+    )

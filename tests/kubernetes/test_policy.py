@@ -22,11 +22,12 @@ OUTSIDE = [
     ("k8s_list", {"kind": "pods", "namespace": "kube-system"}),
     ("k8s_get", {"kind": "pod", "name": "coredns-abc", "namespace": "kube-system"}),
     ("k8s_get", {"kind": "secret", "name": "bootstrap-token-abcdef", "namespace": "kube-system", "output": "json"}),
-    ("k8s_describe", {"kind": "pod", "name": "coredns-abc", "namespace": "kube-system"}),
+    ("k8s_get", {"kind": "pod", "name": "coredns-abc", "namespace": "kube-system", "output": "describe"}),
     ("k8s_events", {"namespace": "kube-system"}),
     ("k8s_pod_logs", {"name": "coredns-abc", "namespace": "kube-system"}),
     ("k8s_rollout_status", {"kind": "daemonset", "name": "kube-proxy", "namespace": "kube-system"}),
     ("k8s_get", {"kind": "namespace", "name": "kube-system"}),
+    ("k8s_top", {"kind": "pods", "namespace": "kube-system"}),
 ]
 
 
@@ -42,11 +43,11 @@ async def test_namespace_refusals_make_no_api_call(
 
 async def test_no_namespace_configured_means_no_namespaced_reads(cluster: FakeKube, make_server: Make) -> None:
     server = make_server(namespaces=())
-    for tool, arguments in (("k8s_list", {"kind": "pods"}), ("k8s_events", {})):
+    for tool, arguments in (("k8s_list", {"kind": "pods"}), ("k8s_events", {}), ("k8s_top", {"kind": "pods"})):
         message = await error(server, tool, arguments)
         assert "set WARDEN_KUBERNETES_NAMESPACES" in message
     assert cluster.requests == []
-    nodes = await ok(server, "k8s_nodes", {})  # cluster-scoped reads still work
+    nodes = await ok(server, "k8s_list", {"kind": "nodes"})  # cluster-scoped reads still work
     assert nodes["count"] == 3
     overview = await ok(server, "k8s_cluster_overview", {})
     assert overview["unhealthy_pods"] == [] and "pod health was not checked" in " ".join(overview["notes"])
@@ -63,7 +64,7 @@ async def test_all_namespaces_with_a_star(cluster: FakeKube, make_server: Make) 
 async def test_a_context_outside_the_allowlist_is_refused_before_loading_it(
     cluster: FakeKube, make_server: Make
 ) -> None:
-    server = make_server()
+    server = make_server(contexts=("dev",))
     for tool, arguments in (("k8s_list", {"kind": "pods", "namespace": "shop"}), ("k8s_cluster_overview", {})):
         message = await error(server, tool, {**arguments, "context": "prod"})
         assert "WARDEN_KUBERNETES_CONTEXTS" in message
@@ -100,7 +101,7 @@ async def test_denied_builtin_kinds_make_no_api_call(cluster: FakeKube, make_ser
         ("k8s_list", {"kind": "secrets", "namespace": "shop"}),
         ("k8s_list", {"kind": "Secret", "namespace": "shop"}),
         ("k8s_get", {"kind": "secret", "name": "db-credentials", "namespace": "shop"}),
-        ("k8s_describe", {"kind": "cm", "name": "app-config", "namespace": "shop"}),
+        ("k8s_get", {"kind": "cm", "name": "app-config", "namespace": "shop", "output": "describe"}),
     ):
         assert "denied by this server's policy (WARDEN_KUBERNETES_DENY_KINDS)" in await error(server, tool, arguments)
     assert cluster.requests == []
@@ -120,7 +121,9 @@ async def test_denied_pods_and_events_close_their_tools(cluster: FakeKube, make_
     assert "denied" in await error(server, "k8s_pod_logs", {"name": "api-6c9d4-pqrst", "namespace": "shop"})
     assert "denied" in await error(server, "k8s_events", {"namespace": "shop"})
     assert cluster.requests == []
-    described = await ok(server, "k8s_describe", {"kind": "deployment", "name": "api", "namespace": "shop"})
+    described = await ok(
+        server, "k8s_get", {"kind": "deployment", "name": "api", "namespace": "shop", "output": "describe"}
+    )
     assert described["events"] == [] and "denied" in described["note"]
     overview = await ok(server, "k8s_cluster_overview", {})
     assert "pods are a denied kind on this server" in overview["notes"]
@@ -185,29 +188,41 @@ def test_the_client_allows_what_warden_needs(method: str, path: str) -> None:
     check_request(method, path)
 
 
+RBAC = Path(__file__).parents[2] / "deploy/kubernetes/warden-kubernetes/rbac.yaml"
+
+
 def test_rbac_manifest_is_read_only_and_excludes_secrets() -> None:
     import yaml
 
-    path = Path(__file__).parents[2] / "deploy/kubernetes/warden-kubernetes/rbac.yaml"
-    documents = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    documents = [d for d in yaml.safe_load_all(RBAC.read_text()) if d]
     kinds = [d["kind"] for d in documents]
-    assert kinds == ["ServiceAccount", "ClusterRole", "ClusterRoleBinding"]
-    role = documents[1]
+    assert kinds == ["ServiceAccount", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding"]
+    role, helm, access, binding = documents[1:]
     for rule in role["rules"]:
         assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
         assert "*" not in rule.get("resources", []) and "*" not in rule.get("apiGroups", [])
         assert not {"secrets", "pods/exec", "pods/attach", "pods/portforward", "pods/proxy"} & set(rule["resources"])
-    binding = documents[2]
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"][0]["name"] == documents[0]["metadata"]["name"]
+    # The helm group's grant: listing Secrets, nothing else, and bound by the operator per namespace.
+    assert helm["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]
+    # The access group's only create is the LocalSubjectAccessReview, which stores nothing.
+    creates = [rule for rule in access["rules"] if "create" in rule["verbs"]]
+    assert creates == [
+        {"apiGroups": ["authorization.k8s.io"], "resources": ["localsubjectaccessreviews"], "verbs": ["create"]}
+    ]
+
+
+def test_the_readme_shows_the_rbac_manifest_as_it_is() -> None:
+    readme = Path(__file__).parents[2] / "servers/kubernetes/README.md"
+    assert f"```yaml\n{RBAC.read_text()}```" in readme.read_text()
 
 
 def test_rbac_manifest_validates_against_the_kubernetes_schemas() -> None:
     import kubernetes_validate
     import yaml
 
-    path = Path(__file__).parents[2] / "deploy/kubernetes/warden-kubernetes/rbac.yaml"
-    for document in yaml.safe_load_all(path.read_text()):
+    for document in yaml.safe_load_all(RBAC.read_text()):
         kubernetes_validate.validate(document, "1.31", strict=True)
 
 

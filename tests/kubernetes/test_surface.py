@@ -1,4 +1,4 @@
-"""The tool surface: toolsnaps and manifests per mode, the contract, lean defaults, prompts, lazy start."""
+"""The tool surface: toolsnaps and manifests per mode, the contract, the context budget, prompts, lazy start."""
 
 from __future__ import annotations
 
@@ -26,14 +26,22 @@ MODES = {
 READ_TOOLS = [
     "k8s_list",
     "k8s_get",
-    "k8s_describe",
     "k8s_events",
     "k8s_pod_logs",
     "k8s_rollout_status",
-    "k8s_nodes",
     "k8s_cluster_overview",
+    "k8s_top",
 ]
 WRITE_TOOLS = ["k8s_scale", "k8s_rollout_restart", "k8s_delete_pod"]
+OPTIONAL_TOOLS = ["k8s_helm", "k8s_access"]  # read tools in groups that are off by default
+# What the default `tools/list` may cost a client's context, in characters of compact JSON.
+BUDGET = 12_000
+
+
+def tools_list_chars(tools: list[dict[str, object]]) -> int:
+    """The listed tools as a client receives and forwards them (name, title, description, schemas,
+    annotations), as compact JSON."""
+    return len(json.dumps(tools, separators=(",", ":")))
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -42,7 +50,11 @@ async def test_toolsnaps_and_contract(mode: str) -> None:
     tools = await check_toolsnaps(server, SNAPS, mode)
     await check_contract(server, prefix="k8s_")
     names = [tool["name"] for tool in tools]
-    expected = [*READ_TOOLS[:6], *WRITE_TOOLS, *READ_TOOLS[6:]] if mode == "all" else READ_TOOLS
+    expected = {
+        "default": READ_TOOLS,
+        "read-only": [*READ_TOOLS, *OPTIONAL_TOOLS],
+        "all": [*READ_TOOLS[:5], *WRITE_TOOLS, *READ_TOOLS[5:], *OPTIONAL_TOOLS],
+    }[mode]
     assert names == expected
 
 
@@ -70,12 +82,20 @@ async def test_writes_need_three_opt_ins(settings: dict[str, object]) -> None:
     assert [spec.name for spec in server.exposed] == READ_TOOLS
 
 
-async def test_default_tools_list_is_lean() -> None:
+async def test_default_tools_list_fits_the_context_budget() -> None:
     tools = await list_tools_json(build_server(Settings.load()))
-    size = len(json.dumps(tools, separators=(",", ":")))
-    assert size < 18_500, f"default tools/list grew to {size} characters"
-    for tool in tools:
-        assert "exec" not in tool["name"] and "proxy" not in tool["name"]
+    size = tools_list_chars(tools)
+    assert size <= BUDGET, f"the default tools/list costs {size} characters, over the budget of {BUDGET}"
+
+
+async def test_the_context_argument_is_offered_only_when_a_call_may_pick_one() -> None:
+    """Without WARDEN_KUBERNETES_CONTEXTS only the default context is reachable: an argument could only fail."""
+    alone = await list_tools_json(build_server(Settings.load(**MODES["all"])))
+    assert not [tool["name"] for tool in alone if "context" in tool["inputSchema"]["properties"]]
+    several = await list_tools_json(build_server(Settings.load(**MODES["all"], contexts=("dev", "prod"))))
+    assert [tool["name"] for tool in several if "context" in tool["inputSchema"]["properties"]] == [
+        tool["name"] for tool in alone
+    ]
 
 
 async def test_no_tool_can_exec_attach_forward_or_proxy() -> None:
@@ -101,7 +121,7 @@ def test_starts_without_credentials_and_without_importing_the_client(tmp_path: P
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["8", "False", "False"]
+    assert done.stdout.split() == [str(len(READ_TOOLS)), "False", "False"]
 
 
 async def test_without_a_credential_calls_name_the_setting(tmp_path: Path) -> None:
@@ -121,5 +141,5 @@ async def test_diagnose_prompt(era: str) -> None:
         )
     text = result.messages[0].content.text  # type: ignore[union-attr]
     assert 'deployment "api" in namespace "shop"' in text
-    for tool in ("k8s_describe", "k8s_rollout_status", "k8s_pod_logs", "k8s_events", "k8s_nodes"):
+    for tool in ("k8s_get", "output=describe", "k8s_rollout_status", "k8s_pod_logs", "k8s_events", "kind=nodes"):
         assert tool in text

@@ -106,7 +106,7 @@ async def test_writes_outside_the_write_namespaces_make_no_api_call(
 async def test_writes_check_the_context_allowlist(cluster: FakeKube, make_server: Make) -> None:
     user = User()
     result = await call(
-        make_server(**WRITES),
+        make_server(**WRITES, contexts=("dev",)),
         "k8s_delete_pod",
         {"name": "web-5d8f7-abcde", "namespace": "shop", "context": "prod"},
         elicitation_callback=user,

@@ -9,7 +9,8 @@ fake), imports faster and keeps a bounded connection pool, so it is the one used
 
 Every request goes through `_request`, which only lets the verbs Warden needs through: GET on
 resources, discovery and `/version`; PATCH on a workload or its `scale` subresource; DELETE on a
-pod. There is no code path for exec, attach, port-forward, proxy or any other subresource.
+pod; POST of the two access reviews k8s_access asks (they answer a question and store nothing).
+There is no code path for exec, attach, port-forward, proxy or any other subresource.
 """
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ _LOAD_TIMEOUT = 30.0
 _READABLE_SUBRESOURCES = {None, "log", "scale"}
 _WORKLOAD_PLURALS = {"deployments", "statefulsets", "daemonsets"}
 _API_PATH = re.compile(r"^/(?:api/(?P<cv>v1)|apis/(?P<g>[a-z0-9.-]+)/(?P<gv>[a-z0-9]+))(?P<rest>(?:/[^/]+)*)$")
+_SECRETS = re.compile(r"^/api/v1/(?:namespaces/[^/]+/)?secrets(?:/|$)")
+_REVIEWS = re.compile(
+    r"^/apis/authorization\.k8s\.io/v1/(?:selfsubjectrulesreviews|namespaces/[a-z0-9][-a-z0-9]{0,62}/localsubjectaccessreviews)$"
+)
+# A list of objects' metadata only (what `kubectl get -o name` asks for), or the full list from an old server.
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,10 @@ def check_request(method: str, path: str) -> None:
         if method != "GET":
             raise RuntimeError(f"refused {method} {path}")
         return
+    if method == "POST":
+        if _REVIEWS.match(path):
+            return
+        raise RuntimeError(f"refused {method} {path}")
     found = _API_PATH.match(path)
     if not found:
         raise RuntimeError(f"refused request to {path!r}: not a Kubernetes API path")
@@ -124,6 +135,18 @@ def check_request(method: str, path: str) -> None:
     raise RuntimeError(f"refused {method} {path}")
 
 
+def check_helm_secrets(method: str, path: str, query: Iterable[tuple[str, str]]) -> None:
+    """With the helm group on, the server may read Secrets (RBAC cannot grant by label), and reads only Helm
+    release records: a list whose label selector starts with `owner=helm`. Anything else is refused here."""
+    if not _SECRETS.match(path):
+        return
+    params = dict(query)
+    if method != "GET" or not path.endswith("/secrets") or "watch" in params:
+        raise RuntimeError(f"refused {method} {path}: Secrets are read only as Helm releases")
+    if params.get("labelSelector", "").split(",")[0] != "owner=helm":
+        raise RuntimeError(f"refused {path} without labelSelector owner=helm: Secrets are read only as Helm releases")
+
+
 class KubeClient:
     def __init__(
         self,
@@ -140,6 +163,7 @@ class KubeClient:
         self._lock = threading.Lock()
         self._mode: str | None = None
         self.default_context: str | None = None
+        self.helm_secrets_only = False  # set by build_server when the helm group is exposed
 
     # --- Running requests. ------------------------------------------------------------------------
     async def run(self, fn: Callable[[], T], *, what: str, retry: bool = True) -> T:
@@ -301,14 +325,18 @@ class KubeClient:
         body: Any = None,
         content_type: str | None = None,
         read_timeout: float | None = None,
+        accept: str = "application/json",
     ) -> Any:
         check_request(method, path)
-        headers = {"Accept": "application/json"}
+        query = list(query)
+        if self.helm_secrets_only:
+            check_helm_secrets(method, path, query)
+        headers = {"Accept": accept}
         if content_type is not None:
             headers["Content-Type"] = content_type
         api = conn.api
         verb, url, header_params, payload, post = api.param_serialize(
-            method, path, query_params=list(query), header_params=headers, body=body, auth_settings=["BearerToken"]
+            method, path, query_params=query, header_params=headers, body=body, auth_settings=["BearerToken"]
         )
         if self.settings.impersonate:
             header_params = self._impersonation(header_params)
@@ -378,8 +406,12 @@ class KubeClient:
         field_selector: str | None = None,
         limit: int = 250,
         cont: str | None = None,
+        metadata_only: bool = False,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of a list: its items (with kind filled in) and the continue token, if any."""
+        """One page of a list: its items (with kind filled in) and the continue token, if any.
+
+        `metadata_only` asks for the items' metadata alone (a server that cannot still sends whole objects).
+        """
         query = [("limit", str(limit))]
         if label_selector:
             query.append(("labelSelector", label_selector))
@@ -388,7 +420,10 @@ class KubeClient:
         if cont:
             query.append(("continue", cont))
         what = _describe(rt, None, namespace)
-        data = await self.run(lambda: self.get_json(conn, rt.collection(namespace), what, query), what=what)
+        accept = METADATA_ONLY if metadata_only else "application/json"
+        data = await self.run(
+            lambda: self._json(conn, "GET", rt.collection(namespace), what, query=query, accept=accept), what=what
+        )
         items = [_with_kind(item, rt) for item in data.get("items") or [] if isinstance(item, dict)]
         token = (data.get("metadata") or {}).get("continue") or None
         return items, token
@@ -560,6 +595,12 @@ class KubeClient:
 
     async def delete(self, conn: Connection, path: str, what: str) -> dict[str, Any]:
         return await self.run(lambda: self._json(conn, "DELETE", path, what), what=what, retry=False)
+
+    # --- Access reviews (a `create` that changes nothing: the API server answers and stores nothing). ---------
+    async def review(self, conn: Connection, path: str, body: dict[str, Any], what: str) -> dict[str, Any]:
+        return await self.run(
+            lambda: self._json(conn, "POST", path, what, body=body, content_type="application/json"), what=what
+        )
 
 
 def impersonated(principal: Principal, settings: Settings) -> tuple[str, list[str]] | None:

@@ -22,6 +22,14 @@ logger = logging.getLogger(__name__)
 _MAX_MESSAGE = 300
 
 
+class ServerError(Retryable):
+    """A 5xx from the API server, or from an aggregated API behind it (a 503 when metrics-server is down)."""
+
+    def __init__(self, status: int, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.status = status
+
+
 def status_message(body: Any, masker: Masker) -> str:
     """The `message` of a Kubernetes Status body, sanitized; empty when there is none."""
     if isinstance(body, bytes | bytearray):
@@ -75,7 +83,7 @@ def from_status(status: int, body: Any, headers: Any, what: str, masker: Masker)
     if status == 429:
         return Retryable("the API server is throttling requests (429)", retry_after=retry_after(headers) or 1.0)
     if status >= 500:
-        return Retryable(f"the API server answered {status}{detail}", retry_after=retry_after(headers))
+        return ServerError(status, f"the API server answered {status}{detail}", retry_after=retry_after(headers))
     if status in (400, 405, 406, 409, 415, 422):
         return InvalidArgument(f"the API server refused the request for {what} ({status}){detail}")
     return UpstreamUnavailable(f"the API server answered {status} for {what}{detail}")

@@ -117,6 +117,11 @@ NODE = BUILTINS[5]
 EVENT = BUILTINS[6]
 SECRET = BUILTINS[3]
 WORKLOADS = {rt.kind.lower(): rt for rt in BUILTINS if rt.kind in {"Deployment", "StatefulSet", "DaemonSet"}}
+RBAC = {rt.kind: rt for rt in BUILTINS if rt.group == "rbac.authorization.k8s.io"}
+# The metrics API (metrics-server). Not in BUILTINS, where `pods` and `nodes` name the core kinds; a `kind`
+# argument reaches these by discovery (`pods.metrics.k8s.io`).
+POD_METRICS = ResourceType("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", True, verbs=("get", "list"))
+NODE_METRICS = ResourceType("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", False, verbs=("get", "list"))
 
 KIND_PATTERN = r"^[A-Za-z][A-Za-z0-9.-]{0,252}$"
 _KIND = re.compile(KIND_PATTERN)

@@ -105,6 +105,11 @@ class Masker:
                 out[key] = self._walk(value, key)
         return out
 
+    def tree(self, value: Any) -> Any:
+        """A masked copy of free-form data such as Helm values, masked as the fields of an object are
+        (Kubernetes semantics, then the core's egress filter, as `obj` does)."""
+        return self.egress.value(self._walk(value))
+
     def _metadata(self, meta: Mapping[str, Any], secret: bool) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, value in meta.items():

@@ -29,16 +29,6 @@ class Container(Out):
     last_state: str | None = None
 
 
-class Event(Out):
-    type: str | None = None
-    reason: str | None = None
-    object: str | None = None
-    namespace: str | None = None
-    message: str | None = None
-    count: int | None = None
-    last_seen: str | None = None
-
-
 class ListResult(Out):
     kind: str
     api_version: str
@@ -64,33 +54,17 @@ class ObjectResult(Out):
     owners: list[str] = []
     conditions: list[str] = []
     containers: list[Container] | None = None
+    events: list[str] | None = None
+    note: str | None = None
     object: dict[str, Any] | None = None
     yaml: str | None = None
-    truncated: bool = False
-
-
-class DescribeResult(Out):
-    kind: str
-    api_version: str
-    name: str
-    namespace: str | None = None
-    age: str | None = None
-    status: str | None = None
-    info: dict[str, str] = {}
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
-    owners: list[str] = []
-    conditions: list[str] = []
-    containers: list[Container] | None = None
-    events: list[Event] = []
-    note: str | None = None
     truncated: bool = False
 
 
 class EventsResult(Out):
     namespaces: list[str]
     count: int
-    items: list[Event]
+    items: list[str]
     scanned: int
     truncated: bool
 
@@ -118,33 +92,8 @@ class RolloutStatus(Out):
     updated: int | None = None
     ready: int | None = None
     available: int | None = None
-    generation: int | None = None
-    observed_generation: int | None = None
     conditions: list[str] = []
     waited_seconds: float = 0.0
-
-
-class Node(Out):
-    name: str
-    ready: str
-    roles: list[str] = []
-    age: str | None = None
-    version: str | None = None
-    unschedulable: bool = False
-    taints: list[str] = []
-    capacity: dict[str, str] = {}
-    allocatable: dict[str, str] = {}
-    problems: list[str] = []
-    conditions: list[str] | None = None
-    info: dict[str, str] = {}
-
-
-class NodesResult(Out):
-    count: int
-    ready: int
-    items: list[Node]
-    truncated: bool
-    next_cursor: str | None = None
 
 
 class Overview(Out):
@@ -161,6 +110,64 @@ class Overview(Out):
     unhealthy_total: int = 0
     notes: list[str] = []
     truncated: bool = False
+
+
+class Usage(Out):
+    name: str
+    namespace: str | None = None
+    cpu: str
+    memory: str
+    containers: list[Usage] | None = None
+
+
+class TopResult(Out):
+    kind: str
+    namespaces: list[str] | None = None
+    available: bool
+    count: int
+    items: list[Usage] = []
+    truncated: bool = False
+    note: str | None = None
+
+
+class Release(Out):
+    name: str
+    namespace: str
+    revision: int
+    status: str
+    chart: str | None = None
+    app_version: str | None = None
+    updated: str | None = None
+    description: str | None = None
+
+
+class HelmResult(Out):
+    namespaces: list[str] | None = None
+    releases: list[Release] = []
+    notes: str | None = None
+    resources: list[str] | None = None
+    values: str | None = None
+    manifest: str | None = None
+    truncated: bool = False
+    note: str | None = None
+
+
+class Binding(Out):
+    binding: str
+    role: str
+    subject: str
+    rules: list[str] = []
+
+
+class AccessResult(Out):
+    namespace: str
+    subject: str
+    allowed: bool | None = None
+    reason: str | None = None
+    rules: list[str] | None = None
+    bindings: list[Binding] | None = None
+    incomplete: bool = False
+    note: str | None = None
 
 
 class ScaleResult(Out):

@@ -65,3 +65,8 @@ class Settings(CoreSettings):
     list_scan_items: int = Field(
         5_000, ge=100, description="Most objects scanned by one overview or events call before it stops and flags."
     )
+    helm_release_bytes: int = Field(
+        16_777_216,
+        ge=1_048_576,
+        description="Most bytes one Helm release record may inflate to; a larger one is refused unread.",
+    )

@@ -13,7 +13,7 @@ from typing import Any
 
 from warden_core.text import strip_invisible
 from warden_kubernetes.masking import LAST_APPLIED, Masker
-from warden_kubernetes.models import Container, Event, Node, Row
+from warden_kubernetes.models import Container, Row
 
 _MAX_TEXT = 400
 _MAX_IMAGES = 3
@@ -92,6 +92,45 @@ def _keys(data: Any) -> str:
     keys = sorted(str(k) for k in _d(data))
     shown = ",".join(keys[:_MAX_KEYS])
     return shown + (f",+{len(keys) - _MAX_KEYS}" if len(keys) > _MAX_KEYS else "")
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str | None = None
+    reason: str | None = None
+    object: str | None = None
+    namespace: str | None = None
+    message: str | None = None
+    count: int | None = None
+    last_seen: str | None = None
+
+    def line(self, where: bool = False) -> str:
+        """`Warning BackOff (x42, 1m ago): Back-off restarting failed container`, like kubectl describe;
+        `where` adds the object and its namespace after the reason (`... BackOff Pod/api-1 in shop (...)`)."""
+        head = " ".join(part for part in (self.type, self.reason) if part) or "Event"
+        if where and self.object:
+            head += f" {self.object}" + (f" in {self.namespace}" if self.namespace else "")
+        seen = [
+            f"x{self.count}" if self.count and self.count > 1 else "",
+            f"{self.last_seen} ago" if self.last_seen else "",
+        ]
+        when = ", ".join(part for part in seen if part)
+        return head + (f" ({when})" if when else "") + (f": {self.message}" if self.message else "")
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    ready: str
+    roles: list[str]
+    age: str | None
+    version: str | None
+    unschedulable: bool
+    taints: list[str]
+    capacity: dict[str, str]
+    allocatable: dict[str, str]
+    problems: list[str]
+    info: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -363,7 +402,14 @@ def _status_info(obj: Mapping[str, Any], kind: str) -> tuple[str | None, dict[st
         state = "NotReady" if state == "False" else state
         if node.unschedulable:
             state += ",SchedulingDisabled"
-        return state, {"roles": ",".join(node.roles), "version": node.version}
+        allocatable = " ".join(f"{k}={node.allocatable[k]}" for k in ("cpu", "memory", "pods") if k in node.allocatable)
+        return state, {
+            "roles": ",".join(node.roles),
+            "version": node.version,
+            "allocatable": allocatable,
+            "taints": ",".join(node.taints),
+            "problems": "; ".join(node.problems),
+        }
     if kind == "Namespace":
         return str(status.get("phase", "")), {}
     if kind == "Event":
@@ -480,7 +526,7 @@ def digest(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # --- Nodes. -------------------------------------------------------------------------------------------
-def node_info(node: Mapping[str, Any], all_conditions: bool = False) -> Node:
+def node_info(node: Mapping[str, Any]) -> Node:
     m, spec, status = meta(node), _d(node.get("spec")), _d(node.get("status"))
     labels = _d(m.get("labels"))
     roles = sorted(
@@ -514,7 +560,6 @@ def node_info(node: Mapping[str, Any], all_conditions: bool = False) -> Node:
         capacity={str(k): str(v) for k, v in _d(status.get("capacity")).items()},
         allocatable={str(k): str(v) for k, v in _d(status.get("allocatable")).items()},
         problems=[str(c) for c in conds if _is_problem(c)],
-        conditions=[str(c) for c in conds] if all_conditions else None,
         info={k: _s(v) for k, v in info.items() if v},
     )
 
@@ -528,8 +573,6 @@ def rollout(obj: Mapping[str, Any]) -> dict[str, Any]:  # noqa: PLR0915  (one br
     generation = _i(meta(obj).get("generation"))
     observed = _i(status.get("observedGeneration"))
     out: dict[str, Any] = {
-        "generation": generation,
-        "observed_generation": observed,
         "conditions": [str(c) for c in conditions(obj)],
         "done": False,
         "failed": False,
@@ -550,7 +593,7 @@ def rollout(obj: Mapping[str, Any]) -> dict[str, Any]:  # noqa: PLR0915  (one br
         out["message"] = f"rollout status is only available for the RollingUpdate strategy (this one is {strategy})"
         return out
     if observed < generation or (kind == "StatefulSet" and observed == 0):
-        out["message"] = f"waiting for the {kind} spec update to be observed"
+        out["message"] = f"waiting for the {kind} spec update to be observed (generation {observed} of {generation})"
         return out
     if kind == "Deployment":
         progressing = next((c for c in conditions(obj) if c.type == "Progressing"), None)

@@ -1,79 +1,24 @@
-"""The cluster as a whole: node health and capacity, and an overview for the first minute of an incident."""
+"""The cluster as a whole: an overview for the first minute of an incident."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
 
 from warden_core import Access, Budget, ToolSpec
 from warden_kubernetes import summaries
 from warden_kubernetes.kinds import NODE, POD
-from warden_kubernetes.models import Node, NodesResult, Overview, Row
-from warden_kubernetes.tools.common import (
-    DNS_NAME_PATTERN,
-    Cursor,
-    Deps,
-    KubeContext,
-    LabelSelector,
-    Position,
-    arg,
-    decode_cursor,
-    encode_cursor,
-    fingerprint,
-)
+from warden_kubernetes.models import Overview, Row
+from warden_kubernetes.tools.common import Deps, KubeContext
 
 PAGE_SIZE = 250
 UNHEALTHY_SHOWN = 25
 _HEADROOM = 1024
 
-NodeName = Annotated[
-    str | None,
-    arg("One node, with all its conditions; omit for every node.", pattern=DNS_NAME_PATTERN),
-]
-NodeLimit = Annotated[int, arg("Most nodes to return.", ge=1, le=500)]
-
 
 def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are closures)
     client, masker, settings = deps.client, deps.masker, deps.settings
-
-    async def k8s_nodes(
-        *,
-        name: NodeName = None,
-        label_selector: LabelSelector = None,
-        limit: NodeLimit = 100,
-        cursor: Cursor = None,
-        context: KubeContext = None,
-    ) -> NodesResult:
-        deps.kinds.check(NODE)
-        conn = await deps.conn(context)
-        deps.target(conn, NODE, None, name)
-        if name is not None:
-            node = summaries.node_info(masker.obj(await client.get(conn, NODE, name, None)), all_conditions=True)
-            return NodesResult(count=1, ready=int(node.ready == "True"), items=[node], truncated=False)
-        query = fingerprint("nodes", label_selector, conn.label)
-        position = decode_cursor(cursor, query)
-        items, token = await client.list_page(
-            conn, NODE, None, label_selector=label_selector, limit=min(limit, PAGE_SIZE), cont=position.token
-        )
-        budget = Budget(settings.max_output_bytes - _HEADROOM)
-        nodes: list[Node] = []
-        next_position: Position | None = None
-        for index in range(position.skip, len(items)):
-            node = summaries.node_info(masker.obj(items[index]))
-            if len(nodes) >= limit or not budget.admit(node.model_dump()):
-                next_position = Position(0, position.token, index)
-                break
-            nodes.append(node)
-        if next_position is None and token:
-            next_position = Position(0, token, 0)
-        return NodesResult(
-            count=len(nodes),
-            ready=sum(1 for node in nodes if node.ready == "True"),
-            items=nodes,
-            truncated=next_position is not None,
-            next_cursor=encode_cursor(query, next_position) if next_position else None,
-        )
 
     async def scan(conn: Any, rt: Any, target: str | None, field_selector: str | None = None) -> tuple[list[Any], bool]:
         found: list[Any] = []
@@ -152,25 +97,11 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
     read = Access.READ
     return [
         ToolSpec(
-            name="k8s_nodes",
-            title="Kubernetes nodes",
-            description=(
-                "Node health and capacity: Ready status, roles, kubelet version, taints, cordoned, capacity and "
-                "allocatable (cpu, memory, pods), and any pressure conditions. Give name for one node with all "
-                "its conditions and messages."
-            ),
-            group="cluster",
-            access=read,
-            handler=k8s_nodes,
-            resource_args={"context": "contexts"},
-        ),
-        ToolSpec(
             name="k8s_cluster_overview",
             title="Cluster overview",
             description=(
-                "First look at a cluster: context in use, server version, node count and readiness, kubelet "
-                "versions, and the unhealthy pods (crash-looping, pending, failed, not ready) in the namespaces "
-                "this server may read."
+                "First look at a cluster: context, server version, node readiness and problems, and the unhealthy "
+                "pods (crash-looping, pending, failed, not ready) in readable namespaces."
             ),
             group="cluster",
             access=read,

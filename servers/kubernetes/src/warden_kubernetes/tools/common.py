@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
+import inspect
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -37,12 +40,12 @@ SELECTOR_PATTERN = r"^[A-Za-z0-9_./=!,() -]{0,512}$"
 
 KubeContext = Annotated[
     str | None,
-    arg("kubeconfig context to use; omit for the server's default.", pattern=CONTEXT_PATTERN),
+    arg("kubeconfig context; omit for the server's default.", pattern=CONTEXT_PATTERN),
 ]
 Kind = Annotated[
     str,
     arg(
-        "Resource kind: Kind, plural or short name (Pod, deployments, svc), or plural.group for CRDs.",
+        "Kind, plural or short name (Pod, deployments, svc); plural.group for CRDs.",
         pattern=KIND_PATTERN,
     ),
 ]
@@ -52,19 +55,19 @@ WorkloadName = Annotated[str, arg("Workload name.", pattern=DNS_NAME_PATTERN)]
 Namespace = Annotated[str, arg("Namespace.", pattern=NAMESPACE_PATTERN)]
 AnyNamespace = Annotated[
     str | None,
-    arg("Namespace; omit for every namespace this server may read.", pattern=NAMESPACE_PATTERN),
+    arg("Namespace; omit for all readable ones.", pattern=NAMESPACE_PATTERN),
 ]
 LabelSelector = Annotated[
     str | None,
-    arg("Label selector, e.g. app=web,tier!=cache.", pattern=SELECTOR_PATTERN),
+    arg("Label selector (app=web,tier!=cache).", pattern=SELECTOR_PATTERN),
 ]
 FieldSelector = Annotated[
     str | None,
-    arg("Field selector, e.g. status.phase=Running.", pattern=SELECTOR_PATTERN),
+    arg("Field selector (status.phase=Running).", pattern=SELECTOR_PATTERN),
 ]
 Cursor = Annotated[
     str | None,
-    arg("next_cursor from the previous page, to continue.", pattern=r"^[A-Za-z0-9_=-]{1,4096}$"),
+    arg("next_cursor of the previous page.", pattern=r"^[A-Za-z0-9_=-]{1,4096}$"),
 ]
 
 
@@ -77,6 +80,7 @@ class Deps:
     masker: Masker
     kinds: KindFilter
     policy: Policy | None = field(default=None)
+    helm_secrets_only: bool = False
 
     @property
     def gate(self) -> Policy:
@@ -109,6 +113,14 @@ class Deps:
             return Scope(targets=list(names), filter_namespaces=False, label=names)
         # Globs: one cluster-wide list, filtered here; objects of other namespaces are dropped unread.
         return Scope(targets=[None], filter_namespaces=True, label=list(allowed.patterns))
+
+    def check_readable(self, rt: ResourceType) -> None:
+        """The kinds denylist, and Secrets while the helm group holds the Secrets grant for its records alone."""
+        self.kinds.check(rt)
+        if self.helm_secrets_only and rt.group == "" and rt.plural == "secrets":
+            raise PolicyDenied(
+                "this server reads Secrets only as Helm release records while the helm group is on; use k8s_helm"
+            )
 
     def namespace_allowed(self, namespace: str) -> bool:
         return self.gate.allows("namespaces", namespace)
@@ -171,6 +183,21 @@ def decode_cursor(cursor: str | None, query: str) -> Position:
     if token is not None and not isinstance(token, str):
         raise InvalidArgument("cursor is not valid; pass next_cursor exactly as returned")
     return Position(index, token, skip)
+
+
+def without_argument(handler: Callable[..., Awaitable[Any]], name: str) -> Callable[..., Awaitable[Any]]:
+    """`handler` as a tool that does not offer the argument `name` (the handler gets its default)."""
+    signature = inspect.signature(handler, eval_str=True)
+    if name not in signature.parameters:
+        return handler
+
+    @functools.wraps(handler)
+    async def narrowed(**arguments: Any) -> Any:
+        return await handler(**arguments)
+
+    kept = [parameter for parameter in signature.parameters.values() if parameter.name != name]
+    narrowed.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
+    return narrowed
 
 
 def to_yaml(documents: list[dict[str, Any]]) -> str:

@@ -1,4 +1,4 @@
-"""Reading any resource kind: list, get, describe (with events) and events."""
+"""Reading any resource kind: list, get (or describe, with events) and events."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from warden_core import Access, Budget, InvalidArgument, ToolSpec, json_size, tr
 from warden_kubernetes import summaries
 from warden_kubernetes.client import Connection
 from warden_kubernetes.kinds import EVENT, KIND_PATTERN, ResourceType
-from warden_kubernetes.models import DescribeResult, Event, EventsResult, ListResult, ObjectResult, Row
+from warden_kubernetes.models import EventsResult, ListResult, ObjectResult, Row
 from warden_kubernetes.tools.common import (
     NAME_PATTERN,
     NAMESPACE_PATTERN,
@@ -35,38 +35,34 @@ _HEADROOM = 1024
 
 Output = Annotated[
     Literal["summary", "json", "yaml"],
-    arg("summary: compact rows; json/yaml: full objects (secrets masked, size-capped)."),
+    arg("summary rows, or full objects."),
 ]
 ObjectOutput = Annotated[
-    Literal["summary", "json", "yaml"],
-    arg("summary: key facts; json/yaml: the full object (secrets masked, size-capped)."),
+    Literal["summary", "describe", "json", "yaml"],
+    arg("describe adds recent events; json/yaml: the full object."),
 ]
-ObjectNamespace = Annotated[
-    str | None, arg("Namespace of the object (namespaced kinds only).", pattern=NAMESPACE_PATTERN)
-]
+ObjectNamespace = Annotated[str | None, arg("Namespace (namespaced kinds).", pattern=NAMESPACE_PATTERN)]
 ListLimit = Annotated[int, arg("Most objects to return.", ge=1, le=500)]
 EventLimit = Annotated[int, arg("Most events to return.", ge=1, le=200)]
 WarningsOnly = Annotated[bool, arg("Only Warning events.")]
 EventKind = Annotated[
     str | None,
-    arg("Kind of the object the events are about (with name).", pattern=KIND_PATTERN),
+    arg("Only events about this kind (with name).", pattern=KIND_PATTERN),
 ]
 EventName = Annotated[
     str | None,
-    arg(
-        "Name of the object the events are about.",
-        pattern=NAME_PATTERN,
-    ),
+    arg("Only events about the object of this name.", pattern=NAME_PATTERN),
 ]
 
 
 def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are closures)
     client, masker, settings = deps.client, deps.masker, deps.settings
 
-    async def resolve(conn: Connection, kind: str) -> ResourceType:
+    async def resolve(conn: Connection, kind: str, *, involved: bool = False) -> ResourceType:
+        """The type `kind` names, checked for reading (or, `involved`, as what events are about)."""
         deps.kinds.check_name(kind)
         rt = await client.resolve(conn, kind)
-        deps.kinds.check(rt)
+        (deps.kinds.check if involved else deps.check_readable)(rt)
         return rt
 
     async def k8s_list(
@@ -190,6 +186,20 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
         text, cut = truncate_text(to_yaml([obj]), limit)
         return ObjectResult(**identity, yaml=text, truncated=cut)
 
+    async def object_events(
+        conn: Connection, rt: ResourceType, obj: dict[str, Any], limit: int
+    ) -> tuple[list[str], str | None]:
+        metadata = obj.get("metadata") or {}
+        namespace = metadata.get("namespace") if rt.namespaced else "default"
+        if not deps.kinds.allows(EVENT):
+            return [], "events are a denied kind on this server"
+        if not rt.namespaced and not deps.namespace_allowed(str(namespace)):
+            return [], "events of cluster-scoped objects live in namespace default, which this server may not read"
+        selector = f"involvedObject.name={metadata.get('name')},involvedObject.kind={rt.kind}"
+        items, _ = await client.list_page(conn, EVENT, str(namespace), field_selector=selector, limit=PAGE_SIZE)
+        newest = summaries.sort_events([masker.obj(item) for item in items])[:limit]
+        return [summaries.event_row(event).line() for event in newest], None
+
     async def k8s_get(
         *,
         kind: Kind,
@@ -201,36 +211,12 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
         deps.kinds.check_name(kind)
         conn = await deps.conn(context)
         rt, obj = await fetch(conn, kind, name, namespace)
-        return render(rt, obj, output)
-
-    async def object_events(
-        conn: Connection, rt: ResourceType, obj: dict[str, Any], limit: int
-    ) -> tuple[list[Event], str | None]:
-        metadata = obj.get("metadata") or {}
-        namespace = metadata.get("namespace") if rt.namespaced else "default"
-        if not deps.kinds.allows(EVENT):
-            return [], "events are a denied kind on this server"
-        if not rt.namespaced and not deps.namespace_allowed(str(namespace)):
-            return [], "events of cluster-scoped objects live in namespace default, which this server may not read"
-        selector = f"involvedObject.name={metadata.get('name')},involvedObject.kind={rt.kind}"
-        items, _ = await client.list_page(conn, EVENT, str(namespace), field_selector=selector, limit=PAGE_SIZE)
-        newest = summaries.sort_events([masker.obj(item) for item in items])[:limit]
-        return [summaries.event_row(event) for event in newest], None
-
-    async def k8s_describe(
-        *,
-        kind: Kind,
-        name: Name,
-        namespace: ObjectNamespace = None,
-        context: KubeContext = None,
-    ) -> DescribeResult:
-        deps.kinds.check_name(kind)
-        conn = await deps.conn(context)
-        rt, obj = await fetch(conn, kind, name, namespace)
-        result = DescribeResult(**summaries.digest(obj))
+        if output != "describe":
+            return render(rt, obj, output)
+        result = ObjectResult(**summaries.digest(obj))
         events, note = await object_events(conn, rt, obj, DESCRIBE_EVENTS)
         budget = Budget(settings.max_output_bytes - _HEADROOM - json_size(result.model_dump()))
-        result.events = [event for event in events if budget.admit(event.model_dump())]
+        result.events = [event for event in events if budget.admit(event)]
         result.note = note
         result.truncated = budget.truncated
         return result
@@ -248,7 +234,7 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
         if kind is not None:
             deps.kinds.check_name(kind)
         conn = await deps.conn(context)
-        involved_kind = (await resolve(conn, kind)).kind if kind else None
+        involved_kind = (await resolve(conn, kind, involved=True)).kind if kind else None
         scope = deps.scope(EVENT, namespace)
         deps.target(conn, EVENT, namespace)
         selectors = []
@@ -278,8 +264,8 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
         budget = Budget(settings.max_output_bytes - _HEADROOM)
         rows = []
         for event in newest[:limit]:
-            entry = summaries.event_row(masker.obj(event))
-            if not budget.admit(entry.model_dump()):
+            entry = summaries.event_row(masker.obj(event)).line(where=True)
+            if not budget.admit(entry):
                 break
             rows.append(entry)
         return EventsResult(
@@ -296,11 +282,9 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
             name="k8s_list",
             title="List Kubernetes objects",
             description=(
-                "List objects of any kind (built-in or CRD) in one namespace or in every namespace this server "
-                "may read, filtered by label/field selectors. Returns compact rows (name, namespace, age, status, "
-                "kind-specific info such as ready/restarts/node for pods); output=json|yaml returns the full "
-                "objects instead. Secret values are always masked. Results are capped: when truncated, call "
-                "again with next_cursor."
+                "List objects of any kind (built-in or CRD) in one namespace or all readable ones. Compact rows "
+                "with status and kind-specific info (pods: ready, restarts, node; nodes: roles, allocatable, "
+                "taints, pressure), or full objects. Capped: continue with next_cursor."
             ),
             group="resources",
             access=read,
@@ -311,9 +295,9 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
             name="k8s_get",
             title="Get a Kubernetes object",
             description=(
-                "Read one object of any kind. The default summary gives status, labels, annotations, owners, "
-                "conditions and containers; output=json|yaml gives the full object (managedFields dropped, "
-                "Secret values and credential-like values masked, size-capped). Namespaced kinds need namespace."
+                "Read one object of any kind: a summary (status, labels, owners, conditions, containers); describe, "
+                "the summary with recent events (start here when something fails); or the full object as "
+                "json|yaml, size-capped."
             ),
             group="resources",
             access=read,
@@ -321,25 +305,11 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
             resource_args={"namespace": "namespaces", "context": "contexts"},
         ),
         ToolSpec(
-            name="k8s_describe",
-            title="Describe a Kubernetes object",
-            description=(
-                "Like kubectl describe: the object's summary (status, conditions, containers with state, last "
-                "termination and restarts) plus its most recent events, newest first. Start here when something "
-                "is failing."
-            ),
-            group="resources",
-            access=read,
-            handler=k8s_describe,
-            resource_args={"namespace": "namespaces", "context": "contexts"},
-        ),
-        ToolSpec(
             name="k8s_events",
             title="Kubernetes events",
             description=(
-                "Events in one namespace or every readable namespace, newest first, optionally only those about "
-                "one object (kind + name) or only warnings. Each row has type, reason, object, message, count "
-                "and age."
+                "Events, newest first, in one namespace or all readable ones; optionally only about one object "
+                "(kind + name) or only warnings."
             ),
             group="resources",
             access=read,

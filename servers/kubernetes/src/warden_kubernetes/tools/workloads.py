@@ -25,22 +25,20 @@ RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 Container = Annotated[
     str | None,
     arg(
-        "Container name; omit for the pod's default container.",
+        "Container; omit for the pod's default one.",
         pattern=r"^[a-z0-9][-a-z0-9]{0,62}$",
     ),
 ]
-TailLines = Annotated[int, arg("How many lines to read from the end of the log.", ge=1, le=5000)]
+TailLines = Annotated[int, arg("Lines to read from the end.", ge=1, le=5000)]
 Since = Annotated[str | None, arg("Only lines newer than this: 30s, 15m, 2h, 1d.", pattern=r"^[1-9][0-9]{0,5}[smhd]$")]
-Previous = Annotated[bool, arg("Read the previous (crashed) instance of the container.")]
+Previous = Annotated[bool, arg("Read the previous (crashed) instance.")]
 Grep = Annotated[
     str | None,
-    arg("Keep only lines containing this text (case-insensitive); a|b matches either.", max_length=200),
+    arg("Only lines containing this text (any case); a|b for either.", max_length=200),
 ]
 WorkloadKind = Annotated[Literal["deployment", "statefulset", "daemonset"], arg("Workload kind.")]
 ScalableKind = Annotated[Literal["deployment", "statefulset"], arg("Workload kind.")]
-WaitSeconds = Annotated[
-    int, arg("Wait up to this long (watching) for the rollout to finish; 0 returns at once.", ge=0, le=50)
-]
+WaitSeconds = Annotated[int, arg("Seconds to watch for the rollout to settle (0: no wait).", ge=0, le=50)]
 Replicas = Annotated[int, arg("Desired number of replicas.", ge=0, le=1000)]
 
 
@@ -261,9 +259,8 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
             name="k8s_pod_logs",
             title="Pod logs",
             description=(
-                "Read the newest lines of a pod's container log: tail_lines from the end, optionally since a "
-                "duration, from the previous (crashed) instance, and filtered by text (grep). Credentials in log "
-                "lines are masked. Output is capped; truncated says lines were dropped (the newest are kept)."
+                "The newest lines of a pod container's log, optionally since a duration, from the previous "
+                "(crashed) instance, or only lines matching grep. Capped to the newest lines (truncated says so)."
             ),
             group="workloads",
             access=read,
@@ -274,9 +271,8 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
             name="k8s_rollout_status",
             title="Rollout status",
             description=(
-                "Whether a Deployment, StatefulSet or DaemonSet rollout has finished, is progressing or has failed "
-                "(e.g. progress deadline exceeded), with replica counts and conditions. wait_seconds watches the "
-                "rollout until it settles or the time is up."
+                "Whether a Deployment, StatefulSet or DaemonSet rollout is done, progressing or failed, with "
+                "replica counts and conditions; wait_seconds watches until it settles."
             ),
             group="workloads",
             access=read,
