@@ -160,3 +160,39 @@ def test_the_session_start_text_is_one_begin_and_one_select_of_literals(schemas:
         assert isinstance(local, pg.A_Const) and local.val.boolval
         pinned[name.val.sval] = value.val.sval
     assert pinned == local_settings(settings)
+
+
+@pytest.mark.parametrize("functions", [(), ("public.f",), ("it's.f*",), ("a.b'); DROP TABLE customers; --",)])
+def test_the_checked_session_start_adds_only_prepares_and_one_select(functions: tuple[str, ...]) -> None:
+    """Sessions that run tool SQL start with the same text, then the plan check's: two PREPAREs of the catalog
+    lookups and one SELECT (the type-hook scan that switches the tree notices on). The settings reach it only
+    as the string constants of ALLOWED_FUNCTIONS' LIKE patterns, whatever quotes they hold."""
+    from pglast import ast as pg
+    from pglast import parse_sql
+
+    from tests.postgres.conftest import settings_for
+    from warden_postgres import plan_check
+    from warden_postgres.client import session_start_sql
+
+    settings = settings_for("postgresql://x@127.0.0.1/db", allowed_functions=functions)
+    plain, checked = session_start_sql(settings), session_start_sql(settings, check_plans=True)
+    assert checked.startswith(plain + "; ")
+    statements = [raw.stmt for raw in parse_sql(checked[len(plain) + 2 :])]
+    assert [type(s).__name__ for s in statements] == ["PrepareStmt", "PrepareStmt", "SelectStmt"]
+    assert [s.name for s in statements[:2]] == [plan_check.CALLS_STATEMENT, plan_check.RELATIONS_STATEMENT]
+    constants: list[str] = []
+
+    def collect(node: object) -> None:
+        if isinstance(node, pg.ParamRef):
+            raise AssertionError("the hook scan takes no parameters")
+        if isinstance(node, pg.A_Const) and isinstance(node.val, pg.String):
+            constants.append(node.val.sval)
+        if isinstance(node, pg.Node):
+            for attr in type(node).__slots__:
+                collect(getattr(node, attr, None))
+        elif isinstance(node, tuple | list):
+            for item in node:
+                collect(item)
+
+    collect(statements[2])
+    assert all(pattern in constants for pattern in plan_check.like_patterns(settings.function_allowlist))

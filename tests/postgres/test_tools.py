@@ -75,11 +75,22 @@ async def test_schemas_and_tables(readonly_server: WardenServer, era: str) -> No
     schemas = await call(readonly_server, era, "pg_list_schemas")
     assert schemas["database"] == "main" and schemas["databases"] == ["main"]
     assert [s["name"] for s in schemas["schemas"]] == ["public"]  # internal and traps are usable but not allowed
-    assert schemas["schemas"][0]["tables"] == 5
+    assert schemas["schemas"][0]["tables"] == 10
 
     tables = await call(readonly_server, era, "pg_list_tables", schema="public")
     by_name = {t["name"]: t for t in tables["tables"]}
-    assert list(by_name) == ["customer_revenue", "customers", "order_items", "orders", "products"]
+    assert list(by_name) == [
+        "customer_revenue",
+        "customers",
+        "events",  # partitioned; its partitions are not listed
+        "events_parent_only",
+        "innocent_view",
+        "notes_view",
+        "order_items",
+        "orders",
+        "parent_t",
+        "products",
+    ]
     assert by_name["orders"] == {
         "name": "orders",
         "kind": "table",
@@ -96,9 +107,9 @@ async def test_table_pages_follow_the_cursor(readonly_server: WardenServer) -> N
     assert [t["name"] for t in first["tables"]] == ["customer_revenue", "customers"]
     assert first["truncated"] and first["next_cursor"] == "customers"
     second = await call(readonly_server, "modern", "pg_list_tables", schema="public", limit=2, cursor="customers")
-    assert [t["name"] for t in second["tables"]] == ["order_items", "orders"]
+    assert [t["name"] for t in second["tables"]] == ["events", "events_parent_only"]
     third = await call(readonly_server, "modern", "pg_list_tables", schema="public", limit=2, cursor="orders")
-    assert [t["name"] for t in third["tables"]] == ["products"] and third["next_cursor"] is None
+    assert [t["name"] for t in third["tables"]] == ["parent_t", "products"] and third["next_cursor"] is None
 
 
 async def test_describe_a_table(readonly_server: WardenServer, era: str) -> None:

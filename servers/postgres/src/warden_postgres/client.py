@@ -33,7 +33,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -50,9 +50,9 @@ from warden_core import (
     json_size,
 )
 from warden_core.resilience import Backend, ResiliencePolicy
-from warden_postgres import errors, role, streaming, validator, values
+from warden_postgres import errors, plan_check, reviewed, role, streaming, validator, values
 from warden_postgres.settings import MAIN, Settings
-from warden_postgres.validator import Analysis, CatalogPolicy, quote_ident
+from warden_postgres.validator import Analysis, Rules, quote_ident
 
 if TYPE_CHECKING:
     import asyncpg
@@ -78,6 +78,10 @@ CHUNK_BYTES = 4 * 1024 * 1024
 
 MAX_COLUMNS = 1600
 MAX_OMITTED = 100
+
+
+Prepare = Callable[[str], Awaitable["asyncpg.prepared_stmt.PreparedStatement"]]
+"""Parse (and Describe) one statement: `conn.prepare`, or the plan check's prepare, which checks its tree."""
 
 
 def _ms(seconds: float) -> str:
@@ -183,17 +187,20 @@ def local_settings(settings: Settings) -> dict[str, str]:
     }
 
 
-def session_start_sql(settings: Settings) -> str:
+def session_start_sql(settings: Settings, *, check_plans: bool = False) -> str:
     """BEGIN and the transaction's settings as one message, built only from the server's settings.
 
     One simple-protocol round trip. The text is constant for a Database (no tool input reaches it);
     the values are quoted literals, so a schema name with quotes or backslashes stays a value.
+    `check_plans` (sessions that run tool SQL) adds the plan check's start: it switches on the query-tree
+    notices and reports, in the command tag, whether the database has type hooks (plan_check.start_sql).
     """
     calls = ", ".join(
         f"pg_catalog.set_config({quote_literal(name)}, {quote_literal(value)}, true)"
         for name, value in local_settings(settings).items()
     )
-    return f"{BEGIN_SQL}; SELECT {calls}"
+    start = f"{BEGIN_SQL}; SELECT {calls}"
+    return f"{start}; {plan_check.start_sql(settings.function_allowlist)}" if check_plans else start
 
 
 # --- One configured database. ------------------------------------------------------------------------
@@ -206,11 +213,7 @@ class Database:
         self.name = name
         self._dsn = dsn
         self.settings = settings
-        self.catalog_policy = CatalogPolicy(
-            search_path=settings.search_path,
-            allows_schema=schemas.allows,
-            schema_setting=schemas.setting,
-        )
+        self.rules = Rules(schemas=schemas, functions=settings.function_allowlist, review=reviewed.load())
         policy = ResiliencePolicy.from_settings(settings)
         # The core's deadline is the backstop; the call's own Deadline (backend_timeout) fires first
         # and leaves room for the cleanup, so a cancelled statement is never retried by the backstop.
@@ -221,6 +224,9 @@ class Database:
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
         self._start_sql = session_start_sql(settings)
+        self._checked_start_sql = session_start_sql(settings, check_plans=True)
+        # What the catalog says about built-in functions, operators and relations: it never changes.
+        self._builtins = plan_check.Facts()
         # Backend pids of connections `_release` has just reset with END_SQL, on their way back into
         # the pool: the pool's own reset skips exactly these, and runs DISCARD ALL on any other.
         self._reset_done: set[int] = set()
@@ -262,7 +268,7 @@ class Database:
             raise errors.translate(exc, self.name, connecting=True) from None
 
     async def _check_role(self, pool: asyncpg.Pool, deadline: Deadline) -> role.RoleReport:
-        async with self._session(pool, deadline) as conn:
+        async with self._session(pool, deadline) as (conn, _):
             try:
                 report = await role.inspect(conn, seconds=deadline.remaining())
             except BaseException as exc:
@@ -291,11 +297,17 @@ class Database:
     async def session(self, deadline: Deadline) -> AsyncIterator[asyncpg.Connection]:
         """A connection inside the server's read-only transaction, rolled back and reset afterwards (END_SQL)."""
         pool = await self._ready(deadline)
-        async with self._session(pool, deadline) as conn:
+        async with self._session(pool, deadline) as (conn, _):
             yield conn
 
     @asynccontextmanager
-    async def _session(self, pool: asyncpg.Pool, deadline: Deadline) -> AsyncIterator[asyncpg.Connection]:
+    async def _session(
+        self, pool: asyncpg.Pool, deadline: Deadline, *, check_plans: bool = False
+    ) -> AsyncIterator[tuple[asyncpg.Connection, str]]:
+        """A connection inside the server's transaction, and its start message's command tag.
+
+        `check_plans`: the start for tool SQL, which also prepares the plan check (session_start_sql).
+        """
         # Waiting for a connection is contention only when every pooled connection is busy; with room
         # in the pool, the wait was for the database to accept (or to answer) a new connection.
         contended = pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size()
@@ -314,7 +326,10 @@ class Database:
         try:
             try:
                 # One round trip: BEGIN and set_config calls, server-authored text (see session_start_sql).
-                await conn.execute(self._start_sql, timeout=deadline.remaining())
+                if check_plans:
+                    started = await conn.execute(self._checked_start_sql, timeout=deadline.remaining())
+                else:
+                    started = await conn.execute(self._start_sql, timeout=deadline.remaining())
             except TimeoutError:
                 # BEGIN and a few set_config calls cannot be slow on a database that answers: it is unreachable, and
                 # so is this connection (no ROLLBACK could get through it either).
@@ -322,7 +337,7 @@ class Database:
                 raise self._unresponsive(deadline) from None
             except BaseException as exc:
                 raise errors.translate(exc, self.name) from None
-            yield conn
+            yield conn, started
         finally:
             if broken:
                 await self._drop(pool, conn)
@@ -395,19 +410,23 @@ class Database:
     ) -> Rows:
         """Run one statement and stream its rows within `limits`.
 
-        `analysis` is the validator's verdict on `sql`; its catalog half runs here, inside the
-        transaction. Tests pass `analysis=None` to drive the lower layers with validation bypassed.
+        `analysis` is the validator's verdict on `sql`; the plan check runs here, inside the transaction,
+        on every statement prepared (the statement itself, its streaming form, its measuring wrapper), between
+        Parse and Bind. Tests pass `analysis=None` to drive the lower layers with validation bypassed.
         """
-        async with self.session(deadline) as conn:
+        if analysis is not None:
+            validator.precheck(analysis, self.rules)  # what the names alone condemn, before any connection
+        pool = await self._ready(deadline)
+        async with self._session(pool, deadline, check_plans=analysis is not None) as (conn, started):
             try:
-                if analysis is not None:
-                    await validator.check(conn, analysis, self.catalog_policy, seconds=deadline.remaining())
-                    analysis = await streaming.rewrite(
-                        conn, analysis, self.settings.search_path, seconds=deadline.remaining()
-                    )
+                prepare: Prepare
+                if analysis is None:
+                    prepare = lambda text: conn.prepare(text, timeout=deadline.remaining())  # noqa: E731
+                else:
+                    analysis, prepare = await self._check(conn, started, analysis, deadline)
                     sql = analysis.sql
                 statement, columns, args, wrapped = await self._prepare(
-                    conn, sql, params, analysis=analysis, limits=limits, deadline=deadline
+                    prepare, sql, params, analysis=analysis, limits=limits
                 )
                 return await self._stream(
                     statement, columns, args=args, wrapped=wrapped, limits=limits, deadline=deadline
@@ -417,27 +436,33 @@ class Database:
             except BaseException as exc:
                 raise errors.translate(exc, self.name) from None
 
+    async def _check(
+        self, conn: asyncpg.Connection, started: str, analysis: Analysis, deadline: Deadline
+    ) -> tuple[Analysis, Prepare]:
+        """Layer 1's second half (plan_check): the statement to run, and the prepare that checks each Parse."""
+        plan = await plan_check.check(
+            conn, started, analysis, rules=self.rules, known=self._builtins, seconds=deadline.remaining
+        )
+        return streaming.rewrite(analysis, plan.streams), plan.prepare
+
     async def _prepare(
         self,
-        conn: asyncpg.Connection,
+        prepare: Prepare,
         sql: str,
         params: Sequence[Any],
         *,
         analysis: Analysis | None,
         limits: Limits,
-        deadline: Deadline,
     ) -> tuple[asyncpg.prepared_stmt.PreparedStatement, list[Column], list[Any], bool]:
         # Parse + Describe of exactly one statement: the extended protocol refuses a second one.
-        inner = await conn.prepare(sql, timeout=deadline.remaining())
+        inner = await prepare(sql)
         columns = [Column(attr.name, attr.type.name) for attr in inner.get_attributes()]
         args = values.params_for(params, inner.get_parameters())
         if analysis is None or analysis.kind != "select" or all(values.is_small(c.type) for c in columns):
             return inner, columns, args, False
         if len(columns) > MAX_COLUMNS:
             raise InvalidArgument(f"the query returns {len(columns)} columns; at most {MAX_COLUMNS} are supported")
-        measured = await conn.prepare(
-            measuring_wrapper(analysis, columns, limits.max_value_bytes), timeout=deadline.remaining()
-        )
+        measured = await prepare(measuring_wrapper(analysis, columns, limits.max_value_bytes))
         return measured, columns, args, True
 
     async def _stream(
