@@ -34,9 +34,11 @@ def fill(sql: str, shop: Shop, canary: str) -> str:
 async def test_every_attack_fails_and_leaves_no_trace(shop: Shop, credential: str) -> None:
     canary = f"/tmp/warden-canary-{uuid.uuid4().hex}"
     dsn = getattr(shop, credential)
+    # A superuser is refused unless the operator insists; the suite insists, to prove the checks hold anyway.
+    unsafe = {"unsafe_allow_superuser": credential == "admin"}
     async with (
-        running(settings_for(dsn)) as server,
-        running(settings_for(dsn, explain_analyze=True)) as analyzing,
+        running(settings_for(dsn, **unsafe)) as server,
+        running(settings_for(dsn, explain_analyze=True, **unsafe)) as analyzing,
         connect(server) as client,
         connect(analyzing) as analyzer,
     ):

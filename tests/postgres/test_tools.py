@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from mcp.types import ResourceTemplateReference
 
 from tests.postgres.conftest import running, settings_for
 from tests.postgres.shop import Shop, run_sql
-from tests.support.postgres import scratch_database
+from tests.support.postgres import scratch_database, with_user
 from warden_core import WardenServer
 from warden_core.testing import connect, list_tools_json
 
@@ -34,15 +35,20 @@ async def refusal(server: WardenServer, tool: str, **arguments: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def sales(pg_admin_dsn: str) -> Iterator[str]:
-    """A second database, for named DSNs."""
+def sales(pg_admin_dsn: str, shop: Shop) -> Iterator[str]:
+    """A second database, for named DSNs, read by the shop's read-only role (a superuser would be refused)."""
     import anyio
 
     with scratch_database(pg_admin_dsn, prefix="warden_sales") as dsn:
+        name = urlsplit(dsn).path.lstrip("/")
         anyio.run(
-            run_sql, dsn, "CREATE TABLE deals (id int PRIMARY KEY, amount numeric); INSERT INTO deals VALUES (1, 99.5)"
+            run_sql,
+            dsn,
+            "CREATE TABLE deals (id int PRIMARY KEY, amount numeric); INSERT INTO deals VALUES (1, 99.5); "
+            f'GRANT CONNECT ON DATABASE "{name}" TO {shop.readonly_role}; '
+            f"GRANT SELECT ON deals TO {shop.readonly_role}",
         )
-        yield dsn
+        yield with_user(dsn, shop.readonly_role)
 
 
 # --- Discovery without a database. ----------------------------------------------------------------

@@ -241,6 +241,12 @@ class Database:
                 if self.role_report is None:
                     self.role_report = await self._check_role(self._pool, deadline)
         report = self.role_report
+        if report.superuser and not self.settings.unsafe_allow_superuser:
+            raise PermissionDenied(
+                f"database {self.name!r} is not served: its role {report.role!r} {report.superuser}. A superuser "
+                "can undo every check from inside PostgreSQL; connect as a read-only role (see the README), or set "
+                f"{Settings.env_name('unsafe_allow_superuser')}, then restart."
+            )
         if self.settings.strict_role and not report.ok:
             raise PermissionDenied(
                 f"database {self.name!r} is not served: its role {report.role!r} {'; '.join(report.problems)}. "

@@ -81,6 +81,9 @@ class Settings(CoreSettings):
             "functions are refused unless listed."
         ),
     )
+    unsafe_allow_superuser: bool = Field(
+        False, description="Serve a database whose role is a superuser (refused otherwise: it can undo every check)."
+    )
 
     @field_validator("dsn")
     @classmethod
