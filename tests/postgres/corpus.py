@@ -317,6 +317,72 @@ ATTACK_CLASSES = {
 
 ATTACKS = [(cls, sql) for cls, items in ATTACK_CLASSES.items() for sql in items]
 
+# Functions of contrib modules that run the SQL text they are given, or reach another database. Each one, run,
+# reads schema `internal`, kills the session {victim}, changes settings, notifies, locks, commits a row through a
+# second connection, blocks readers, or (as a superuser) reads files and password hashes or runs a program.
+CONTRIB_ATTACKS = [
+    "SELECT * FROM crosstab('SELECT 1::text, 1::text, body FROM internal.staff_notes') AS t(a text, b text)",
+    "SELECT * FROM crosstab('SELECT 1::text, 1::text, pg_terminate_backend({victim})::text') AS t(a text, b text)",
+    "SELECT * FROM crosstab('SELECT 1::text, 1::text, txid_current()::text') AS t(a text, b text)",
+    "SELECT * FROM crosstab('SELECT 1::text, 1::text, set_config(''statement_timeout'', ''0'', false)') "
+    "AS t(a text, b text)",
+    "SELECT * FROM crosstab('SELECT 1::text, 1::text, pg_notify(''warden_channel'', ''x'')::text') "
+    "AS t(a text, b text)",
+    "SELECT * FROM crosstab('SELECT 1::text, 1::text, pg_advisory_lock(4242)::text') AS t(a text, b text)",
+    "SELECT * FROM crosstab('SELECT 1::text, 1::text, pg_read_file(''/etc/passwd'')') AS t(a text, b text)",
+    "SELECT * FROM crosstab('SELECT 1::text, 1::text, rolpassword::text FROM pg_authid') AS t(a text, b text)",
+    "SELECT * FROM crosstab('CREATE TABLE warden_new (x int)') AS t(a text, b text)",
+    "SELECT * FROM crosstab('COPY (SELECT 1) TO PROGRAM ''touch {canary}''') AS t(a text, b text)",
+    "SELECT * FROM crosstab('CLUSTER customers USING customers_pkey') AS t(a text, b text)",
+    "SELECT * FROM crosstab('REINDEX TABLE customers') AS t(a text, b text)",
+    "SELECT * FROM crosstab('SELECT 1::text, 1::text, 1::text', 'SELECT pg_terminate_backend({victim})::text') "
+    "AS t(a text, b text)",
+    "SELECT * FROM public.crosstab2('SELECT ''a''::text, ''b''::text, body FROM internal.staff_notes')",
+    "SELECT * FROM crosstab3('SELECT ''a''::text, ''b''::text, pg_advisory_lock(4242)::text')",
+    "SELECT * FROM connectby('internal.staff_notes', 'id', 'id', '1', 0) AS t(id int, parent int, level int)",
+    "SELECT * FROM connectby('(SELECT pg_terminate_backend({victim})::int AS id, 1 AS parent) s', 'id', 'parent', "
+    "'1', 0) AS t(id int, parent int, level int)",
+    "SELECT * FROM xpath_table('id', 'body', 'internal.staff_notes', '/a', 'true') AS t(id int, a text)",
+    "SELECT * FROM xpath_table('id', 'x', '(SELECT 1 AS id, pg_advisory_lock(4242)::text AS x) s', '/a', 'true') "
+    "AS t(id int, a text)",
+    "SELECT * FROM xpath_table('id', 'note', 'orders', '/a', 'pg_terminate_backend({victim})') AS t(id int, a text)",
+    "SELECT dblink_exec('warden_loop', 'INSERT INTO public.dblink_target VALUES (1)')",
+    "SELECT dblink_exec('dbname={database}', 'INSERT INTO public.dblink_target VALUES (1)')",
+    "SELECT * FROM dblink('warden_loop', 'SELECT body FROM internal.staff_notes') AS t(b text)",
+    "SELECT * FROM dblink('warden_loop', 'SELECT pg_terminate_backend({victim})') AS t(b boolean)",
+    "SELECT dblink_connect('warden', 'warden_loop')",
+    "SELECT * FROM dblink_get_connections()",
+    "SELECT query_to_xml('SELECT pg_terminate_backend({victim})', true, true, '')",
+    "SELECT umoptions FROM pg_user_mappings",
+    "SELECT option_value FROM information_schema.user_mapping_options WHERE option_name = 'password'",
+    "SELECT postgres_fdw_disconnect_all()",
+    "SELECT * FROM postgres_fdw_get_connections()",
+    "SELECT count(*) FROM loop_notes",
+    "SELECT * FROM pivot_view",
+]
+
+CONTRIB_SQL = """
+CREATE EXTENSION tablefunc;
+CREATE EXTENSION xml2;
+CREATE EXTENSION dblink;
+CREATE EXTENSION postgres_fdw;
+CREATE TABLE public.dblink_target (x int);
+GRANT SELECT ON public.dblink_target TO {readonly};
+CREATE SERVER warden_loop FOREIGN DATA WRAPPER postgres_fdw
+    OPTIONS (host '{host}', port '{port}', dbname '{database}');
+CREATE USER MAPPING FOR PUBLIC SERVER warden_loop OPTIONS (user 'postgres', password 'canary-fdw-password');
+GRANT USAGE ON FOREIGN SERVER warden_loop TO {owner}, {readonly};
+CREATE FOREIGN TABLE internal.loop_notes_remote (body text) SERVER warden_loop
+    OPTIONS (schema_name 'internal', table_name 'staff_notes');
+CREATE VIEW public.loop_notes AS SELECT * FROM internal.loop_notes_remote;
+GRANT SELECT ON public.loop_notes, internal.loop_notes_remote TO {owner}, {readonly};
+CREATE VIEW public.pivot_view AS
+    SELECT * FROM crosstab('SELECT 1::text, 1::text, pg_advisory_lock(4242)::text') AS t(a text, b text);
+GRANT SELECT ON public.pivot_view TO {owner}, {readonly};
+"""
+"""Run by a superuser on the shop database: the contrib modules, and a foreign server that loops back to this
+database with a stored password (the user mapping a read-only role must never see)."""
+
 # Functions reached only indirectly, created in schema `traps` by the table owner.
 TRAPS_SQL = """
 CREATE SCHEMA traps;

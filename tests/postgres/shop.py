@@ -54,7 +54,8 @@ async def fetch(dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:
         await conn.close()
 
 
-def _filled(sql: str, values: dict[str, str]) -> str:
+def filled(sql: str, values: dict[str, str]) -> str:
+    """`sql` with each `{placeholder}` of `values` replaced (fixture SQL holds braces of its own)."""
     for key, value in values.items():
         sql = sql.replace(key, value)
     return sql
@@ -88,8 +89,8 @@ def shop_database(admin_dsn: str) -> Iterator[Shop]:
                     f"GRANT USAGE ON SCHEMA internal TO {readonly}; GRANT SELECT ON internal.staff_notes TO {readonly}",
                 )
                 fill = {"{readonly}": readonly, "{owner}": owner, "{database}": database}
-                await run_sql(owner_dsn, _filled(PUBLIC_TRAPS_SQL, fill))
-                await run_sql(admin, _filled(SECRETS_SQL, fill))
+                await run_sql(owner_dsn, filled(PUBLIC_TRAPS_SQL, fill))
+                await run_sql(admin, filled(SECRETS_SQL, fill))
 
             anyio.run(setup)
             yield Shop(admin, owner_dsn, readonly_dsn, owner, readonly, database)

@@ -56,14 +56,18 @@ async def catalog(shop: Shop) -> AsyncIterator[asyncpg.Connection]:
         await conn.close()
 
 
-async def verdict(conn: asyncpg.Connection, sql: str, rules: Rules | None = None) -> validator.Analysis:
+async def verdict(
+    conn: asyncpg.Connection, sql: str, rules: Rules | None = None, *, precheck: bool = True
+) -> validator.Analysis:
     """Layer 1 in full: the parse-tree walk and name checks, then the plan check of PostgreSQL's tree.
 
     Runs in the server's own checked session (its start message, then its end message), and only Parses.
+    `precheck=False` leaves the name checks out, to show the plan check holding on its own.
     """
     rules = rules or policy()
     analysis = validator.analyze(sql)
-    validator.precheck(analysis, rules)
+    if precheck:
+        validator.precheck(analysis, rules)
     settings = settings_for(
         "postgresql://x@127.0.0.1/db", schemas=rules.schemas.patterns, allowed_functions=rules.functions.patterns
     )
