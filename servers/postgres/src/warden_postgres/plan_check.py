@@ -665,7 +665,8 @@ class PlanCheck:
 
     # --- Verdicts. ----------------------------------------------------------------------------------------
     def _decide(self, reach: Reach) -> None:
-        roots = sorted([*(("f", oid) for oid in reach.functions), *(("o", oid) for oid in reach.operators)])
+        # Operators first: a function that an operator runs is named with the operator in the refusal.
+        roots = [*(("o", oid) for oid in sorted(reach.operators)), *(("f", oid) for oid in sorted(reach.functions))]
         for key in roots:
             reached, name = self._reached(key)
             if key[0] == "f" and not reached:
