@@ -261,3 +261,32 @@ def test_rejections_name_the_setting_or_the_review() -> None:
     unknown = plan_check.Function(1, "pg_catalog", "brand_new_in_pg99", streams=False)
     assert "has not been reviewed" in (plan_check.function_refusal(unknown, _default_rules()) or "")
     assert issubclass(Unverifiable, Rejected)
+
+
+def test_statements_too_large_to_check_are_refused_before_the_database_sees_them() -> None:
+    """PostgreSQL's tree grows with the statement and with every view it reads: both are bounded first."""
+    from warden_postgres import validator
+
+    validator.analyze("SELECT 1 FROM " + ", ".join(f"customers c{i}" for i in range(validator.MAX_RELATION_REFERENCES)))
+    with pytest.raises(Rejected, match="too large to check"):
+        validator.analyze("SELECT 1 FROM " + ", ".join(f"pg_stats s{i}" for i in range(33)))
+    with pytest.raises(Rejected, match="too large to check"):
+        validator.analyze("SELECT ARRAY[" + ", ".join(["1"] * 30_000) + "]")
+
+
+async def test_a_large_tree_is_read_off_the_event_loop(reader: WardenServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """information_schema.element_types expands to over half a megabyte of tree: read in a worker thread."""
+    import anyio.to_thread
+
+    offloaded: list[object] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counting(function: Any, *args: Any, **kwargs: Any) -> Any:
+        offloaded.append(function)
+        return await run_sync(function, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    assert await rows(reader, "SELECT 1") == [[1]]
+    assert not offloaded
+    found = await rows(reader, "SELECT count(*) >= 0 FROM information_schema.element_types")
+    assert found == [[True]] and offloaded

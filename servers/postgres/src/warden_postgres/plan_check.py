@@ -63,8 +63,12 @@ FIRST_LOW_INVALID_ATTNO = -7
 TREE_MESSAGE = "rewritten parse tree:"
 TREE_SETTINGS = {"debug_print_rewritten": "on", "debug_pretty_print": "off", "client_min_messages": "log"}
 
-MAX_TREE_CHARS = 64 * 1024 * 1024
-"""A bigger tree is refused rather than parsed (a 100 kB statement makes a few MB)."""
+MAX_TREE_CHARS = 16 * 1024 * 1024
+"""A bigger tree is refused rather than parsed. validator.MAX_NODES and MAX_RELATION_REFERENCES keep legit
+statements well below it (their trees run from 1 kB to a few MB)."""
+
+OFF_LOOP_CHARS = 256 * 1024
+"""A tree larger than this is read in a worker thread, so a big statement does not stall other calls."""
 
 LINE = 78
 """format_node_dump's line length: every line of the notice holds at most this many bytes."""
@@ -225,6 +229,15 @@ def _place(value: Any, stack: list[Any], reading: list[str | None], root: list[A
             raise Unverifiable(f"a value without a field in {stack[-1].kind}")
         stack[-1].fields[field] = value
         reading[-1] = None
+
+
+async def _read(detail: str) -> Reach:
+    """The notice's tree, read and walked; in a worker thread when it is large (reading takes ~1 s per 4 MB)."""
+    if len(detail) <= OFF_LOOP_CHARS:
+        return walk(parse_tree(unwrap(detail)))
+    import anyio.to_thread
+
+    return await anyio.to_thread.run_sync(lambda: walk(parse_tree(unwrap(detail))))
 
 
 def _numbers(items: list[Any]) -> Any:
@@ -595,7 +608,7 @@ class PlanCheck:
             raise Unverifiable("PostgreSQL sent no query tree")
         if len(trees[0]) > MAX_TREE_CHARS:
             raise Unverifiable("its query tree is too large")
-        reach = walk(parse_tree(unwrap(trees[0])))
+        reach = await _read(trees[0])
         await self._learn(reach)
         self._decide(reach)
         self._prepared[sql] = statement

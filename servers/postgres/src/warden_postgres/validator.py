@@ -174,6 +174,14 @@ EXPLAIN_OPTIONS = frozenset(
     }
 )
 
+MAX_NODES = 25_000
+"""Most syntax nodes of a checked statement. PostgreSQL's tree of it, which the plan check reads (and the server
+log receives), grows with it: 25,000 nodes make a few megabytes."""
+
+MAX_RELATION_REFERENCES = 32
+"""Most relation references of a checked statement: each view is expanded in PostgreSQL's tree (the largest view
+of information_schema adds half a megabyte), so this bounds the tree too."""
+
 _BETWEEN = frozenset({"AEXPR_BETWEEN", "AEXPR_NOT_BETWEEN", "AEXPR_BETWEEN_SYM", "AEXPR_NOT_BETWEEN_SYM"})
 
 
@@ -287,6 +295,8 @@ class _Walker:
 
         self.ast = ast
         self.analysis = analysis
+        self.nodes = 0
+        self.references = 0
 
     def visit(self, root: Any, scope: frozenset[str]) -> None:
         stack: list[tuple[Any, frozenset[str]]] = [(root, scope)]
@@ -295,6 +305,9 @@ class _Walker:
             if isinstance(node, list | tuple):
                 stack.extend((item, scope) for item in node)
             elif isinstance(node, self.ast.Node):
+                self.nodes += 1
+                if self.nodes > MAX_NODES:
+                    raise Rejected(f"the statement has over {MAX_NODES} syntax nodes; it is too large to check")
                 self._node(node, scope, stack)
 
     def _node(self, node: Any, scope: frozenset[str], stack: list[tuple[Any, frozenset[str]]]) -> None:
@@ -352,6 +365,12 @@ class _Walker:
             )
         if node.schemaname is None and node.relname in scope:
             return  # a CTE of an enclosing WITH, not a table
+        self.references += 1
+        if self.references > MAX_RELATION_REFERENCES:
+            raise Rejected(
+                f"the statement reads relations more than {MAX_RELATION_REFERENCES} times; it is too large to check "
+                "(name a relation once in a WITH and refer to that)"
+            )
         self.analysis.relations.add(Name(node.schemaname, node.relname))
 
 
