@@ -881,7 +881,8 @@ async def refuse_hooks(conn: asyncpg.Connection, functions: Allowlist, seconds: 
     named = "; ".join(f"{row['owner']} calls {row['schema']}.{row['name']}" for row in rows) or "(changed meanwhile)"
     return Rejected(
         "this database has type hooks that PostgreSQL runs while it parses or plans a statement, before any check: "
-        f"{named}. They may call built-in functions, or functions listed in {functions.setting}"
+        f"{named}. They may call non-volatile built-in functions, or functions listed in {functions.setting} "
+        "that have no default arguments"
     )
 
 
