@@ -103,7 +103,13 @@ def commands(dsn: str) -> dict[str, Command]:
         "floor": Command("bare MCPServer", ("bench/bare.py",), {}),  # one echo tool: the cold-start floor
         "bare": Command("bare MCPServer", ("bench/bare.py",), {"BENCH_POSTGRES_DSN": dsn}),
         "echo": Command("warden echo", ("bench/echo.py",), warden_env("ECHO")),
-        "postgres": Command("warden-postgres", ("-m", "warden_postgres"), warden_env("POSTGRES", DSN=dsn)),
+        # The bench connects as whatever --dsn names, usually the local superuser: it measures overhead, and
+        # warden-postgres refuses a superuser unless told otherwise.
+        "postgres": Command(
+            "warden-postgres",
+            ("-m", "warden_postgres"),
+            warden_env("POSTGRES", DSN=dsn, UNSAFE_ALLOW_SUPERUSER="true"),
+        ),
     }
     for name in ("github", "kubernetes", "slack", "aws"):
         found[name] = Command(f"warden-{name}", ("-m", f"warden_{name}"), warden_env(name.upper()))

@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import anyio
 import pytest
 
-from tests.postgres.shop import Shop, run_sql, shop_database
+from tests.postgres.corpus import CONTRIB_SQL
+from tests.postgres.shop import Shop, filled, run_sql, shop_database
 from tests.support.postgres import with_user
 from warden_core import WardenServer
 from warden_postgres.server import build_server
@@ -23,6 +25,25 @@ ServerFactory = Callable[..., Any]
 @pytest.fixture(scope="session")
 def shop(pg_admin_dsn: str) -> Iterator[Shop]:
     with shop_database(pg_admin_dsn) as database:
+        yield database
+
+
+@pytest.fixture(scope="session")
+def contrib_shop(pg_contrib_dsn: str) -> Iterator[Shop]:
+    """The shop on a PostgreSQL with contrib, with tablefunc, xml2, dblink and a looping postgres_fdw server."""
+    import anyio
+
+    with shop_database(pg_contrib_dsn) as database:
+        parts = urlsplit(database.admin)
+        host = parts.hostname or dict(parse_qsl(parts.query)).get("host", "127.0.0.1")
+        values = {
+            "{readonly}": database.readonly_role,
+            "{owner}": database.owner_role,
+            "{database}": database.database,
+            "{host}": host,
+            "{port}": str(parts.port or 5432),
+        }
+        anyio.run(run_sql, database.admin, filled(CONTRIB_SQL, values))
         yield database
 
 

@@ -1,7 +1,9 @@
 """Attack and legit SQL for warden-postgres, by the classes of security.md §1.1.
 
 Attacks use the shop's objects (tests/postgres/shop.py). `{owner}` and `{readonly}` are replaced with
-the test's role names; `{canary}` with a unique file path that must never appear.
+the test's role names; `{canary}` with a unique file path that must never appear. CONTRIB_ATTACKS need
+the contrib modules of the machine's PostgreSQL (tests/postgres/test_contrib_attacks.py); `{victim}` is
+the backend pid of a session that must survive, `{database}` the shop database.
 """
 
 from __future__ import annotations
@@ -114,9 +116,6 @@ SIDE_EFFECT_FUNCTIONS = [
     # functions reached indirectly: operators, casts, defaults, aggregates (see the traps schema)
     "SELECT traps.looks_stable()",
     "SELECT 1 OPERATOR(traps.===) 2",
-    "SELECT 1::traps.locking_int",
-    "SELECT CAST(1 AS traps.locking_int)",
-    "SELECT * FROM json_to_record('{\"a\": 1}') AS r(a traps.locking_int)",
     "SELECT traps.locking_sum(x) FROM generate_series(1, 3) AS x",
     "SELECT traps.volatile_fn()",
     # explain
@@ -243,6 +242,67 @@ LEXICAL_EVASION = [
     "-- only a comment",
 ]
 
+# A volatile function PostgreSQL picks itself: behind an operator that IN, CASE, BETWEEN or IS DISTINCT FROM
+# use implicitly, or an implicit cast of a function argument (objects in `public`, see PUBLIC_TRAPS_SQL).
+IMPLICIT_CALLS = [
+    "SELECT 1::lockint IN (SELECT 2::lockint)",
+    "SELECT 1::lockint = ANY (SELECT 2::lockint)",
+    "SELECT CASE 1::lockint WHEN 2::lockint THEN 'x' END",
+    "SELECT 1::lockint BETWEEN 0::lockint AND 2::lockint",
+    "SELECT 1::lockint IS DISTINCT FROM 2::lockint",
+    "SELECT NULLIF(1::lockint, 2::lockint)",
+    "SELECT (1::lockint, 1) IS DISTINCT FROM (2::lockint, 1)",
+    "SELECT 1 FROM (VALUES (1::lockint)) v(x) WHERE x = 2::lockint",
+    "SELECT count(*) FROM (VALUES (1::lockint), (2::lockint)) v(x) WHERE NOT (x = 1::lockint)",
+    "SELECT unbox('x'::text)",
+    "SELECT x FROM (VALUES ('a'::text)) v(x) WHERE unbox(x) = 'a'",
+]
+
+# What the role may read, but the server's policy keeps out: other schemas (through functions, statistics,
+# views, partitions and inheritance children, function bodies), FDW passwords, role and database settings.
+CATALOG_LEAKS = [
+    "SELECT internal.get_secret(1)",
+    "SELECT * FROM internal.get_secret(1)",
+    "SELECT most_common_vals::text FROM pg_stats WHERE schemaname = 'internal'",
+    "SELECT histogram_bounds::text FROM pg_stats",
+    "SELECT tablename, most_common_elems::text FROM pg_stats",
+    "SELECT s::text FROM pg_stats s",
+    "SELECT (SELECT most_common_vals::text FROM pg_stats LIMIT 1)",
+    "SELECT most_common_vals::text FROM pg_stats_ext",
+    "SELECT * FROM pg_stats_ext",
+    "SELECT * FROM information_schema.user_mapping_options",
+    "SELECT option_value FROM information_schema.user_mapping_options",
+    "SELECT * FROM pg_user_mappings",
+    "SELECT rolconfig FROM pg_roles",
+    "SELECT * FROM pg_roles",
+    "SELECT r::text FROM pg_roles r",
+    "SELECT rolname FROM pg_roles WHERE rolconfig IS NOT NULL",
+    "SELECT useconfig FROM pg_user",
+    "SELECT * FROM pg_db_role_setting",
+    "SELECT current_setting('app.secret')",
+    "SELECT current_setting('app.secret', true)",
+    "SELECT current_setting('app.db_secret', true)",
+    "SELECT pg_catalog.current_setting(name, true) FROM (VALUES ('app.secret')) AS v(name)",
+    "SELECT current_setting(lower('APP.SECRET'), true)",
+    "SHOW app.secret",
+    "SELECT setting FROM pg_settings WHERE name = 'app.secret'",
+    "SELECT * FROM pg_show_all_settings()",
+    "SELECT prosrc FROM pg_proc WHERE proname = 'get_secret'",
+    "SELECT p::text FROM pg_proc p WHERE proname = 'get_secret'",
+    "SELECT pg_get_functiondef('internal.get_secret'::regproc)",
+    "SELECT pg_get_functiondef(oid) FROM pg_proc WHERE proname = 'get_secret'",
+    "SELECT routine_definition FROM information_schema.routines WHERE routine_name = 'get_secret'",
+    "SELECT definition FROM pg_views WHERE viewname = 'notes_view'",
+    "SELECT pg_get_viewdef('notes_view'::regclass)",
+    "SELECT * FROM events",
+    "SELECT count(*) FROM events WHERE id > 0",
+    "SELECT * FROM events_parent_only",
+    "SELECT * FROM parent_t",
+    "SELECT * FROM notes_view",
+    "WITH n AS (SELECT * FROM notes_view) SELECT count(*) FROM n",
+    "SELECT * FROM innocent_view",
+]
+
 ATTACK_CLASSES = {
     "transaction_control": TRANSACTION_CONTROL,
     "session_state": SESSION_STATE,
@@ -251,9 +311,77 @@ ATTACK_CLASSES = {
     "file_and_program": FILE_AND_PROGRAM,
     "writable_ctes": WRITABLE_CTES,
     "lexical_evasion": LEXICAL_EVASION,
+    "implicit_calls": IMPLICIT_CALLS,
+    "catalog_leaks": CATALOG_LEAKS,
 }
 
 ATTACKS = [(cls, sql) for cls, items in ATTACK_CLASSES.items() for sql in items]
+
+# Functions of contrib modules that run the SQL text they are given, or reach another database. Each one, run,
+# reads schema `internal`, kills the session {victim}, changes settings, notifies, locks, commits a row through a
+# second connection, blocks readers, or (as a superuser) reads files and password hashes or runs a program.
+CONTRIB_ATTACKS = [
+    "SELECT * FROM crosstab('SELECT 1::text, 1::text, body FROM internal.staff_notes') AS t(a text, b text)",
+    "SELECT * FROM crosstab('SELECT 1::text, 1::text, pg_terminate_backend({victim})::text') AS t(a text, b text)",
+    "SELECT * FROM crosstab('SELECT 1::text, 1::text, txid_current()::text') AS t(a text, b text)",
+    "SELECT * FROM crosstab('SELECT 1::text, 1::text, set_config(''statement_timeout'', ''0'', false)') "
+    "AS t(a text, b text)",
+    "SELECT * FROM crosstab('SELECT 1::text, 1::text, pg_notify(''warden_channel'', ''x'')::text') "
+    "AS t(a text, b text)",
+    "SELECT * FROM crosstab('SELECT 1::text, 1::text, pg_advisory_lock(4242)::text') AS t(a text, b text)",
+    "SELECT * FROM crosstab('SELECT 1::text, 1::text, pg_read_file(''/etc/passwd'')') AS t(a text, b text)",
+    "SELECT * FROM crosstab('SELECT 1::text, 1::text, rolpassword::text FROM pg_authid') AS t(a text, b text)",
+    "SELECT * FROM crosstab('CREATE TABLE warden_new (x int)') AS t(a text, b text)",
+    "SELECT * FROM crosstab('COPY (SELECT 1) TO PROGRAM ''touch {canary}''') AS t(a text, b text)",
+    "SELECT * FROM crosstab('CLUSTER customers USING customers_pkey') AS t(a text, b text)",
+    "SELECT * FROM crosstab('REINDEX TABLE customers') AS t(a text, b text)",
+    "SELECT * FROM crosstab('SELECT 1::text, 1::text, 1::text', 'SELECT pg_terminate_backend({victim})::text') "
+    "AS t(a text, b text)",
+    "SELECT * FROM public.crosstab2('SELECT ''a''::text, ''b''::text, body FROM internal.staff_notes')",
+    "SELECT * FROM crosstab3('SELECT ''a''::text, ''b''::text, pg_advisory_lock(4242)::text')",
+    "SELECT * FROM connectby('internal.staff_notes', 'id', 'id', '1', 0) AS t(id int, parent int, level int)",
+    "SELECT * FROM connectby('(SELECT pg_terminate_backend({victim})::int AS id, 1 AS parent) s', 'id', 'parent', "
+    "'1', 0) AS t(id int, parent int, level int)",
+    "SELECT * FROM xpath_table('id', 'body', 'internal.staff_notes', '/a', 'true') AS t(id int, a text)",
+    "SELECT * FROM xpath_table('id', 'x', '(SELECT 1 AS id, pg_advisory_lock(4242)::text AS x) s', '/a', 'true') "
+    "AS t(id int, a text)",
+    "SELECT * FROM xpath_table('id', 'note', 'orders', '/a', 'pg_terminate_backend({victim})') AS t(id int, a text)",
+    "SELECT dblink_exec('warden_loop', 'INSERT INTO public.dblink_target VALUES (1)')",
+    "SELECT dblink_exec('dbname={database}', 'INSERT INTO public.dblink_target VALUES (1)')",
+    "SELECT * FROM dblink('warden_loop', 'SELECT body FROM internal.staff_notes') AS t(b text)",
+    "SELECT * FROM dblink('warden_loop', 'SELECT pg_terminate_backend({victim})') AS t(b boolean)",
+    "SELECT dblink_connect('warden', 'warden_loop')",
+    "SELECT * FROM dblink_get_connections()",
+    "SELECT query_to_xml('SELECT pg_terminate_backend({victim})', true, true, '')",
+    "SELECT umoptions FROM pg_user_mappings",
+    "SELECT option_value FROM information_schema.user_mapping_options WHERE option_name = 'password'",
+    "SELECT postgres_fdw_disconnect_all()",
+    "SELECT * FROM postgres_fdw_get_connections()",
+    "SELECT count(*) FROM loop_notes",
+    "SELECT * FROM pivot_view",
+]
+
+CONTRIB_SQL = """
+CREATE EXTENSION tablefunc;
+CREATE EXTENSION xml2;
+CREATE EXTENSION dblink;
+CREATE EXTENSION postgres_fdw;
+CREATE TABLE public.dblink_target (x int);
+GRANT SELECT ON public.dblink_target TO {readonly};
+CREATE SERVER warden_loop FOREIGN DATA WRAPPER postgres_fdw
+    OPTIONS (host '{host}', port '{port}', dbname '{database}');
+CREATE USER MAPPING FOR PUBLIC SERVER warden_loop OPTIONS (user 'postgres', password 'canary-fdw-password');
+GRANT USAGE ON FOREIGN SERVER warden_loop TO {owner}, {readonly};
+CREATE FOREIGN TABLE internal.loop_notes_remote (body text) SERVER warden_loop
+    OPTIONS (schema_name 'internal', table_name 'staff_notes');
+CREATE VIEW public.loop_notes AS SELECT * FROM internal.loop_notes_remote;
+GRANT SELECT ON public.loop_notes, internal.loop_notes_remote TO {owner}, {readonly};
+CREATE VIEW public.pivot_view AS
+    SELECT * FROM crosstab('SELECT 1::text, 1::text, pg_advisory_lock(4242)::text') AS t(a text, b text);
+GRANT SELECT ON public.pivot_view TO {owner}, {readonly};
+"""
+"""Run by a superuser on the shop database: the contrib modules, and a foreign server that loops back to this
+database with a stored password (the user mapping a read-only role must never see)."""
 
 # Functions reached only indirectly, created in schema `traps` by the table owner.
 TRAPS_SQL = """
@@ -266,13 +394,72 @@ CREATE FUNCTION traps.looks_stable(seq bigint DEFAULT nextval('orders_id_seq')) 
 CREATE FUNCTION traps.locking_eq(int, int) RETURNS boolean LANGUAGE sql VOLATILE
     AS 'SELECT pg_advisory_lock(99); SELECT $1 = $2';
 CREATE OPERATOR traps.=== (LEFTARG = int, RIGHTARG = int, FUNCTION = traps.locking_eq);
-CREATE FUNCTION traps.locks(int) RETURNS boolean LANGUAGE sql VOLATILE AS 'SELECT pg_advisory_lock($1) IS NULL OR true';
-CREATE DOMAIN traps.locking_int AS int CHECK (traps.locks(VALUE));
+CREATE FUNCTION traps.locks(int) RETURNS boolean LANGUAGE plpgsql VOLATILE
+    AS 'BEGIN PERFORM pg_advisory_lock($1); RETURN true; END';
 CREATE FUNCTION traps.locking_step(bigint, int) RETURNS bigint LANGUAGE sql VOLATILE
     AS 'SELECT pg_advisory_lock(98); SELECT coalesce($1, 0) + $2';
 CREATE AGGREGATE traps.locking_sum(int) (SFUNC = traps.locking_step, STYPE = bigint);
 CREATE FUNCTION traps.harmless(x int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT x * 2';
 """
+
+# Objects on the search path (`public`) that PostgreSQL may call without the statement naming them, and objects
+# outside it that the catalog or a public table could leak. Created by the table owner after the read-only
+# role, so it grants exactly what it means to. `{readonly}`, `{owner}`, `{database}` are filled in.
+PUBLIC_TRAPS_SQL = """
+CREATE DOMAIN lockint AS int;
+CREATE FUNCTION lockint_cmp(lockint, lockint) RETURNS boolean LANGUAGE plpgsql VOLATILE
+    AS 'BEGIN PERFORM pg_advisory_lock(97); RETURN $1::int = $2::int; END';
+CREATE FUNCTION lockint_ne(lockint, lockint) RETURNS boolean LANGUAGE plpgsql VOLATILE
+    AS 'BEGIN PERFORM pg_advisory_lock(96); RETURN $1::int <> $2::int; END';
+CREATE OPERATOR = (LEFTARG = lockint, RIGHTARG = lockint, FUNCTION = lockint_cmp, NEGATOR = <>);
+CREATE OPERATOR <> (LEFTARG = lockint, RIGHTARG = lockint, FUNCTION = lockint_ne, NEGATOR = =);
+CREATE OPERATOR <= (LEFTARG = lockint, RIGHTARG = lockint, FUNCTION = lockint_cmp);
+CREATE OPERATOR >= (LEFTARG = lockint, RIGHTARG = lockint, FUNCTION = lockint_cmp);
+CREATE TYPE boxed AS (v text);
+CREATE FUNCTION box_it(text) RETURNS boxed LANGUAGE plpgsql VOLATILE
+    AS 'BEGIN PERFORM pg_advisory_lock(95); RETURN ROW($1)::boxed; END';
+CREATE CAST (text AS boxed) WITH FUNCTION box_it(text) AS IMPLICIT;
+CREATE FUNCTION unbox(boxed) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT ($1).v';
+
+CREATE FUNCTION internal.get_secret(int) RETURNS text LANGUAGE sql STABLE AS $$SELECT 'canary-function-body'$$;
+GRANT EXECUTE ON FUNCTION internal.get_secret(int) TO {readonly};
+CREATE STATISTICS internal.notes_stats (mcv) ON author, body FROM internal.staff_notes;
+ANALYZE internal.staff_notes;
+CREATE VIEW notes_view AS SELECT * FROM internal.staff_notes;
+CREATE VIEW innocent_view AS SELECT id, internal.get_secret(id) AS note FROM generate_series(1, 2) AS id;
+CREATE TABLE events (id int, note text) PARTITION BY RANGE (id);
+CREATE TABLE events_public PARTITION OF events FOR VALUES FROM (100) TO (200);
+CREATE TABLE internal.events_secret PARTITION OF events FOR VALUES FROM (0) TO (100);
+INSERT INTO events VALUES (1, 'canary-partition-row'), (150, 'public row');
+CREATE VIEW events_parent_only AS SELECT * FROM events;
+CREATE TABLE parent_t (x int, note text);
+CREATE TABLE internal.child_t () INHERITS (parent_t);
+INSERT INTO parent_t VALUES (1, 'public row');
+INSERT INTO internal.child_t VALUES (2, 'canary-child-row');
+GRANT SELECT ON notes_view, innocent_view, events, events_public, events_parent_only, parent_t TO {readonly};
+GRANT SELECT ON internal.events_secret, internal.child_t TO {readonly};
+SELECT lo_from_bytea(0, 'a large object the role may read');
+DO $$ BEGIN
+    EXECUTE format('GRANT SELECT ON LARGE OBJECT %s TO {readonly}', (SELECT max(oid) FROM pg_largeobject_metadata));
+END $$;
+"""
+
+SECRETS_SQL = """
+ALTER ROLE {readonly} SET app.secret = 'canary-role-setting';
+ALTER DATABASE "{database}" SET app.db_secret = 'canary-database-setting';
+"""
+"""Secrets planted as settings by a superuser (role- and database-level custom settings)."""
+
+CANARIES = (
+    "canary-function-body",
+    "canary-partition-row",
+    "canary-child-row",
+    "canary-role-setting",
+    "canary-database-setting",
+    "canary-fdw-password",
+    "Refund approvals",
+)
+"""Text that must never come back from a call: planted secrets, and the rows of schema `internal`."""
 
 # --- Legit analytics SQL: must pass every layer and return rows. --------------------------------
 
@@ -344,7 +531,20 @@ LEGIT = [
     "SELECT 1 OPERATOR(pg_catalog.+) 2",
     'SELECT "full_name" FROM "public"."customers" ORDER BY 1 LIMIT 1',
     'SELECT U&"full\\005fname" FROM customers ORDER BY 1 LIMIT 1',
-    "SELECT traps.harmless(21)",
+    "SELECT count(*) FROM ONLY parent_t",
+    "SELECT convert_from(lo_get(oid), 'UTF8') FROM pg_largeobject_metadata",
+    "SELECT customer_id, count(*) FILTER (WHERE status = 'paid') AS paid, "
+    "count(*) FILTER (WHERE status = 'delivered') AS delivered FROM orders GROUP BY 1 ORDER BY 1 LIMIT 3",
+    "SELECT rolname, rolsuper FROM pg_roles WHERE rolname = current_user",
+    "SELECT schemaname, tablename, attname, null_frac, n_distinct FROM pg_stats WHERE schemaname = 'public' LIMIT 3",
+    "SELECT proname, pronargs FROM pg_proc WHERE proname = 'unbox'",
+    "SELECT current_setting('search_path'), current_setting('TimeZone')",
+    "SELECT viewname FROM pg_views WHERE schemaname = 'public' ORDER BY 1",
+    "SELECT * FROM events_public ORDER BY id",
+    "SELECT id FROM customers WHERE email = 'customer1@example.com' AND country IN ('GB', 'US')",
+    "SELECT count(*) FROM orders WHERE status BETWEEN 'a' AND 'z' AND customer_id IS DISTINCT FROM NULL",
+    "SELECT CASE status WHEN 'paid' THEN 1 ELSE 0 END FROM orders ORDER BY id LIMIT 2",
+    "SELECT count(*) FROM products WHERE id IN (SELECT product_id FROM order_items)",
     "SELECT o.status, round(avg(i.quantity * i.unit_price), 2) AS avg_line, sum(i.quantity) "
     "FROM orders o JOIN order_items i ON i.order_id = o.id JOIN products p ON p.id = i.product_id "
     "WHERE p.active GROUP BY o.status HAVING sum(i.quantity) > 0 ORDER BY 1",

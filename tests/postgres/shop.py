@@ -17,14 +17,14 @@ from urllib.parse import urlsplit
 import anyio
 import asyncpg
 
-from tests.postgres.corpus import TRAPS_SQL
+from tests.postgres.corpus import PUBLIC_TRAPS_SQL, SECRETS_SQL, TRAPS_SQL
 from tests.support.postgres import scratch_database, with_user
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "servers" / "postgres" / "sql"
 SEED = (SQL_DIR / "demo_seed.sql").read_text()
 READONLY_ROLE = (SQL_DIR / "readonly_role.sql").read_text()
 
-TABLES = ("customers", "products", "orders", "order_items", "internal.staff_notes")
+TABLES = ("customers", "products", "orders", "order_items", "internal.staff_notes", "events", "parent_t")
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,13 @@ async def fetch(dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:
         await conn.close()
 
 
+def filled(sql: str, values: dict[str, str]) -> str:
+    """`sql` with each `{placeholder}` of `values` replaced (fixture SQL holds braces of its own)."""
+    for key, value in values.items():
+        sql = sql.replace(key, value)
+    return sql
+
+
 @contextmanager
 def shop_database(admin_dsn: str) -> Iterator[Shop]:
     suffix = uuid.uuid4().hex[:8]
@@ -81,6 +88,9 @@ def shop_database(admin_dsn: str) -> Iterator[Shop]:
                     owner_dsn,
                     f"GRANT USAGE ON SCHEMA internal TO {readonly}; GRANT SELECT ON internal.staff_notes TO {readonly}",
                 )
+                fill = {"{readonly}": readonly, "{owner}": owner, "{database}": database}
+                await run_sql(owner_dsn, filled(PUBLIC_TRAPS_SQL, fill))
+                await run_sql(admin, filled(SECRETS_SQL, fill))
 
             anyio.run(setup)
             yield Shop(admin, owner_dsn, readonly_dsn, owner, readonly, database)

@@ -1,8 +1,9 @@
-"""Layer 1 on its own: the parse-tree policy refuses every attack class without executing anything.
+"""Layer 1 on its own: the parse-tree policy and the plan check refuse every attack without executing anything.
 
-The validator is called directly (`analyze`, then `check` against the real catalogs inside a read-only
-transaction). Nothing else runs: no statement is executed, so each refusal here is layer 1's alone.
-It connects as the table owner, so the verdict never leans on the role's lack of privileges.
+Both halves are called directly: `analyze` and `precheck` on the text, then the plan check on the tree that
+PostgreSQL's Parse returns, inside the server's checked session start. No statement is bound or executed, so
+each refusal here is layer 1's alone. It connects as the table owner, so the verdict never leans on the role's
+lack of privileges.
 """
 
 from __future__ import annotations
@@ -15,20 +16,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.postgres.conftest import settings_for
 from tests.postgres.corpus import ATTACKS, LEGIT
 from tests.postgres.shop import Shop
 from warden_core import Allowlist, InvalidArgument
-from warden_postgres import validator
-from warden_postgres.client import search_path_value
-from warden_postgres.validator import CatalogPolicy, Name, Rejected
+from warden_postgres import plan_check, reviewed, validator
+from warden_postgres.client import END_SQL, search_path_value, session_start_sql
+from warden_postgres.validator import Name, Rejected, Rules
 
 pytestmark = pytest.mark.anyio
 
 
-def policy(*schemas: str) -> CatalogPolicy:
-    allowlist = Allowlist("WARDEN_POSTGRES_SCHEMAS", schemas or ("public",))
-    literal = tuple(s for s in allowlist.patterns if "*" not in s)
-    return CatalogPolicy(search_path=literal, allows_schema=allowlist.allows, schema_setting=allowlist.setting)
+def policy(*schemas: str, functions: tuple[str, ...] = ()) -> Rules:
+    return Rules(
+        schemas=Allowlist("WARDEN_POSTGRES_SCHEMAS", schemas or ("public",)),
+        functions=Allowlist("WARDEN_POSTGRES_ALLOWED_FUNCTIONS", functions),
+        review=reviewed.load(),
+    )
 
 
 def fill(sql: str, shop: Shop) -> str:
@@ -42,18 +46,36 @@ def fill(sql: str, shop: Shop) -> str:
 
 @pytest.fixture
 async def catalog(shop: Shop) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(shop.owner, server_settings={"search_path": search_path_value(("public",))})
+    # As the server connects: no statement cache, since each session ends with DEALLOCATE ALL.
+    conn = await asyncpg.connect(
+        shop.owner, statement_cache_size=0, server_settings={"search_path": search_path_value(("public",))}
+    )
     try:
         yield conn
     finally:
         await conn.close()
 
 
-async def verdict(conn: asyncpg.Connection, sql: str, rules: CatalogPolicy | None = None) -> validator.Analysis:
-    """Layer 1 in full: the parse-tree walk, then the catalog check. Raises on refusal."""
+async def verdict(
+    conn: asyncpg.Connection, sql: str, rules: Rules | None = None, *, precheck: bool = True
+) -> validator.Analysis:
+    """Layer 1 in full: the parse-tree walk and name checks, then the plan check of PostgreSQL's tree.
+
+    Runs in the server's own checked session (its start message, then its end message), and only Parses.
+    `precheck=False` leaves the name checks out, to show the plan check holding on its own.
+    """
+    rules = rules or policy()
     analysis = validator.analyze(sql)
-    async with conn.transaction(readonly=True):
-        await validator.check(conn, analysis, rules or policy(), seconds=10)
+    if precheck:
+        validator.precheck(analysis, rules)
+    settings = settings_for(
+        "postgresql://x@127.0.0.1/db", schemas=rules.schemas.patterns, allowed_functions=rules.functions.patterns
+    )
+    started = await conn.execute(session_start_sql(settings, check_plans=True))
+    try:
+        await plan_check.check(conn, started, analysis, rules=rules, known=plan_check.Facts(), seconds=lambda: 10.0)
+    finally:
+        await conn.execute(END_SQL)
     return analysis
 
 
@@ -156,13 +178,15 @@ def test_syntax_errors_are_invalid_arguments_not_policy_decisions() -> None:
 
 
 async def test_unqualified_names_resolve_on_the_pinned_search_path(catalog: asyncpg.Connection) -> None:
-    with pytest.raises(Rejected, match="does not exist"):
-        await verdict(catalog, "SELECT * FROM staff_notes")
-    # The server pins search_path to the allowlisted schemas; with `internal` allowlisted it resolves there.
+    # The session start pins search_path to the allowlisted schemas, whatever the connection had.
     await catalog.execute("SET search_path = public, internal")
+    with pytest.raises(asyncpg.UndefinedTableError):  # PostgreSQL's own Parse does not find it
+        await verdict(catalog, "SELECT * FROM staff_notes")
+    # With `internal` allowlisted it resolves there.
     await verdict(catalog, "SELECT * FROM staff_notes", policy("public", "internal"))
-    with pytest.raises(Rejected, match="not allowed by this server's policy"):
-        await verdict(catalog, "SELECT * FROM staff_notes", policy("public"))
+    # What PostgreSQL resolved is what the allowlist judges, however the statement reached it.
+    with pytest.raises(Rejected, match="'internal' is not allowed by this server's policy"):
+        await verdict(catalog, "SELECT * FROM notes_view", policy("public"))
 
 
 async def test_schema_allowlist_patterns(catalog: asyncpg.Connection) -> None:

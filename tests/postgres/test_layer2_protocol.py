@@ -124,7 +124,15 @@ def test_no_server_code_sends_text_through_the_simple_protocol() -> None:
                     and first.value.id == "self"
                     and first.attr in built
                 )
-                assert literal or constant or from_settings, (
+                # The session start: built by start_message, whose text is tested below.
+                start = (
+                    isinstance(first, ast.Call)
+                    and isinstance(first.func, ast.Name)
+                    and first.func.id == "start_message"
+                    and isinstance(first.args[0], ast.Attribute)
+                    and first.args[0].attr in built
+                )
+                assert literal or constant or from_settings or start, (
                     f"{path.name}:{node.lineno} passes non-constant text to {node.func.attr}()"
                 )
                 assert len(node.args) == 1, f"{path.name}:{node.lineno}: simple-protocol text takes no arguments"
@@ -160,3 +168,70 @@ def test_the_session_start_text_is_one_begin_and_one_select_of_literals(schemas:
         assert isinstance(local, pg.A_Const) and local.val.boolval
         pinned[name.val.sval] = value.val.sval
     assert pinned == local_settings(settings)
+
+
+@pytest.mark.parametrize(
+    ("role", "caller"),
+    [
+        ("analyst", "apikey/ci"),
+        ('we"ird', "oauth/o'brien@example.com"),
+        ("x", "sso:a\\'); SELECT pg_terminate_backend(1); --"),
+        ("y", "e\u0301\u202eend\x00user"),
+    ],
+)
+def test_the_identity_part_is_one_set_role_and_one_set_config_of_a_plain_literal(role: str, caller: str) -> None:
+    """ROLE_MAP adds exactly SET LOCAL ROLE <the role> and set_config('application_name', <literal>, true);
+    whatever a trusted gateway names as the caller, it stays one literal of characters that need no quoting."""
+    from pglast import ast as pg
+    from pglast import parse_sql
+
+    from warden_postgres.client import start_message
+
+    text = start_message("BEGIN", (role, f"warden-postgres {caller} 1f2e"), None)
+    begin, set_role, select = (raw.stmt for raw in parse_sql(text))
+    assert isinstance(begin, pg.TransactionStmt)
+    assert isinstance(set_role, pg.VariableSetStmt) and set_role.name == "role" and set_role.is_local
+    assert [arg.val.sval for arg in set_role.args] == [role]
+    assert isinstance(select, pg.SelectStmt) and select.fromClause is None and len(select.targetList) == 1
+    call = select.targetList[0].val
+    assert [part.sval for part in call.funcname] == ["pg_catalog", "set_config"]
+    name, value, local = call.args
+    assert name.val.sval == "application_name" and local.val.boolval
+    assert value.val.sval.startswith("warden-postgres ") and value.val.sval.isascii()
+    assert not set(value.val.sval) & set("'\\;\"$")
+
+
+@pytest.mark.parametrize("functions", [(), ("public.f",), ("it's.f*",), ("a.b'); DROP TABLE customers; --",)])
+def test_the_checked_session_start_adds_only_prepares_and_one_select(functions: tuple[str, ...]) -> None:
+    """Sessions that run tool SQL start with the same text, then the plan check's: two PREPAREs of the catalog
+    lookups and one SELECT (the type-hook scan that switches the tree notices on). The settings reach it only
+    as the string constants of ALLOWED_FUNCTIONS' LIKE patterns, whatever quotes they hold."""
+    from pglast import ast as pg
+    from pglast import parse_sql
+
+    from tests.postgres.conftest import settings_for
+    from warden_postgres import plan_check
+    from warden_postgres.client import session_start_sql
+
+    settings = settings_for("postgresql://x@127.0.0.1/db", allowed_functions=functions)
+    plain, checked = session_start_sql(settings), session_start_sql(settings, check_plans=True)
+    assert checked.startswith(plain + "; ")
+    statements = [raw.stmt for raw in parse_sql(checked[len(plain) + 2 :])]
+    assert [type(s).__name__ for s in statements] == ["PrepareStmt", "PrepareStmt", "SelectStmt"]
+    assert [s.name for s in statements[:2]] == [plan_check.CALLS_STATEMENT, plan_check.RELATIONS_STATEMENT]
+    constants: list[str] = []
+
+    def collect(node: object) -> None:
+        if isinstance(node, pg.ParamRef):
+            raise AssertionError("the hook scan takes no parameters")
+        if isinstance(node, pg.A_Const) and isinstance(node.val, pg.String):
+            constants.append(node.val.sval)
+        if isinstance(node, pg.Node):
+            for attr in type(node).__slots__:
+                collect(getattr(node, attr, None))
+        elif isinstance(node, tuple | list):
+            for item in node:
+                collect(item)
+
+    collect(statements[2])
+    assert all(pattern in constants for pattern in plan_check.like_patterns(settings.function_allowlist))

@@ -141,8 +141,8 @@ async def test_session_state_does_not_survive_to_the_next_call(
 
 
 async def test_a_superuser_session_is_reset_too(shop: Shop) -> None:
-    """Role changes need a superuser here; the reset undoes them like everything else."""
-    async with running(settings_for(shop.admin, pool_size=1)) as server:
+    """Role changes need a superuser here (served only with its flag); the reset undoes them like everything else."""
+    async with running(settings_for(shop.admin, pool_size=1, unsafe_allow_superuser=True)) as server:
         db = database(server)
         clean = await probe(db)
         for sql in (
@@ -232,7 +232,8 @@ async def test_a_session_that_left_state_behind_hands_over_a_clean_connection(sh
     behind session settings, a role, a channel, a WITH HOLD cursor, a prepared statement, advisory
     locks, a temporary table and sequence, and a sequence value for lastval() and currval().
     """
-    async with running(settings_for(shop.admin, pool_size=1)) as server:
+    # Leaving a role, a temporary table and advisory locks behind needs a superuser, served only with its flag.
+    async with running(settings_for(shop.admin, pool_size=1, unsafe_allow_superuser=True)) as server:
         try:
             await _leave_state_behind(database(server), shop)
         finally:

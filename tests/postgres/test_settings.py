@@ -67,3 +67,20 @@ def test_the_search_path_is_the_literal_allowlist() -> None:
     assert load(schemas="sales,public").search_path == ("sales", "public")
     assert load(schemas="*").search_path == ("public",)
     assert load(schemas="sales_*").search_path == ()
+
+
+def test_allowed_functions_are_schema_qualified_patterns() -> None:
+    allowlist = load(allowed_functions="public.normalize_email, analytics.*").function_allowlist
+    assert allowlist.setting == "WARDEN_POSTGRES_ALLOWED_FUNCTIONS"
+    assert allowlist.allows("public.normalize_email") and allowlist.allows("analytics.rollup")
+    assert not allowlist.allows("public.other") and not load().function_allowlist.allows("public.anything")
+    for bad, why in (("normalize_email", "schema.name"), ("pg_catalog.now", "reviewed list"), ("a.[bc]", "only")):
+        with pytest.raises(SettingsError, match=why) as refused:
+            load(allowed_functions=bad)
+        assert "WARDEN_POSTGRES_ALLOWED_FUNCTIONS" in str(refused.value)
+
+
+def test_a_superuser_is_refused_unless_the_operator_insists(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load().unsafe_allow_superuser is False
+    monkeypatch.setenv("WARDEN_POSTGRES_UNSAFE_ALLOW_SUPERUSER", "true")
+    assert Settings.load(audit_sink="stderr").unsafe_allow_superuser is True

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from mcp.types import ResourceTemplateReference
 
 from tests.postgres.conftest import running, settings_for
 from tests.postgres.shop import Shop, run_sql
-from tests.support.postgres import scratch_database
+from tests.support.postgres import scratch_database, with_user
 from warden_core import WardenServer
 from warden_core.testing import connect, list_tools_json
 
@@ -34,15 +35,20 @@ async def refusal(server: WardenServer, tool: str, **arguments: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def sales(pg_admin_dsn: str) -> Iterator[str]:
-    """A second database, for named DSNs."""
+def sales(pg_admin_dsn: str, shop: Shop) -> Iterator[str]:
+    """A second database, for named DSNs, read by the shop's read-only role (a superuser would be refused)."""
     import anyio
 
     with scratch_database(pg_admin_dsn, prefix="warden_sales") as dsn:
+        name = urlsplit(dsn).path.lstrip("/")
         anyio.run(
-            run_sql, dsn, "CREATE TABLE deals (id int PRIMARY KEY, amount numeric); INSERT INTO deals VALUES (1, 99.5)"
+            run_sql,
+            dsn,
+            "CREATE TABLE deals (id int PRIMARY KEY, amount numeric); INSERT INTO deals VALUES (1, 99.5); "
+            f'GRANT CONNECT ON DATABASE "{name}" TO {shop.readonly_role}; '
+            f"GRANT SELECT ON deals TO {shop.readonly_role}",
         )
-        yield dsn
+        yield with_user(dsn, shop.readonly_role)
 
 
 # --- Discovery without a database. ----------------------------------------------------------------
@@ -75,11 +81,22 @@ async def test_schemas_and_tables(readonly_server: WardenServer, era: str) -> No
     schemas = await call(readonly_server, era, "pg_list_schemas")
     assert schemas["database"] == "main" and schemas["databases"] == ["main"]
     assert [s["name"] for s in schemas["schemas"]] == ["public"]  # internal and traps are usable but not allowed
-    assert schemas["schemas"][0]["tables"] == 5
+    assert schemas["schemas"][0]["tables"] == 10
 
     tables = await call(readonly_server, era, "pg_list_tables", schema="public")
     by_name = {t["name"]: t for t in tables["tables"]}
-    assert list(by_name) == ["customer_revenue", "customers", "order_items", "orders", "products"]
+    assert list(by_name) == [
+        "customer_revenue",
+        "customers",
+        "events",  # partitioned; its partitions are not listed
+        "events_parent_only",
+        "innocent_view",
+        "notes_view",
+        "order_items",
+        "orders",
+        "parent_t",
+        "products",
+    ]
     assert by_name["orders"] == {
         "name": "orders",
         "kind": "table",
@@ -96,9 +113,9 @@ async def test_table_pages_follow_the_cursor(readonly_server: WardenServer) -> N
     assert [t["name"] for t in first["tables"]] == ["customer_revenue", "customers"]
     assert first["truncated"] and first["next_cursor"] == "customers"
     second = await call(readonly_server, "modern", "pg_list_tables", schema="public", limit=2, cursor="customers")
-    assert [t["name"] for t in second["tables"]] == ["order_items", "orders"]
+    assert [t["name"] for t in second["tables"]] == ["events", "events_parent_only"]
     third = await call(readonly_server, "modern", "pg_list_tables", schema="public", limit=2, cursor="orders")
-    assert [t["name"] for t in third["tables"]] == ["products"] and third["next_cursor"] is None
+    assert [t["name"] for t in third["tables"]] == ["parent_t", "products"] and third["next_cursor"] is None
 
 
 async def test_describe_a_table(readonly_server: WardenServer, era: str) -> None:

@@ -2,6 +2,10 @@
 
 The embedded server comes from PyPI's `pgserver` (PostgreSQL 16 in a wheel) and starts in about
 half a second, even as root. Tests never skip for want of a database.
+
+The embedded server has no contrib modules. Tests that need them (tablefunc, xml2, dblink, postgres_fdw)
+use `contrib_dsn()`: WARDEN_TEST_POSTGRES_DSN if set, else the machine's server at 127.0.0.1:5432; when
+neither has the modules, they fail and say how to start one.
 """
 
 from __future__ import annotations
@@ -16,6 +20,44 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 ENV = "WARDEN_TEST_POSTGRES_DSN"
+LOCAL_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+CONTRIB = ("tablefunc", "xml2", "dblink", "postgres_fdw")
+START_LOCAL = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+
+
+class ContribUnavailable(RuntimeError):
+    """No PostgreSQL with the contrib modules the test needs."""
+
+
+def contrib_dsn() -> str:
+    """A superuser DSN on a PostgreSQL that has CONTRIB: from the environment, else the machine's server."""
+    import anyio
+
+    dsn = os.environ.get(ENV) or LOCAL_DSN
+    where = ENV if os.environ.get(ENV) else f"{LOCAL_DSN} ({ENV} is not set)"
+
+    async def available() -> set[str]:
+        conn = await asyncpg.connect(dsn, timeout=5)
+        try:
+            rows = await conn.fetch("SELECT name FROM pg_available_extensions WHERE name = ANY($1::text[])", CONTRIB)
+            return {row[0] for row in rows}
+        finally:
+            await conn.close()
+
+    try:
+        found = anyio.run(available)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise ContribUnavailable(
+            f"these tests need PostgreSQL with contrib at {where}, which cannot be reached "
+            f"({type(exc).__name__}: {exc}). Start the machine's server: {START_LOCAL}"
+        ) from None
+    missing = sorted(set(CONTRIB) - found)
+    if missing:
+        raise ContribUnavailable(
+            f"the PostgreSQL at {where} lacks the contrib modules {', '.join(missing)} "
+            "(install postgresql-contrib, or point the variable at a server that has them)"
+        )
+    return dsn
 
 
 @contextmanager

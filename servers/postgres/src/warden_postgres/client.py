@@ -31,9 +31,10 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import re
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -55,9 +56,9 @@ from warden_core import (
 from warden_core.cedar import Resource
 from warden_core.identity import IdentityMap
 from warden_core.resilience import Backend, ResiliencePolicy
-from warden_postgres import errors, role, streaming, validator, values
+from warden_postgres import errors, plan_check, reviewed, role, streaming, validator, values
 from warden_postgres.settings import MAIN, Settings
-from warden_postgres.validator import Analysis, CatalogPolicy, quote_ident
+from warden_postgres.validator import Analysis, Rules, quote_ident
 
 if TYPE_CHECKING:
     import asyncpg
@@ -83,6 +84,10 @@ CHUNK_BYTES = 4 * 1024 * 1024
 
 MAX_COLUMNS = 1600
 MAX_OMITTED = 100
+
+
+Prepare = Callable[[str], Awaitable["asyncpg.prepared_stmt.PreparedStatement"]]
+"""Parse (and Describe) one statement: `conn.prepare`, or the plan check's prepare, which checks its tree."""
 
 
 def _ms(seconds: float) -> str:
@@ -188,17 +193,20 @@ def local_settings(settings: Settings) -> dict[str, str]:
     }
 
 
-def session_start_sql(settings: Settings) -> str:
+def session_start_sql(settings: Settings, *, check_plans: bool = False) -> str:
     """BEGIN and the transaction's settings as one message, built only from the server's settings.
 
     One simple-protocol round trip. The text is constant for a Database (no tool input reaches it);
     the values are quoted literals, so a schema name with quotes or backslashes stays a value.
+    `check_plans` (sessions that run tool SQL) adds the plan check's start: it switches on the query-tree
+    notices and reports, in the command tag, whether the database has type hooks (plan_check.start_sql).
     """
     calls = ", ".join(
         f"pg_catalog.set_config({quote_literal(name)}, {quote_literal(value)}, true)"
         for name, value in local_settings(settings).items()
     )
-    return f"{BEGIN_SQL}; SELECT {calls}"
+    start = f"{BEGIN_SQL}; SELECT {calls}"
+    return f"{start}; {plan_check.start_sql(settings.function_allowlist)}" if check_plans else start
 
 
 # --- Per-principal identity (ROLE_MAP): an addition to the session start. -------------------------------
@@ -216,14 +224,31 @@ def session_identity_sql(role: str, application: str) -> str:
 
     Both are transaction-local (the ROLLBACK of END_SQL undoes them, and its RESET ALL and SET SESSION
     AUTHORIZATION DEFAULT would anyway). The role comes from ROLE_MAP (checked as a role name at start)
-    and is quoted as an identifier; the application name is a quoted literal. Tool SQL can change
-    neither: SET, RESET and set_config are refused by the validator.
+    and is quoted as an identifier. The application name carries the caller's id, which a trusted
+    gateway's header can choose: it is cut to characters that need no quoting at all (anything else
+    becomes `_`), then written as a literal. Tool SQL can change neither: SET, RESET and set_config
+    are refused by the validator.
     """
-    name = "".join(c if " " <= c <= "~" else "?" for c in application)[:63]
+    name = _APPLICATION_UNSAFE.sub("_", application)[:63]
     return (
         f"; SET LOCAL ROLE {quote_ident(role)}"
         f"; SELECT pg_catalog.set_config('application_name', {quote_literal(name)}, true)"
     )
+
+
+_APPLICATION_UNSAFE = re.compile(r"[^A-Za-z0-9 @._:/+-]")
+
+
+def start_message(start: str, mapped: tuple[str, str] | None, plan_start: str | None) -> str:
+    """The one message that opens a session, in this order: the settings' start (session_start_sql), the
+    caller's role (ROLE_MAP, session_identity_sql), and the plan check's start (plan_check.start_sql),
+    last because the plan check reads the message's command tag. No tool input reaches any of it."""
+    text = start
+    if mapped is not None:
+        text += session_identity_sql(*mapped)
+    if plan_start is not None:
+        text += "; " + plan_start
+    return text
 
 
 # --- One configured database. ------------------------------------------------------------------------
@@ -236,11 +261,7 @@ class Database:
         self.name = name
         self._dsn = dsn
         self.settings = settings
-        self.catalog_policy = CatalogPolicy(
-            search_path=settings.search_path,
-            allows_schema=schemas.allows,
-            schema_setting=schemas.setting,
-        )
+        self.rules = Rules(schemas=schemas, functions=settings.function_allowlist, review=reviewed.load())
         policy = ResiliencePolicy.from_settings(settings)
         # The core's deadline is the backstop; the call's own Deadline (backend_timeout) fires first
         # and leaves room for the cleanup, so a cancelled statement is never retried by the backstop.
@@ -251,6 +272,9 @@ class Database:
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
         self._start_sql = session_start_sql(settings)
+        self._plan_start_sql = plan_check.start_sql(settings.function_allowlist)
+        # What the catalog says about built-in functions, operators and relations: it never changes.
+        self._builtins = plan_check.Facts()
         # Backend pids of connections `_release` has just reset with END_SQL, on their way back into
         # the pool: the pool's own reset skips exactly these, and runs DISCARD ALL on any other.
         self._reset_done: set[int] = set()
@@ -267,6 +291,12 @@ class Database:
                 if self.role_report is None:
                     self.role_report = await self._check_role(self._pool, deadline)
         report = self.role_report
+        if report.superuser and not self.settings.unsafe_allow_superuser:
+            raise PermissionDenied(
+                f"database {self.name!r} is not served: its role {report.role!r} {report.superuser}. A superuser "
+                "can undo every check from inside PostgreSQL; connect as a read-only role (see the README), or set "
+                f"{Settings.env_name('unsafe_allow_superuser')}, then restart."
+            )
         if self.settings.strict_role and not report.ok:
             raise PermissionDenied(
                 f"database {self.name!r} is not served: its role {report.role!r} {'; '.join(report.problems)}. "
@@ -294,7 +324,7 @@ class Database:
             raise errors.translate(exc, self.name, connecting=True) from None
 
     async def _check_role(self, pool: asyncpg.Pool, deadline: Deadline) -> role.RoleReport:
-        async with self._session(pool, deadline) as conn:
+        async with self._session(pool, deadline) as (conn, _):
             try:
                 report = await role.inspect(conn, seconds=deadline.remaining())
             except BaseException as exc:
@@ -328,7 +358,7 @@ class Database:
         """
         pool = await self._ready(deadline)
         mapped = None if as_login or not self.roles else await self._mapped_role(pool, deadline)
-        async with self._session(pool, deadline, mapped) as conn:
+        async with self._session(pool, deadline, mapped) as (conn, _):
             yield conn
 
     async def _mapped_role(self, pool: asyncpg.Pool, deadline: Deadline) -> tuple[str, str]:
@@ -347,7 +377,7 @@ class Database:
 
     async def _check_granted(self, pool: asyncpg.Pool, mapped: str, deadline: Deadline) -> None:
         """The login role must be a member of a mapped role (SET ROLE needs it); strict_role checks its privileges."""
-        async with self._session(pool, deadline) as conn:
+        async with self._session(pool, deadline) as (conn, _):
             try:
                 row = await conn.fetchrow(GRANTED_SQL, mapped, timeout=deadline.remaining())
             except BaseException as exc:
@@ -369,7 +399,7 @@ class Database:
                 self.name,
                 row["login"],
             )
-        async with self._session(pool, deadline, (mapped, "warden-postgres role check")) as conn:
+        async with self._session(pool, deadline, (mapped, "warden-postgres role check")) as (conn, _):
             try:
                 report = await role.inspect(conn, seconds=deadline.remaining())
             except BaseException as exc:
@@ -385,8 +415,19 @@ class Database:
 
     @asynccontextmanager
     async def _session(
-        self, pool: asyncpg.Pool, deadline: Deadline, mapped: tuple[str, str] | None = None
-    ) -> AsyncIterator[asyncpg.Connection]:
+        self,
+        pool: asyncpg.Pool,
+        deadline: Deadline,
+        mapped: tuple[str, str] | None = None,
+        *,
+        check_plans: bool = False,
+    ) -> AsyncIterator[tuple[asyncpg.Connection, str]]:
+        """A connection inside the server's transaction, and its start message's command tag.
+
+        `mapped`: the caller's role and application_name (ROLE_MAP, see session_identity_sql).
+        `check_plans`: the start for tool SQL, which also prepares the plan check (plan_check.start_sql);
+        it comes last, since its command tag is the answer the plan check reads.
+        """
         # Waiting for a connection is contention only when every pooled connection is busy; with room
         # in the pool, the wait was for the database to accept (or to answer) a new connection.
         contended = pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size()
@@ -404,10 +445,11 @@ class Database:
         broken = False
         try:
             try:
-                # One round trip: BEGIN and set_config calls, server-authored text (see session_start_sql),
-                # and with ROLE_MAP the caller's role and application_name (see session_identity_sql).
-                start = self._start_sql if mapped is None else self._start_sql + session_identity_sql(*mapped)
-                await conn.execute(start, timeout=deadline.remaining())
+                # One round trip of server-authored text (see start_message).
+                plan_start = self._plan_start_sql if check_plans else None
+                started = await conn.execute(
+                    start_message(self._start_sql, mapped, plan_start), timeout=deadline.remaining()
+                )
             except TimeoutError:
                 # BEGIN and a few set_config calls cannot be slow on a database that answers: it is unreachable, and
                 # so is this connection (no ROLLBACK could get through it either).
@@ -415,7 +457,7 @@ class Database:
                 raise self._unresponsive(deadline) from None
             except BaseException as exc:
                 raise errors.translate(exc, self.name) from None
-            yield conn
+            yield conn, started
         finally:
             if broken:
                 await self._drop(pool, conn)
@@ -488,19 +530,24 @@ class Database:
     ) -> Rows:
         """Run one statement and stream its rows within `limits`.
 
-        `analysis` is the validator's verdict on `sql`; its catalog half runs here, inside the
-        transaction. Tests pass `analysis=None` to drive the lower layers with validation bypassed.
+        `analysis` is the validator's verdict on `sql`; the plan check runs here, inside the transaction,
+        on every statement prepared (the statement itself, its streaming form, its measuring wrapper), between
+        Parse and Bind. Tests pass `analysis=None` to drive the lower layers with validation bypassed.
         """
-        async with self.session(deadline) as conn:
+        if analysis is not None:
+            validator.precheck(analysis, self.rules)  # what the names alone condemn, before any connection
+        pool = await self._ready(deadline)
+        mapped = await self._mapped_role(pool, deadline) if self.roles else None
+        async with self._session(pool, deadline, mapped, check_plans=analysis is not None) as (conn, started):
             try:
-                if analysis is not None:
-                    await validator.check(conn, analysis, self.catalog_policy, seconds=deadline.remaining())
-                    analysis = await streaming.rewrite(
-                        conn, analysis, self.settings.search_path, seconds=deadline.remaining()
-                    )
+                prepare: Prepare
+                if analysis is None:
+                    prepare = lambda text: conn.prepare(text, timeout=deadline.remaining())  # noqa: E731
+                else:
+                    analysis, prepare = await self._check(conn, started, analysis, deadline)
                     sql = analysis.sql
                 statement, columns, args, wrapped = await self._prepare(
-                    conn, sql, params, analysis=analysis, limits=limits, deadline=deadline
+                    prepare, sql, params, analysis=analysis, limits=limits
                 )
                 return await self._stream(
                     statement, columns, args=args, wrapped=wrapped, limits=limits, deadline=deadline
@@ -510,27 +557,33 @@ class Database:
             except BaseException as exc:
                 raise errors.translate(exc, self.name) from None
 
+    async def _check(
+        self, conn: asyncpg.Connection, started: str, analysis: Analysis, deadline: Deadline
+    ) -> tuple[Analysis, Prepare]:
+        """Layer 1's second half (plan_check): the statement to run, and the prepare that checks each Parse."""
+        plan = await plan_check.check(
+            conn, started, analysis, rules=self.rules, known=self._builtins, seconds=deadline.remaining
+        )
+        return streaming.rewrite(analysis, plan.streams), plan.prepare
+
     async def _prepare(
         self,
-        conn: asyncpg.Connection,
+        prepare: Prepare,
         sql: str,
         params: Sequence[Any],
         *,
         analysis: Analysis | None,
         limits: Limits,
-        deadline: Deadline,
     ) -> tuple[asyncpg.prepared_stmt.PreparedStatement, list[Column], list[Any], bool]:
         # Parse + Describe of exactly one statement: the extended protocol refuses a second one.
-        inner = await conn.prepare(sql, timeout=deadline.remaining())
+        inner = await prepare(sql)
         columns = [Column(attr.name, attr.type.name) for attr in inner.get_attributes()]
         args = values.params_for(params, inner.get_parameters())
         if analysis is None or analysis.kind != "select" or all(values.is_small(c.type) for c in columns):
             return inner, columns, args, False
         if len(columns) > MAX_COLUMNS:
             raise InvalidArgument(f"the query returns {len(columns)} columns; at most {MAX_COLUMNS} are supported")
-        measured = await conn.prepare(
-            measuring_wrapper(analysis, columns, limits.max_value_bytes), timeout=deadline.remaining()
-        )
+        measured = await prepare(measuring_wrapper(analysis, columns, limits.max_value_bytes))
         return measured, columns, args, True
 
     async def _stream(
@@ -647,7 +700,7 @@ class Databases:
             policy.check_resources([Resource("Table", f"{schema}.{name}", (("Schema", schema),))])
 
         for database in self._by_name.values():
-            database.catalog_policy = dataclasses.replace(database.catalog_policy, check_relation=check_relation)
+            database.rules = dataclasses.replace(database.rules, check_relation=check_relation)
 
     async def aclose(self) -> None:
         for database in self._by_name.values():

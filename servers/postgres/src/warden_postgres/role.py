@@ -1,10 +1,11 @@
 """Layer 6: what the database role itself could do, checked when a database is first used.
 
 The first line of defence is the credential: a dedicated role that can only SELECT. This module
-asks the database what the configured role can really do and names every problem: superuser or
-other role attributes, membership of the file, program and signal roles, ownership of objects
-(directly or through role membership), CREATE on the database or a schema, write privileges on
-any table or sequence, and EXECUTE on dblink or server-side file functions.
+asks the database what the configured role can really do and names every problem: superuser (also
+through membership of a superuser role) or other role attributes, membership of the file, program
+and signal roles, ownership of objects (directly or through role membership), CREATE on the database
+or a schema, write privileges on any table or sequence, and EXECUTE on dblink or server-side file
+functions.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ WITH user_schemas AS (
   FROM pg_catalog.pg_class c JOIN user_schemas n ON n.oid = c.relnamespace
 )
 SELECT r.rolname, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypassrls,
+  ARRAY(SELECT g.rolname FROM pg_catalog.pg_roles g
+        WHERE g.rolsuper AND g.oid <> r.oid AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER')
+        ORDER BY 1 LIMIT 10) AS superuser_roles,
   (SELECT pg_catalog.pg_has_role(r.oid, d.datdba, 'USAGE') FROM pg_catalog.pg_database d
      WHERE d.datname = pg_catalog.current_database()) AS owns_database,
   pg_catalog.has_database_privilege(r.oid, pg_catalog.current_database(), 'CREATE') AS create_database,
@@ -73,6 +77,8 @@ class RoleReport:
 
     role: str
     problems: tuple[str, ...] = field(default_factory=tuple)
+    superuser: str = ""
+    """How the role is, or can become, a superuser ("" when it cannot): refused unless the operator insists."""
 
     @property
     def ok(self) -> bool:
@@ -95,6 +101,11 @@ async def inspect(conn: asyncpg.Connection, *, seconds: float) -> RoleReport:
         ("create_database", "has CREATE on the database"),
     ]
     problems += [text for column, text in attributes if row[column]]
+    superuser = "is a superuser" if row["rolsuper"] else ""
+    if row["superuser_roles"]:
+        membership = f"can become a superuser as a member of {', '.join(row['superuser_roles'])}"
+        problems.append(membership)
+        superuser = superuser or membership
     listed = [
         ("risky_roles", "is a member of"),
         ("create_schemas", "owns or can CREATE in schemas"),
@@ -106,4 +117,4 @@ async def inspect(conn: asyncpg.Connection, *, seconds: float) -> RoleReport:
     for column, text in listed:
         if row[column]:
             problems.append(f"{text} {', '.join(row[column])}")
-    return RoleReport(role=row["rolname"], problems=tuple(problems))
+    return RoleReport(role=row["rolname"], problems=tuple(problems), superuser=superuser)

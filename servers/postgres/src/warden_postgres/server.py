@@ -26,24 +26,31 @@ INSTRUCTIONS = (
 READY_PROBE_SQL = "SELECT 1"
 
 
-def _strict_role_preflight(settings: Settings) -> None:
-    """With strict_role, an over-privileged role stops the start; an unreachable database is checked later."""
+def _role_preflight(settings: Settings) -> None:
+    """A superuser role stops the start (unless the operator insists), and with strict_role so does any
+    over-privileged role. A database that cannot be reached now is checked, the same way, at first use."""
     for name, outcome in preflight(settings).items():
-        if isinstance(outcome, RoleReport):
-            if not outcome.ok:
-                raise SettingsError(
-                    f"{Settings.env_name('strict_role')} is set and database {name!r} connects as role "
-                    f"{outcome.role!r}, which {'; '.join(outcome.problems)}. Connect as a read-only role "
-                    "(servers/postgres/sql/readonly_role.sql)"
-                )
-            logger.info("database %r: role %r is read-only", name, outcome.role)
-        else:
+        if not isinstance(outcome, RoleReport):
             logger.warning("database %r: role check deferred to first use (%s)", name, outcome)
+        elif outcome.superuser and not settings.unsafe_allow_superuser:
+            raise SettingsError(
+                f"database {name!r} connects as role {outcome.role!r}, which {outcome.superuser}: a superuser can "
+                "undo every check from inside PostgreSQL. Connect as a read-only role "
+                f"(servers/postgres/sql/readonly_role.sql), or set {Settings.env_name('unsafe_allow_superuser')}"
+            )
+        elif settings.strict_role and not outcome.ok:
+            raise SettingsError(
+                f"{Settings.env_name('strict_role')} is set and database {name!r} connects as role "
+                f"{outcome.role!r}, which {'; '.join(outcome.problems)}. Connect as a read-only role "
+                "(servers/postgres/sql/readonly_role.sql)"
+            )
+        elif outcome.ok:
+            logger.info("database %r: role %r is read-only", name, outcome.role)
 
 
 def build_server(settings: Settings) -> WardenServer:
-    if settings.strict_role and settings.named_dsns():
-        _strict_role_preflight(settings)
+    if settings.named_dsns():
+        _role_preflight(settings)
     schemas = Allowlist(Settings.env_name("schemas"), settings.schemas)
     databases = Databases(settings, schemas)
     ctx = ToolContext(settings=settings, databases=databases, schemas=schemas)
@@ -81,6 +88,11 @@ APP = ServerApp(
             "--strict-role",
             "strict_role",
             "refuse to serve a database whose role can write, owns objects or holds file/program/signal roles",
-        )
+        ),
+        Flag(
+            "--unsafe-allow-superuser",
+            "unsafe_allow_superuser",
+            "serve a database whose role is a superuser, which can undo every check (refused by default)",
+        ),
     ],
 )

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from warden_core import CommaList, CoreSettings, redaction
+from warden_core import Allowlist, CommaList, CoreSettings, redaction
 
 DATABASE_NAME = r"^[a-z][a-z0-9_]{0,62}$"
 """How a configured database is named in tool calls (`main`, `sales`, `eu_reporting`)."""
@@ -80,6 +80,16 @@ class Settings(CoreSettings):
     explain_analyze: bool = Field(
         False, description="Allow EXPLAIN ANALYZE, which runs the statement (still read-only and rolled back)."
     )
+    allowed_functions: CommaList = Field(
+        (),
+        description=(
+            "Functions that are not built in but may run (`schema.name`, `*` and `?` wildcards): extension and user "
+            "functions are refused unless listed."
+        ),
+    )
+    unsafe_allow_superuser: bool = Field(
+        False, description="Serve a database whose role is a superuser (refused otherwise: it can undo every check)."
+    )
 
     @field_validator("dsn")
     @classmethod
@@ -124,6 +134,23 @@ class Settings(CoreSettings):
             raise ValueError("name at least one schema (or `*`)")
         return value
 
+    @field_validator("allowed_functions")
+    @classmethod
+    def _valid_functions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            schema, dot, name = pattern.partition(".")
+            if not (schema and dot and name):
+                raise ValueError(
+                    f"{pattern!r} must be schema.name (wildcards * and ? allowed), e.g. public.my_function"
+                )
+            if "[" in pattern or "\\" in pattern:
+                raise ValueError(f"{pattern!r}: only the wildcards * and ? are supported")
+            if schema == "pg_catalog":
+                raise ValueError(
+                    f"{pattern!r}: built-in functions are decided by the reviewed list, not by this setting"
+                )
+        return value
+
     @model_validator(mode="after")
     def _check_databases(self) -> Self:
         named = self.named_dsns()
@@ -162,6 +189,11 @@ class Settings(CoreSettings):
             return self.default_database
         names = self.database_names
         return names[0] if names else None
+
+    @property
+    def function_allowlist(self) -> Allowlist:
+        """ALLOWED_FUNCTIONS, matched against `schema.name`."""
+        return Allowlist(self.env_name("allowed_functions"), self.allowed_functions)
 
     @property
     def search_path(self) -> tuple[str, ...]:

@@ -9,32 +9,23 @@ same function in a select list streams (ProjectSet), so
 
 which PostgreSQL defines to return the same rows under the same names when `f` returns a scalar
 type (base, domain, enum, range): the column is named after the column alias, else the table
-alias, else the function. Only such functions qualify (every overload the name reaches must
-qualify), and only without ORDINALITY, ROWS FROM or a column definition list.
+alias, else the function. Only such functions qualify (the plan check says which function each
+FROM item of that name resolved to, and every one must qualify), and only without ORDINALITY,
+ROWS FROM or a column definition list.
 
 The rewritten tree is deparsed and parsed back; unless the round trip yields exactly the intended
 tree, and the new text references exactly the same functions, operators, types and relations,
-the original text runs unchanged. Nothing about the security decision depends on this step.
+the original text runs unchanged. Nothing about the security decision depends on this step: the
+rewritten text goes through the plan check like any other before it runs.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from warden_postgres import validator
 from warden_postgres.validator import Analysis, Name
-
-if TYPE_CHECKING:
-    import asyncpg
-
-_SCALAR_SRF_SQL = """
-SELECT n.nspname, p.proname,
-       p.proretset AND t.typtype IN ('b', 'd', 'e', 'r', 'm') AND p.proallargtypes IS NULL AS scalar_set
-FROM pg_catalog.pg_proc p
-JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-JOIN pg_catalog.pg_type t ON t.oid = p.prorettype
-WHERE p.proname = ANY($1::text[]) AND n.nspname = ANY($2::text[])
-"""
 
 
 def _candidates(tree: Any) -> list[Any]:
@@ -79,19 +70,19 @@ def _function_name(call: Any) -> Name:
     return Name(parts[0], parts[1]) if len(parts) == 2 else Name(None, parts[-1])
 
 
-async def rewrite(
-    conn: asyncpg.Connection, analysis: Analysis, search_path: tuple[str, ...], *, seconds: float
-) -> Analysis:
-    """`analysis`, or a streaming equivalent of it. Never raises for a statement that cannot be rewritten."""
+def rewrite(analysis: Analysis, streams: Callable[[Name], bool]) -> Analysis:
+    """`analysis`, or a streaming equivalent of it. Never raises for a statement that cannot be rewritten.
+
+    `streams(name)`: whether the statement's FROM items calling `name` all resolved to set-returning
+    functions of a scalar type (the plan check knows, from PostgreSQL's own tree).
+    """
     try:
-        return await _rewrite(conn, analysis, search_path, seconds=seconds)
+        return _rewrite(analysis, streams)
     except RecursionError:  # too deep to rewrite safely: run it as written
         return analysis
 
 
-async def _rewrite(
-    conn: asyncpg.Connection, analysis: Analysis, search_path: tuple[str, ...], *, seconds: float
-) -> Analysis:
+def _rewrite(analysis: Analysis, streams: Callable[[Name], bool]) -> Analysis:
     from pglast import ast, parse_sql
     from pglast.stream import RawStream
 
@@ -101,16 +92,6 @@ async def _rewrite(
     candidates = _candidates(tree)
     if not candidates:
         return analysis
-    searched = ["pg_catalog", *search_path]
-    names = {_function_name(node.functions[0][0]) for node in candidates}
-    schemas = sorted({n.schema for n in names if n.schema} | set(searched))
-    rows = await conn.fetch(_SCALAR_SRF_SQL, sorted({n.name for n in names}), schemas, timeout=seconds)
-
-    def streams(name: Name) -> bool:
-        reach = [name.schema] if name.schema else searched
-        overloads = [r for r in rows if r["proname"] == name.name and r["nspname"] in reach]
-        return bool(overloads) and all(r["scalar_set"] for r in overloads)
-
     eligible = {id(node) for node in candidates if streams(_function_name(node.functions[0][0]))}
     if not eligible:
         return analysis

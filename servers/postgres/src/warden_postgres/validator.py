@@ -1,4 +1,4 @@
-"""Layer 1: the statement policy, decided on PostgreSQL's own parse tree, never on keywords.
+"""Layer 1, first half: the statement policy, decided on PostgreSQL's own parse tree, never on keywords.
 
 `analyze` parses the text with pglast (libpg_query, PostgreSQL's parser) and walks the WHOLE tree:
 - exactly one statement, of an allowed type: SELECT (without INTO or locking clauses), VALUES,
@@ -9,16 +9,14 @@
   window and aggregate clauses ...), every operator, every cast target and every relation is
   collected, with CTE names scoped the way PostgreSQL scopes them.
 
-`check` then resolves what was collected against the catalogs of the target database, inside the
-server's read-only transaction and with the server's pinned search_path, so names resolve exactly
-as PostgreSQL will resolve them:
-- functions: every overload the name can reach must be non-volatile or on a short reviewed list,
-  and no reached function (or function called by its default arguments or aggregate support
-  functions) may be on the denylist; unknown functions are refused;
-- operators and cast targets: the functions behind them obey the same rule (user-defined
-  operators, casts, type input functions, domain constraints);
-- relations: must exist, must not be a catalog holding secrets, and must live in an allowlisted
-  schema (pg_catalog and information_schema stay readable for catalog queries).
+`precheck` then refuses, from those names alone and without asking the database, what is refused
+whatever the names resolve to: relations and functions named in a schema outside the allowlist,
+catalogs holding secrets, functions that run SQL text or reach other databases, and built-in
+functions the review refuses.
+
+Names are not what runs, though: an operator, a cast or a view decides that inside PostgreSQL. The
+exact decision is the second half of layer 1 (`plan_check`), on the query tree PostgreSQL itself
+analyzed. This module also holds the policy data both halves share.
 
 Comments, casing, quoted and U&"" identifiers and schema qualification are handled by the parser
 itself: `U&"s\\0065tval"` is the function `setval` by the time the walk sees it.
@@ -29,77 +27,89 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from warden_core import InvalidArgument, PolicyDenied
+from warden_core import Allowlist, InvalidArgument, PolicyDenied
+from warden_postgres.reviewed import REFUSE, Review
 
-if TYPE_CHECKING:
-    import asyncpg
+# --- Policy data. -------------------------------------------------------------------------------
 
-# --- Reviewed lists. ----------------------------------------------------------------------------
-
-VOLATILE_ALLOWED = frozenset(
-    {
-        # Volatile only because the answer changes between calls; no side effect.
-        "random",
-        "random_normal",
-        "gen_random_uuid",
-        "uuidv4",
-        "uuidv7",
-        "clock_timestamp",
-        "timeofday",
-        "pg_relation_size",
-        "pg_table_size",
-        "pg_indexes_size",
-        "pg_total_relation_size",
-        "pg_database_size",
-        "pg_tablespace_size",
-        "pg_partition_tree",
-        "pg_partition_ancestors",
-        "pg_is_in_recovery",
-    }
+ALWAYS_REFUSED_NAMES = (
+    r"dblink.*",
+    r"postgres_fdw_.*",
+    r"crosstab.*",
+    r"connectby.*",
+    r"xpath_table",
+    r"(?:query|cursor|table|schema|database)_to_xml.*",
+    r"ts_stat",
+    r"ts_rewrite",
+    r"pg_file_.*",  # adminpack: writes and removes the server's files
+    r"pg_logdir_ls",
 )
-"""Volatile pg_catalog functions that are still harmless. Only the pg_catalog versions qualify."""
-
-_DENIED_FUNCTIONS = re.compile(
-    r"""^(?:
-        pg_sleep.* | pg_(?:try_)?advisory.* | set_config | setseed
-      | txid_current.* | pg_current_xact_id.* | nextval | setval | currval | lastval
-      | pg_notify | pg_cancel_backend | pg_terminate_backend | pg_reload_conf | pg_rotate_logfile.*
-      | pg_switch_wal | pg_promote | pg_create_.* | pg_drop_replication_slot | pg_copy_.*_slot
-      | pg_replication_.* | pg_logical_.* | pg_wal_replay_.* | pg_backup_.* | pg_start_backup | pg_stop_backup
-      | pg_export_snapshot | pg_import_system_collations | pg_log_backend_memory_contexts
-      | pg_stat_reset.* | pg_stat_statements_reset | pg_stat_clear_snapshot | pg_stat_force_next_flush
-      | pg_read_.* | pg_ls_.* | pg_stat_file | pg_file_.* | pg_logdir_ls | pg_current_logfile
-      | pg_show_all_file_settings | pg_hba_file_rules | pg_ident_file_mappings | pg_nextoid
-      | pg_stop_making_pinned_objects | pg_extension_config_dump | binary_upgrade_.*
-      | gin_clean_pending_list | brin_summarize_.* | brin_desummarize_range
-      | lo_.* | loread | lowrite | dblink.*
-      | (?:query|cursor|table|schema|database)_to_xml.* | ts_stat | ts_rewrite
-    )$""",
-    re.VERBOSE,
-)
-"""Functions refused whatever their volatility label and schema: they sign, sleep, signal, lock,
-touch files, write outside the transaction, or run SQL text that would escape this policy."""
+ALWAYS_REFUSED = re.compile("^(?:" + "|".join(ALWAYS_REFUSED_NAMES) + ")$")
+"""Functions refused in every schema, even when WARDEN_POSTGRES_ALLOWED_FUNCTIONS lists them: they run SQL text
+(which no check of this statement has seen), reach another database, or touch the server's files."""
 
 DENIED_RELATIONS = frozenset(
     {
-        "pg_authid",
-        "pg_shadow",
-        "pg_user_mapping",
-        "pg_user_mappings",
-        "pg_hba_file_rules",
-        "pg_ident_file_mappings",
-        "pg_file_settings",
-        "pg_statistic",
-        "pg_statistic_ext_data",
-        "pg_largeobject",
-        "pg_subscription",
-        "pg_config",
-        "pg_db_role_setting",
+        ("pg_catalog", "pg_authid"),
+        ("pg_catalog", "pg_shadow"),
+        ("pg_catalog", "pg_user_mapping"),
+        ("pg_catalog", "pg_user_mappings"),
+        ("pg_catalog", "pg_hba_file_rules"),
+        ("pg_catalog", "pg_ident_file_mappings"),
+        ("pg_catalog", "pg_file_settings"),
+        ("pg_catalog", "pg_settings"),
+        ("pg_catalog", "pg_statistic"),
+        ("pg_catalog", "pg_statistic_ext_data"),
+        ("pg_catalog", "pg_largeobject"),
+        ("pg_catalog", "pg_subscription"),
+        ("pg_catalog", "pg_config"),
+        ("pg_catalog", "pg_db_role_setting"),
+        ("information_schema", "user_mapping_options"),
+        ("information_schema", "_pg_user_mappings"),
     }
 )
-"""pg_catalog relations holding secrets (password hashes, FDW credentials, server files, sampled data)."""
+"""Catalogs holding secrets: password hashes, FDW credentials, server files, every setting (custom ones such
+as `app.secret` included), sampled rows. PostgreSQL's own views that read them internally and show only what
+is safe (pg_roles over pg_authid) stay readable, except for the columns below."""
+
+SECRET_COLUMNS = {
+    ("pg_catalog", "pg_roles"): frozenset({"rolconfig"}),
+    ("pg_catalog", "pg_user"): frozenset({"useconfig"}),
+}
+"""Columns of readable catalogs that hold secrets: role and database settings (`ALTER ROLE ... SET app.key`)."""
+
+OTHER_SCHEMA_COLUMNS = {
+    ("pg_catalog", "pg_stats"): frozenset(
+        {
+            "most_common_vals",
+            "histogram_bounds",
+            "most_common_elems",
+            "range_length_histogram",
+            "range_bounds_histogram",
+        }
+    ),
+    ("pg_catalog", "pg_stats_ext"): frozenset({"most_common_vals"}),
+    ("pg_catalog", "pg_stats_ext_exprs"): frozenset(
+        {"expr", "most_common_vals", "histogram_bounds", "most_common_elems"}
+    ),
+    ("pg_catalog", "pg_proc"): frozenset({"prosrc", "probin", "prosqlbody"}),
+    ("pg_catalog", "pg_rewrite"): frozenset({"ev_qual", "ev_action"}),
+    ("pg_catalog", "pg_policy"): frozenset({"polqual", "polwithcheck"}),
+    ("pg_catalog", "pg_policies"): frozenset({"qual", "with_check"}),
+    ("pg_catalog", "pg_views"): frozenset({"definition"}),
+    ("pg_catalog", "pg_matviews"): frozenset({"definition"}),
+    ("pg_catalog", "pg_rules"): frozenset({"definition"}),
+    ("pg_catalog", "pg_sequences"): frozenset({"last_value"}),
+    ("information_schema", "views"): frozenset({"view_definition"}),
+    ("information_schema", "routines"): frozenset({"routine_definition"}),
+}
+"""Columns that show values sampled from, or definitions of, objects in every schema (most-common values of
+tables, function bodies, view definitions): readable only when the schema allowlist admits every schema, since
+a row of another schema cannot be told apart before the statement runs."""
+
+NEVER = "it runs SQL text, reaches another database or touches the server's files"
 
 CATALOG_SCHEMAS = frozenset({"pg_catalog", "information_schema"})
 
@@ -164,9 +174,15 @@ EXPLAIN_OPTIONS = frozenset(
     }
 )
 
+MAX_NODES = 25_000
+"""Most syntax nodes of a checked statement. PostgreSQL's tree of it, which the plan check reads (and the server
+log receives), grows with it: 25,000 nodes make a few megabytes."""
+
+MAX_RELATION_REFERENCES = 32
+"""Most relation references of a checked statement: each view is expanded in PostgreSQL's tree (the largest view
+of information_schema adds half a megabyte), so this bounds the tree too."""
+
 _BETWEEN = frozenset({"AEXPR_BETWEEN", "AEXPR_NOT_BETWEEN", "AEXPR_BETWEEN_SYM", "AEXPR_NOT_BETWEEN_SYM"})
-_NODE_FUNC = re.compile(r":(?:funcid|opfuncid) (\d+)")
-_NODE_OP = re.compile(r":opno (\d+)")
 
 
 class Rejected(PolicyDenied):
@@ -192,26 +208,16 @@ class Name:
     def __lt__(self, other: Name) -> bool:
         return (self.schema or "", self.name) < (other.schema or "", other.name)
 
-    @property
-    def regname(self) -> str:
-        """Quoted for to_regclass/to_regtype, so PostgreSQL parses it back to the same name."""
-        parts = [self.schema, self.name] if self.schema else [self.name]
-        return ".".join(quote_ident(part) for part in parts)
-
 
 @dataclass(frozen=True)
 class TypeRef:
     name: Name
     array: bool
 
-    @property
-    def regname(self) -> str:
-        return self.name.regname + ("[]" if self.array else "")
-
 
 @dataclass
 class Analysis:
-    """A statement that passed the parse-tree checks, with everything the catalog check needs."""
+    """A statement that passed the parse-tree checks, with the names it uses."""
 
     sql: str
     kind: str  # "select" | "explain" | "show"
@@ -289,6 +295,8 @@ class _Walker:
 
         self.ast = ast
         self.analysis = analysis
+        self.nodes = 0
+        self.references = 0
 
     def visit(self, root: Any, scope: frozenset[str]) -> None:
         stack: list[tuple[Any, frozenset[str]]] = [(root, scope)]
@@ -297,6 +305,9 @@ class _Walker:
             if isinstance(node, list | tuple):
                 stack.extend((item, scope) for item in node)
             elif isinstance(node, self.ast.Node):
+                self.nodes += 1
+                if self.nodes > MAX_NODES:
+                    raise Rejected(f"the statement has over {MAX_NODES} syntax nodes; it is too large to check")
                 self._node(node, scope, stack)
 
     def _node(self, node: Any, scope: frozenset[str], stack: list[tuple[Any, frozenset[str]]]) -> None:
@@ -354,6 +365,12 @@ class _Walker:
             )
         if node.schemaname is None and node.relname in scope:
             return  # a CTE of an enclosing WITH, not a table
+        self.references += 1
+        if self.references > MAX_RELATION_REFERENCES:
+            raise Rejected(
+                f"the statement reads relations more than {MAX_RELATION_REFERENCES} times; it is too large to check "
+                "(name a relation once in a WITH and refer to that)"
+            )
         self.analysis.relations.add(Name(node.schemaname, node.relname))
 
 
@@ -409,184 +426,74 @@ def same_statement(left: Any, right: Any) -> bool:
         return False
 
 
-# --- The catalog check. ---------------------------------------------------------------------------
+def explained_sql(analysis: Analysis) -> str:
+    """The SELECT inside an EXPLAIN, as text that parses back to exactly that SELECT.
 
-_RELATIONS_SQL = """
-SELECT r.i::int AS i, n.nspname, c.relname
-FROM unnest($1::text[]) WITH ORDINALITY AS r(name, i)
-LEFT JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(r.name)
-LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-"""
+    EXPLAIN's own Parse analyzes its query but does not rewrite it (views stay unexpanded), so the plan
+    check looks at this text's Parse too.
+    """
+    from pglast import parse_sql
+    from pglast.stream import RawStream
 
-_FUNCTIONS_SQL = """
-SELECT n.nspname, p.proname, p.provolatile::text AS volatile,
-       CASE WHEN p.pronargdefaults > 0 THEN p.proargdefaults::text END AS defaults,
-       CASE WHEN p.prokind = 'a' THEN ARRAY(
-           SELECT f::oid::int8 FROM pg_catalog.pg_aggregate a,
-               unnest(ARRAY[a.aggtransfn, a.aggfinalfn, a.aggcombinefn, a.aggserialfn, a.aggdeserialfn,
-                            a.aggmtransfn, a.aggminvtransfn, a.aggmfinalfn]) AS f
-           WHERE a.aggfnoid = p.oid AND f::oid <> 0) END AS support
-FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-WHERE p.proname = ANY($1::text[]) AND n.nspname = ANY($2::text[])
-"""
+    query = analysis.tree.query
+    parsed: Any = ()
+    try:
+        text = RawStream()(query)
+        parsed = parse_sql(text)
+    except Exception:  # a deparser limitation: refused below
+        text = ""
+    if len(parsed) != 1 or not same_statement(parsed[0].stmt, query):
+        raise Rejected("this EXPLAIN cannot be checked as written; pass the SELECT to pg_explain instead")
+    return text
 
-_OPERATORS_SQL = """
-SELECT n.nspname, o.oprname, o.oprcode::oid::int8 AS func
-FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
-WHERE o.oprname = ANY($1::text[]) AND n.nspname = ANY($2::text[]) AND o.oprcode::oid <> 0
-"""
 
-_TYPES_SQL = """
-WITH RECURSIVE t(oid) AS (
-    SELECT pg_catalog.to_regtype(name)::oid FROM unnest($1::text[]) AS name
-    UNION
-    SELECT CASE WHEN y.typtype = 'd' THEN y.typbasetype ELSE y.typelem END
-    FROM pg_catalog.pg_type y JOIN t ON y.oid = t.oid
-    WHERE y.typtype = 'd' OR (y.typelem <> 0 AND y.typlen = -1)
-)
-SELECT 'cast' AS via, c.castfunc::int8 AS func, NULL::text AS tree
-FROM pg_catalog.pg_cast c WHERE c.casttarget IN (SELECT oid FROM t) AND c.castfunc <> 0
-UNION ALL
-SELECT 'input', y.typinput::oid::int8, NULL FROM pg_catalog.pg_type y WHERE y.oid IN (SELECT oid FROM t)
-UNION ALL
-SELECT 'domain constraint', NULL, k.conbin::text FROM pg_catalog.pg_constraint k
-WHERE k.contypid IN (SELECT oid FROM t) AND k.conbin IS NOT NULL
-"""
-
-_OPNO_SQL = "SELECT oprcode::oid::int8 FROM pg_catalog.pg_operator WHERE oid = ANY($1::oid[]) AND oprcode::oid <> 0"
-
-_BY_OID_SQL = """
-SELECT p.oid::int8 AS oid, n.nspname, p.proname, p.provolatile::text AS volatile
-FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-WHERE p.oid = ANY($1::oid[])
-"""
+# --- Name checks that need no database. ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class CatalogPolicy:
-    """What the catalog check needs from the settings."""
+class Rules:
+    """What both halves of layer 1 need from the settings."""
 
-    search_path: tuple[str, ...]
-    allows_schema: Callable[[str], bool]
-    schema_setting: str
-    check_relation: Callable[[str, str], None] | None = None  # the policy file, asked per table read (schema, name)
+    schemas: Allowlist  # WARDEN_POSTGRES_SCHEMAS
+    functions: Allowlist  # WARDEN_POSTGRES_ALLOWED_FUNCTIONS, matched against "schema.name"
+    review: Review
+    check_relation: Callable[[str, str], None] | None = None  # the policy file, asked per table read
 
+    @property
+    def every_schema(self) -> bool:
+        return self.schemas.unrestricted
 
-def _function_verdict(schema: str, name: str, volatile: str) -> str | None:
-    """Why a resolved function is refused, or None."""
-    if _DENIED_FUNCTIONS.match(name):
-        return f"function {schema}.{name} is not allowed (it has effects outside a read-only query)"
-    if volatile == "v" and not (schema == "pg_catalog" and name in VOLATILE_ALLOWED):
-        return f"function {schema}.{name} is volatile (it may change state); only stable and immutable functions run"
-    return None
+    def schema_verdict(self, schema: str) -> str | None:
+        """Why a relation in this schema cannot be read, or None."""
+        if schema.startswith(("pg_toast", "pg_temp")):
+            return f"schema {schema} cannot be read"
+        if schema not in CATALOG_SCHEMAS and not self.schemas.allows(schema):
+            return f"schema {schema!r} is not allowed by this server's policy ({self.schemas.setting})"
+        return None
 
-
-def _schema_verdict(schema: str, policy: CatalogPolicy) -> str | None:
-    if schema.startswith(("pg_toast", "pg_temp")):
-        return f"schema {schema} cannot be read"
-    if schema not in CATALOG_SCHEMAS and not policy.allows_schema(schema):
-        return f"schema {schema!r} is not allowed by this server's policy ({policy.schema_setting})"
-    return None
+    def listed(self, schema: str, name: str) -> bool:
+        return self.functions.allows(f"{schema}.{name}")
 
 
-class _CatalogCheck:
-    """One resolution of an analysis against a database's catalogs (see `check`)."""
+def precheck(analysis: Analysis, rules: Rules) -> None:
+    """Refuse what the names alone condemn, wherever they resolve. Raises `Rejected`. Pure: no I/O.
 
-    def __init__(self, conn: asyncpg.Connection, policy: CatalogPolicy, seconds: float) -> None:
-        self.conn = conn
-        self.policy = policy
-        self.seconds = seconds
-        self.searched = ["pg_catalog", *policy.search_path]
-        self.dependents: set[int] = set()  # functions reached through operators, casts, defaults, aggregates
-        self.opnos: set[int] = set()
-
-    def _trees(self, text: str | None) -> None:
-        """Function and operator oids inside a stored expression (pg_node_tree text)."""
-        if text:
-            self.dependents.update(int(oid) for oid in _NODE_FUNC.findall(text))
-            self.opnos.update(int(oid) for oid in _NODE_OP.findall(text))
-
-    async def relations(self, relations: set[Name]) -> None:
-        for relation in relations:
-            verdict = _schema_verdict(relation.schema, self.policy) if relation.schema else None
-            if verdict:
-                raise Rejected(verdict)  # decided without the catalog: the schema is named
-        ordered = sorted(relations)
-        rows = await self.conn.fetch(_RELATIONS_SQL, [r.regname for r in ordered], timeout=self.seconds)
-        for row in rows:
-            schema, name = row["nspname"], row["relname"]
-            if schema is None:
-                raise Rejected(f'relation "{ordered[row["i"] - 1]}" does not exist (or is not on the search path)')
-            if schema == "pg_catalog" and name in DENIED_RELATIONS:
-                raise Rejected(f"pg_catalog.{name} holds secrets and cannot be read")
-            verdict = _schema_verdict(schema, self.policy)
-            if verdict:
-                raise Rejected(verdict)
-            if self.policy.check_relation is not None:
-                self.policy.check_relation(schema, name)
-
-    async def functions(self, functions: set[Name]) -> None:
-        for function in functions:
-            if function.schema is not None and function.schema.startswith("pg_temp"):
-                raise Rejected(f"function {function}: temporary functions cannot be called")
-            if _DENIED_FUNCTIONS.match(function.name):
-                raise Rejected(f"function {function} is not allowed (it has effects outside a read-only query)")
-        names = sorted({f.name for f in functions})
-        schemas = sorted({f.schema for f in functions if f.schema} | set(self.searched))
-        rows = await self.conn.fetch(_FUNCTIONS_SQL, names, schemas, timeout=self.seconds)
-        for function in sorted(functions):
-            reach = [function.schema] if function.schema else self.searched
-            candidates = [r for r in rows if r["proname"] == function.name and r["nspname"] in reach]
-            if not candidates:
-                raise Rejected(f"function {function} does not exist (or is not on the search path)")
-            for row in candidates:  # every overload the name can reach
-                verdict = _function_verdict(row["nspname"], row["proname"], row["volatile"])
-                if verdict:
-                    raise Rejected(verdict)
-                self._trees(row["defaults"])
-                self.dependents.update(row["support"] or ())
-
-    async def operators(self, operators: set[Name]) -> None:
-        names = sorted({o.name for o in operators})
-        schemas = sorted({o.schema for o in operators if o.schema} | set(self.searched))
-        rows = await self.conn.fetch(_OPERATORS_SQL, names, schemas, timeout=self.seconds)
-        for operator in operators:
-            reach = [operator.schema] if operator.schema else self.searched
-            self.dependents.update(r["func"] for r in rows if r["oprname"] == operator.name and r["nspname"] in reach)
-
-    async def types(self, types: set[TypeRef]) -> None:
-        rows = await self.conn.fetch(_TYPES_SQL, sorted(t.regname for t in types), timeout=self.seconds)
-        for row in rows:
-            if row["func"] is not None:
-                self.dependents.add(row["func"])
-            self._trees(row["tree"])
-
-    async def reached(self) -> None:
-        if self.opnos:
-            rows = await self.conn.fetch(_OPNO_SQL, sorted(self.opnos), timeout=self.seconds)
-            self.dependents.update(row[0] for row in rows)
-        if not self.dependents:
-            return
-        rows = await self.conn.fetch(_BY_OID_SQL, sorted(self.dependents), timeout=self.seconds)
-        for row in rows:
-            verdict = _function_verdict(row["nspname"], row["proname"], row["volatile"])
-            if verdict:
-                raise Rejected(f"{verdict} (called through an operator, cast, default argument or aggregate)")
-
-
-async def check(conn: asyncpg.Connection, analysis: Analysis, policy: CatalogPolicy, *, seconds: float) -> None:
-    """Resolve the analysis against the database's catalogs. Raises `Rejected`; nothing is executed.
-
-    Runs inside the caller's transaction, on the pinned search_path: every name resolves exactly as
-    PostgreSQL will resolve it when the statement runs in the same transaction.
+    The plan check decides exactly; this is the part of layer 1 that holds without a database.
     """
-    run = _CatalogCheck(conn, policy, seconds)
-    if analysis.relations:
-        await run.relations(analysis.relations)
-    if analysis.functions:
-        await run.functions(analysis.functions)
-    if analysis.operators:
-        await run.operators(analysis.operators)
-    if analysis.types:
-        await run.types(analysis.types)
-    await run.reached()
+    for relation in sorted(analysis.relations):
+        schema = relation.schema or "pg_catalog"  # unqualified: pg_catalog is searched first
+        if (schema, relation.name) in DENIED_RELATIONS:
+            raise Rejected(f"{schema}.{relation.name} holds secrets and cannot be read")
+        if relation.schema is not None and (verdict := rules.schema_verdict(relation.schema)):
+            raise Rejected(verdict)
+    for function in sorted(analysis.functions):
+        if ALWAYS_REFUSED.match(function.name):
+            raise Rejected(f"function {function} is never allowed: {NEVER}")
+        if function.schema is not None and function.schema.startswith("pg_temp"):
+            raise Rejected(f"function {function}: temporary functions cannot be called")
+        if function.schema in {None, "pg_catalog"}:
+            section = rules.review.section(function.name) or ""
+            if section.startswith(REFUSE):
+                raise Rejected(f"function {function.name} is refused ({section.removeprefix(REFUSE)})")
+        elif function.schema not in CATALOG_SCHEMAS and not rules.listed(function.schema, function.name):
+            raise Rejected(f"function {function} is not allowed by this server's policy ({rules.functions.setting})")
