@@ -50,7 +50,7 @@ from warden_core import (
     json_size,
 )
 from warden_core.resilience import Backend, ResiliencePolicy
-from warden_postgres import errors, role, streaming, validator, values
+from warden_postgres import errors, parse_guard, role, streaming, validator, values
 from warden_postgres.settings import MAIN, Settings
 from warden_postgres.validator import Analysis, CatalogPolicy, quote_ident
 
@@ -490,7 +490,7 @@ def measuring_wrapper(analysis: Analysis, columns: list[Column], cap: int) -> st
     The validated text is embedded unchanged between line breaks; the wrapper is re-parsed and its
     subquery must be the very statement that was validated, or nothing runs.
     """
-    from pglast import ast, parse_sql
+    from pglast import ast
 
     aliases = ", ".join(f"c{i}" for i in range(len(columns)))
     picks, sizes = [], []
@@ -509,7 +509,7 @@ def measuring_wrapper(analysis: Analysis, columns: list[Column], cap: int) -> st
         f"SELECT {', '.join(picks)}, ARRAY[{', '.join(sizes)}]::pg_catalog.int4[]\n"
         f"FROM (\n{analysis.sql}\n) AS q({aliases})"
     )
-    parsed: Any = parse_sql(sql)
+    parsed: Any = parse_guard.parse(sql)
     subquery = parsed[0].stmt.fromClause[0] if len(parsed) == 1 else None
     if not isinstance(subquery, ast.RangeSubselect) or not validator.same_statement(subquery.subquery, analysis.tree):
         raise InvalidArgument("the statement cannot be measured safely; simplify it")

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from warden_core import InvalidArgument, PolicyDenied
+from warden_postgres import parse_guard
 
 if TYPE_CHECKING:
     import asyncpg
@@ -359,11 +360,11 @@ class _Walker:
 
 def analyze(sql: str, *, allow_analyze: bool = False) -> Analysis:
     """Parse and walk `sql`. Raises `Rejected` (policy) or `InvalidArgument` (syntax). Pure: no I/O."""
-    from pglast import ast, parse_sql
+    from pglast import ast
     from pglast.parser import ParseError
 
     try:
-        statements = parse_sql(sql)
+        statements = parse_guard.parse(sql)
     except ParseError as exc:
         raise InvalidArgument(f"syntax error: {exc.args[0] if exc.args else exc}") from None
     except RecursionError:
