@@ -33,7 +33,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -50,7 +50,7 @@ from warden_core import (
     json_size,
 )
 from warden_core.resilience import Backend, ResiliencePolicy
-from warden_postgres import errors, parse_guard, role, streaming, validator, values
+from warden_postgres import errors, parse_guard, role, streaming, validator, values, wire
 from warden_postgres.settings import MAIN, Settings
 from warden_postgres.validator import Analysis, CatalogPolicy, quote_ident
 
@@ -78,6 +78,13 @@ CHUNK_BYTES = 4 * 1024 * 1024
 
 MAX_COLUMNS = 1600
 MAX_OMITTED = 100
+
+ROW_BYTES_PER_BUDGET = 8
+"""Rows bigger on the wire than this many times the output budget are dropped unread (see `wire`). A row's
+JSON is rarely smaller than its wire form: only arrays of small integers (up to 6x) or text made mostly of
+invisible characters shrink, so such a row would not have fit the budget anyway."""
+
+MIN_ROW_BYTES = 1024 * 1024
 
 
 def _ms(seconds: float) -> str:
@@ -116,6 +123,8 @@ class Rows:
     truncated: bool = False
     reasons: list[str] = field(default_factory=list)
     omitted: list[dict[str, Any]] = field(default_factory=list)
+    too_large_row: int | None = None
+    """Wire size of the row the stream stopped at because it was too large to read (reason `row_bytes`)."""
 
     def stop(self, reason: str) -> None:
         self.truncated = True
@@ -134,6 +143,7 @@ class Limits:
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
+    wire.install(conn)
     # PostgreSQL's own text for intervals: the binary codec folds months into 30-day blocks.
     await conn.set_type_codec("interval", schema="pg_catalog", encoder=str, decoder=str, format="text")
 
@@ -335,10 +345,12 @@ class Database:
 
     async def _release(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
         """ROLLBACK and reset in one message (END_SQL), then give the connection back; drop it if that fails."""
-        pid = conn.get_server_pid()
+        pid = None
         with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_SECONDS):
             try:
+                # A connection asyncpg saw close is already detached from its proxy: these calls raise then.
                 if not conn.is_closed():
+                    pid = conn.get_server_pid()
                     await conn.execute(END_SQL, timeout=CLEANUP_SECONDS)
                     self._reset_done.add(pid)
                 await pool.release(conn, timeout=CLEANUP_SECONDS)
@@ -348,7 +360,8 @@ class Database:
                     "database %r: dropping a connection whose cleanup failed (%s)", self.name, type(exc).__name__
                 )
             finally:
-                self._reset_done.discard(pid)
+                if pid is not None:
+                    self._reset_done.discard(pid)
         await self._drop(pool, conn)
 
     async def _pool_reset(self, conn: asyncpg.Connection) -> None:
@@ -409,9 +422,10 @@ class Database:
                 statement, columns, args, wrapped = await self._prepare(
                     conn, sql, params, analysis=analysis, limits=limits, deadline=deadline
                 )
-                return await self._stream(
-                    statement, columns, args=args, wrapped=wrapped, limits=limits, deadline=deadline
-                )
+                with _rows_bounded(conn, limits) as dropped:
+                    return await self._stream(
+                        statement, columns, args=args, wrapped=wrapped, limits=limits, deadline=deadline, drops=dropped
+                    )
             except TimeoutError:
                 raise deadline.expired() from None
             except BaseException as exc:
@@ -449,16 +463,23 @@ class Database:
         wrapped: bool,
         limits: Limits,
         deadline: Deadline,
+        drops: list[wire.DroppedRow],
     ) -> Rows:
+        """Read rows from a portal within `limits`. `drops` lists the rows the wire reader left out for size."""
         result = Rows(columns=columns)
         convert = [values.converter(column.type) for column in columns]
         row_bound = 64 + sum(16 if values.is_small(c.type) else limits.max_value_bytes for c in columns)
-        chunk = max(1, min(1000, CHUNK_BYTES // row_bound))
+        chunk = max(1, min(1000, CHUNK_BYTES // min(row_bound, row_limit(limits))))
         budget = Budget(limits.max_bytes)
         cursor = await statement.cursor(*args, timeout=deadline.remaining())
+        read = 0  # rows the reader passed on so far
         while True:
             want = min(chunk, limits.max_rows - len(result.rows) + 1)
             batch = await cursor.fetch(want, timeout=deadline.remaining())
+            if drops:  # keep the rows before the one left out, and stop there
+                batch, read = batch[: drops[0].after - read], drops[0].after
+            else:
+                read += len(batch)
             for record in batch:
                 if len(result.rows) >= limits.max_rows:
                     result.stop("max_rows")
@@ -480,8 +501,28 @@ class Database:
                     result.stop("max_output_bytes")
                     return result
                 result.rows.append(row)
+            if drops:
+                result.stop("row_bytes")
+                result.too_large_row = drops[0].size
+                return result
             if len(batch) < want:
                 return result
+
+
+def row_limit(limits: Limits) -> int:
+    """Largest row read from the wire for a result within `limits`."""
+    return max(MIN_ROW_BYTES, ROW_BYTES_PER_BUDGET * limits.max_bytes)
+
+
+@contextlib.contextmanager
+def _rows_bounded(conn: asyncpg.Connection, limits: Limits) -> Iterator[list[wire.DroppedRow]]:
+    """While inside, rows over `row_limit` are dropped unread and listed, instead of closing the connection."""
+    bounded = wire.reader(conn)
+    if bounded is None:  # a connection this module did not set up: asyncpg reads every row whole
+        yield []
+        return
+    with bounded.dropping_rows(row_limit(limits)) as dropped:
+        yield dropped
 
 
 def measuring_wrapper(analysis: Analysis, columns: list[Column], cap: int) -> str:
