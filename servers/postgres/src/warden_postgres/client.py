@@ -47,10 +47,12 @@ from warden_core import (
     NotConfigured,
     PermissionDenied,
     Timeout,
+    audit,
     json_size,
 )
+from warden_core.auth import LOCAL
 from warden_core.resilience import Backend, ResiliencePolicy
-from warden_postgres import errors, parse_guard, role, streaming, validator, values, wire
+from warden_postgres import errors, fairshare, parse_guard, role, streaming, validator, values, wire
 from warden_postgres.settings import MAIN, Settings
 from warden_postgres.validator import Analysis, CatalogPolicy, quote_ident
 
@@ -229,6 +231,7 @@ class Database:
             dataclasses.replace(policy, timeout=settings.backend_timeout + CLEANUP_SECONDS + 1),
         )
         self._pool: asyncpg.Pool | None = None
+        self._share = fairshare.FairShare(settings.pool_size)
         self._lock = asyncio.Lock()
         self._start_sql = session_start_sql(settings)
         # Backend pids of connections `_release` has just reset with END_SQL, on their way back into
@@ -306,18 +309,29 @@ class Database:
 
     @asynccontextmanager
     async def _session(self, pool: asyncpg.Pool, deadline: Deadline) -> AsyncIterator[asyncpg.Connection]:
-        # Waiting for a connection is contention only when every pooled connection is busy; with room
-        # in the pool, the wait was for the database to accept (or to answer) a new connection.
-        contended = pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size()
+        principal = _principal()
         try:
+            with anyio.fail_after(deadline.remaining()):
+                await self._share.acquire(principal)
+        except TimeoutError:
+            raise Timeout(
+                f"no connection to database {self.name!r} within {deadline.seconds:g} s (all "
+                f"{self._share.size} pooled connections busy; one caller may hold {self._share.cap} at once)"
+            ) from None
+        try:
+            async with self._connection(pool, deadline) as conn:
+                yield conn
+        finally:
+            self._share.release(principal)
+
+    @asynccontextmanager
+    async def _connection(self, pool: asyncpg.Pool, deadline: Deadline) -> AsyncIterator[asyncpg.Connection]:
+        try:
+            # The fair share leaves a pooled connection free for this caller: waiting here is waiting for the
+            # database to accept a new one.
             conn = await pool.acquire(timeout=deadline.remaining())
         except TimeoutError:
-            if not contended:
-                raise self._unresponsive(deadline) from None
-            raise Timeout(
-                f"no connection to database {self.name!r} within {deadline.seconds:g} s "
-                "(all pooled connections busy, or the server is slow to accept)"
-            ) from None
+            raise self._unresponsive(deadline) from None
         except BaseException as exc:
             raise errors.translate(exc, self.name, connecting=True) from None
         broken = False
@@ -555,6 +569,12 @@ def measuring_wrapper(analysis: Analysis, columns: list[Column], cap: int) -> st
     if not isinstance(subquery, ast.RangeSubselect) or not validator.same_statement(subquery.subquery, analysis.tree):
         raise InvalidArgument("the statement cannot be measured safely; simplify it")
     return sql
+
+
+def _principal() -> str:
+    """Who the current call is for (the audit record names the principal), for the fair share of the pool."""
+    record = audit.current()
+    return record.principal if record is not None else LOCAL.id
 
 
 # --- All configured databases. ---------------------------------------------------------------------
