@@ -16,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 ENV = "WARDEN_TEST_POSTGRES_DSN"
+MACHINE_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+"""The test machine's own PostgreSQL (with contrib and libxml), for tests the embedded server cannot serve."""
 
 
 @contextmanager
@@ -33,6 +35,11 @@ def admin_dsn() -> Iterator[str]:
             yield server.get_uri()
         finally:
             server.cleanup()
+
+
+def contrib_admin_dsn() -> str:
+    """A superuser DSN on a full PostgreSQL build (contrib, libxml): the configured server, else the machine's."""
+    return os.environ.get(ENV) or MACHINE_DSN
 
 
 def with_database(dsn: str, database: str) -> str:

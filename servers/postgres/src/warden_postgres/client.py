@@ -75,6 +75,15 @@ RESET_SQL = "DISCARD ALL"
 CLEANUP_SECONDS = 5.0
 """Longest the rollback and reset of a connection may take before the connection is dropped."""
 
+CANCEL_GRACE = 1.0
+"""How long a cancelled statement has to stop before its backend is terminated. A cancel request normally
+takes effect within milliseconds: PostgreSQL checks for it at every row and loop iteration."""
+
+TERMINATE_SECONDS = 2.0
+"""Longest the separate connection that terminates a backend may take."""
+
+TERMINATE_SQL = "SELECT pg_catalog.pg_terminate_backend($1)"
+
 CHUNK_BYTES = 4 * 1024 * 1024
 """Upper bound of one fetch from the portal, from the row size the column types allow."""
 
@@ -335,6 +344,7 @@ class Database:
         except BaseException as exc:
             raise errors.translate(exc, self.name, connecting=True) from None
         broken = False
+        ended_by: BaseException | None = None
         try:
             try:
                 # One round trip: BEGIN and set_config calls, server-authored text (see session_start_sql).
@@ -347,36 +357,77 @@ class Database:
             except BaseException as exc:
                 raise errors.translate(exc, self.name) from None
             yield conn
+        except BaseException as exc:
+            ended_by = exc
+            raise
         finally:
             if broken:
                 await self._drop(pool, conn)
             else:
-                await self._release(pool, conn)
+                await self._release(pool, conn, cancelled=_cancelled(ended_by))
 
     def _unresponsive(self, deadline: Deadline) -> TimeoutError:
         """A raw TimeoutError: the core reports it as a timeout and counts it towards the breaker."""
         return TimeoutError(f"database {self.name!r} did not answer within {deadline.seconds:g} s")
 
-    async def _release(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
-        """ROLLBACK and reset in one message (END_SQL), then give the connection back; drop it if that fails."""
+    async def _release(self, pool: asyncpg.Pool, conn: asyncpg.Connection, *, cancelled: bool = False) -> None:
+        """ROLLBACK and reset in one message (END_SQL), then give the connection back; drop it if that fails.
+
+        After a cancelled statement (the deadline passed, or the call was stopped; asyncpg has sent a cancel
+        request) the backend has CANCEL_GRACE to stop before END_SQL gives up, else CLEANUP_SECONDS. A backend
+        still busy then is ended from a separate connection (`_terminate`), and this one is dropped.
+        """
         pid = None
-        with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_SECONDS):
-            try:
-                # A connection asyncpg saw close is already detached from its proxy: these calls raise then.
-                if not conn.is_closed():
-                    pid = conn.get_server_pid()
-                    await conn.execute(END_SQL, timeout=CLEANUP_SECONDS)
-                    self._reset_done.add(pid)
-                await pool.release(conn, timeout=CLEANUP_SECONDS)
-                return
-            except Exception as exc:
-                logger.info(
-                    "database %r: dropping a connection whose cleanup failed (%s)", self.name, type(exc).__name__
-                )
-            finally:
-                if pid is not None:
-                    self._reset_done.discard(pid)
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(CANCEL_GRACE if cancelled else CLEANUP_SECONDS) as cleanup:
+                try:
+                    # A connection asyncpg saw close is already detached from its proxy: these calls raise then.
+                    if not conn.is_closed():
+                        pid = conn.get_server_pid()
+                        await conn.execute(END_SQL, timeout=CLEANUP_SECONDS)
+                        self._reset_done.add(pid)
+                    await pool.release(conn, timeout=CLEANUP_SECONDS)
+                    return
+                except Exception as exc:
+                    logger.info(
+                        "database %r: dropping a connection whose cleanup failed (%s)", self.name, type(exc).__name__
+                    )
+                finally:
+                    if pid is not None:
+                        self._reset_done.discard(pid)
+            if cleanup.cancelled_caught and pid is not None:
+                await self._terminate(pid, cancelled=cancelled)
         await self._drop(pool, conn)
+
+    async def _terminate(self, pid: int, *, cancelled: bool) -> None:
+        """End backend `pid`, one of this server's own that did not stop when asked, from a separate connection.
+
+        PostgreSQL lets a role signal its own role's backends. A cancel request is a signal the backend acts on at
+        its next interrupt check; some C code runs long without one (an XPath evaluation in libxml2 ignored both
+        signals for 25 s), and nothing short of an operator's kill stops it sooner. Terminated, it exits at that
+        next check instead of running on, and its transaction, locks and connection slot go with it.
+        """
+        import asyncpg
+
+        why = "ignored its cancel request" if cancelled else "did not finish its cleanup"
+        try:
+            with anyio.fail_after(TERMINATE_SECONDS):
+                side = await asyncpg.connect(
+                    self._dsn,
+                    timeout=TERMINATE_SECONDS,
+                    statement_cache_size=0,
+                    server_settings=server_settings(self.settings, "warden-postgres terminate"),
+                )
+                try:
+                    await side.fetchval(TERMINATE_SQL, pid, timeout=TERMINATE_SECONDS)
+                finally:
+                    side.terminate()
+        except Exception as exc:  # the connection is dropped anyway; the server's own timeouts remain
+            logger.warning(
+                "database %r: backend %d %s and could not be terminated (%s)", self.name, pid, why, type(exc).__name__
+            )
+            return
+        logger.warning("database %r: backend %d %s; terminated it and dropped its connection", self.name, pid, why)
 
     async def _pool_reset(self, conn: asyncpg.Connection) -> None:
         """The pool's reset before reuse: nothing after END_SQL, DISCARD ALL otherwise.
@@ -575,6 +626,14 @@ def _principal() -> str:
     """Who the current call is for (the audit record names the principal), for the fair share of the pool."""
     record = audit.current()
     return record.principal if record is not None else LOCAL.id
+
+
+def _cancelled(exc: BaseException | None) -> bool:
+    """Whether a session ended while its statement may still run: the deadline passed, or the call was stopped.
+
+    asyncpg sends a cancel request in both cases.
+    """
+    return isinstance(exc, Timeout | TimeoutError | anyio.get_cancelled_exc_class())
 
 
 # --- All configured databases. ---------------------------------------------------------------------
