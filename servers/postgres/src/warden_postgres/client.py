@@ -514,9 +514,9 @@ class Database:
             return inner, columns, args, False
         if len(columns) > MAX_COLUMNS:
             raise InvalidArgument(f"the query returns {len(columns)} columns; at most {MAX_COLUMNS} are supported")
-        measured = await conn.prepare(
-            measuring_wrapper(analysis, columns, limits.max_value_bytes), timeout=deadline.remaining()
-        )
+        # In a worker thread: the wrapper is re-parsed, which for a long statement is long work.
+        wrapper = await anyio.to_thread.run_sync(measuring_wrapper, analysis, columns, limits.max_value_bytes)
+        measured = await conn.prepare(wrapper, timeout=deadline.remaining())
         return measured, columns, args, True
 
     async def _stream(
