@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from tests.postgres.conftest import running, settings_for
-from tests.postgres.layers import report
-from tests.postgres.shop import Shop, run_sql
+from tests.postgres.layers import database, report, unchecked
+from tests.postgres.shop import Shop, fetch, run_sql
+from tests.support.postgres import with_user
 from warden_core import WardenServer
 from warden_core.testing import connect
 
@@ -46,9 +47,9 @@ async def traced(server: WardenServer, tool: str, arguments: dict[str, Any]) -> 
 
 
 async def test_a_huge_error_message_is_cut_before_it_is_read(server: WardenServer) -> None:
-    """PostgreSQL quotes the 32 MB input in its error; asyncpg alone held all of it, and took quadratic time."""
-    result, peak = await traced(server, "pg_query", {"sql": "SELECT repeat('x', 32000000)::int"})
-    report(f"32 MB error message: Python allocation peak {peak:.1f} MiB")
+    """PostgreSQL quotes the 16 MB input in its error; asyncpg alone held all of it, and took quadratic time."""
+    result, peak = await traced(server, "pg_query", {"sql": "SELECT repeat('x', 16000000)::int"})
+    report(f"16 MB error message: Python allocation peak {peak:.1f} MiB")
     assert result.is_error
     text = result.content[0].text
     assert 'invalid input syntax for type integer: "xxxx' in text and text.endswith("… [SQLSTATE 22P02]")
@@ -117,3 +118,21 @@ async def test_an_oversized_catalog_row_is_refused_never_dropped(server: WardenS
     assert refused.is_error
     assert "more than the 16,777,216 this server reads at once; the connection was closed" in refused.content[0].text
     assert after.structured_content["rows"] == [[2]]
+
+
+async def test_bind_parameters_never_reach_the_server_log_with_an_error(shop: Shop) -> None:
+    """The one log setting a role may change is pinned in every transaction, whatever the role asks for."""
+    role = f"warden_logs_{uuid.uuid4().hex[:8]}"
+    await run_sql(
+        shop.admin,
+        f'CREATE ROLE {role} LOGIN; GRANT CONNECT ON DATABASE "{shop.database}" TO {role}; '
+        f"ALTER ROLE {role} SET log_parameter_max_length_on_error = -1",
+    )
+    try:
+        direct = await fetch(with_user(shop.admin, role), "SELECT current_setting('log_parameter_max_length_on_error')")
+        async with running(settings_for(with_user(shop.admin, role))) as server:
+            pinned = await unchecked(database(server), "SELECT current_setting('log_parameter_max_length_on_error')")
+    finally:
+        await run_sql(shop.admin, f'REVOKE CONNECT ON DATABASE "{shop.database}" FROM {role}; DROP ROLE {role}')
+    assert direct[0][0] == "-1"  # the role's own setting: every parameter value, in full
+    assert pinned.rows == [["0"]]

@@ -169,6 +169,7 @@ def server_settings(settings: Settings, application: str = "warden-postgres") ->
         "lock_timeout": _ms(settings.lock_timeout),
         "idle_in_transaction_session_timeout": _ms(settings.idle_in_transaction_timeout),
         "search_path": search_path_value(settings.search_path),
+        "log_parameter_max_length_on_error": "0",
     }
 
 
@@ -201,6 +202,10 @@ def local_settings(settings: Settings) -> dict[str, str]:
         "default_transaction_read_only": "on",
         # The validator parses with standard strings; the server must read backslashes the same way.
         "standard_conforming_strings": "on",
+        # Bind parameters (tool input) never reach the server log with an error, whatever the role or database
+        # sets. The only log setting a role may change: the error's own text (which can quote a huge value),
+        # the statement and the log levels are the superuser's (see the README).
+        "log_parameter_max_length_on_error": "0",
     }
 
 
