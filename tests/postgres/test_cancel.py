@@ -21,7 +21,9 @@ from tests.postgres.conftest import running, settings_for
 from tests.postgres.layers import report
 from tests.postgres.shop import Shop, shop_database
 from tests.support.postgres import contrib_admin_dsn
+from warden_core import Timeout
 from warden_core.testing import connect
+from warden_postgres.client import Deadline
 
 pytestmark = pytest.mark.anyio
 
@@ -93,3 +95,20 @@ async def test_a_statement_that_ignores_cancel_is_terminated_and_the_call_answer
         waited = await gone(full_shop, marker)
     report(f"the terminated backend left pg_stat_activity {waited:.1f} s after the call answered")
     assert await backends(full_shop, marker) == []
+
+
+async def test_the_session_ends_at_the_deadline_whatever_budget_a_step_was_given(shop: Shop) -> None:
+    """Some steps give several queries one fixed budget (the catalog check, the streaming rewrite): the session
+    itself ends at the call's deadline, and the statement is cancelled like any other."""
+    marker = f"long-step-{uuid.uuid4().hex[:8]}"
+    # An hour of server-side statement_timeout, so only the client's deadline can end the statement.
+    async with running(settings_for(shop.readonly, statement_timeout=3600)) as server:
+        db = server.databases.get(None)  # type: ignore[attr-defined]
+        started = time.perf_counter()
+        with pytest.raises(Timeout, match=f"did not finish within {DEADLINE:g} s"):
+            async with db.session(Deadline(DEADLINE)) as conn:
+                await conn.fetch(f"SELECT pg_sleep(3600) /* {marker} */", timeout=3600)
+        elapsed = time.perf_counter() - started
+        report(f"a step with a one-hour budget ended after {elapsed:.2f} s (deadline {DEADLINE:g} s)")
+        assert elapsed < DEADLINE + 3
+        assert await gone(shop, marker, within=5) < 5

@@ -361,7 +361,13 @@ class Database:
                 raise self._unresponsive(deadline) from None
             except BaseException as exc:
                 raise errors.translate(exc, self.name) from None
-            yield conn
+            try:
+                # Every driver call passes the time left, but some steps give several queries one fixed budget:
+                # the session as a whole ends at the deadline too.
+                with anyio.fail_after(deadline.remaining()):
+                    yield conn
+            except TimeoutError:
+                raise deadline.expired() from None
         except BaseException as exc:
             ended_by = exc
             raise
