@@ -15,12 +15,15 @@ Layers 2 to 5 live here, each in its own function so tests can drive it alone:
    pg_advisory_unlock_all, DISCARD PLANS/TEMP/SEQUENCES). Only a connection that has just run it
    goes back to the pool without the pool's own DISCARD ALL; any failure drops the connection.
    The statement cache is off, so nothing depends on server-side prepared statements surviving.
-4. A `Deadline` per call bounds pool acquisition and every driver call (`timeout=`); when it
-   passes, asyncpg sends a cancel request, so no backend keeps running. No SQL can move it.
+4. A `Deadline` per call bounds the wait for a connection, every driver call (`timeout=`) and the
+   session as a whole; when it passes, asyncpg sends a cancel request. No SQL can move it. A backend
+   still busy CANCEL_GRACE later ignored the request: it is terminated from a separate connection
+   and its connection dropped. Connections are shared fairly between principals (`fairshare`).
 5. Rows stream from a server-side portal in chunks sized so one chunk stays within a few MiB;
    reading stops at the row cap, the byte budget, or the deadline. Values bigger than the value
    cap are measured and dropped by the server (the statement is wrapped in a measuring SELECT),
-   so a 300 MB value never reaches this process.
+   so a 300 MB value never reaches this process; a row too large for the budget is dropped unread
+   by the wire reader every pooled connection has (`wire`), which also cuts huge error messages.
 
 Connections are created lazily: the server starts and lists its tools without a database.
 """
@@ -525,8 +528,9 @@ class Database:
             return inner, columns, args, False
         if len(columns) > MAX_COLUMNS:
             raise InvalidArgument(f"the query returns {len(columns)} columns; at most {MAX_COLUMNS} are supported")
-        # In a worker thread: the wrapper is re-parsed, which for a long statement is long work.
-        wrapper = await anyio.to_thread.run_sync(measuring_wrapper, analysis, columns, limits.max_value_bytes)
+        # The wrapper is re-parsed: about the statement's text, and 160 bytes per column.
+        size = len(analysis.sql) + 160 * len(columns)
+        wrapper = await parse_guard.off_the_loop(size, measuring_wrapper, analysis, columns, limits.max_value_bytes)
         measured = await conn.prepare(wrapper, timeout=deadline.remaining())
         return measured, columns, args, True
 

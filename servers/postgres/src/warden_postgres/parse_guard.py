@@ -12,8 +12,8 @@ How deep a tree can get is bounded by its text, in two ways (measured with pglas
   capped by the parser, but every level costs at least two bytes of text.
 Over all these shapes the tree builder needed at most 356 bytes of stack per byte of SQL (`+-+-...1`: one
 byte, one level). So `parse` gives the parser a thread of its own with STACK_PER_BYTE (three times that) for
-every byte of text, whatever stack the caller has; a statement whose worst case fits in INLINE_STACK is
-parsed on the caller's thread (every CPython thread on Linux has several times that).
+every byte of text, whatever stack the caller has; a statement whose worst case fits in INLINE_STACK (a
+text of up to 1 KiB) is parsed on the caller's thread: CPython's threads on Linux have 8 MiB.
 
 The depth of the finished tree is then measured without recursion, and a statement deeper than MAX_DEPTH
 is refused. PostgreSQL itself gives up a few thousand levels down (max_stack_depth), and everything that
@@ -23,10 +23,16 @@ depth: MAX_DEPTH levels need well under 2 MiB of stack on any thread.
 
 from __future__ import annotations
 
+import functools
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
 
 from warden_core import PolicyDenied
+
+T = TypeVar("T")
 
 MAX_DEPTH = 1000
 """Deepest parse tree checked, in nested nodes. Real queries stay far below 100."""
@@ -38,8 +44,13 @@ its own text around it."""
 STACK_PER_BYTE = 1024
 """C stack the tree builder may need per byte of text: three times the worst measured (356 bytes)."""
 
-INLINE_STACK = 256 * 1024
-"""A statement whose worst case needs no more stack than this is parsed on the caller's thread."""
+INLINE_STACK = 1024 * 1024
+"""A statement whose worst case needs no more stack than this is parsed on the caller's thread (a new thread
+costs about 0.25 ms, more than parsing a short statement)."""
+
+OFF_LOOP_BYTES = 4096
+"""Checks of longer text run in a worker thread (`off_the_loop`): parsing costs about a millisecond per one or
+two kilobytes, and a 100,000-character statement would stall every other call for a second or more."""
 
 _THREAD_STACK_FLOOR = 16 * 1024 * 1024
 """Smallest stack given to a parser thread. `threading.stack_size` is process-wide, so a thread that another
@@ -53,6 +64,13 @@ class TooComplex(PolicyDenied):
 
     def __init__(self, message: str) -> None:
         super().__init__(f"refused: {message}")
+
+
+async def off_the_loop(size: int, check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`check(*args, **kwargs)`, in a worker thread when it parses about `size` bytes or more than OFF_LOOP_BYTES."""
+    if size <= OFF_LOOP_BYTES:
+        return check(*args, **kwargs)
+    return await anyio.to_thread.run_sync(functools.partial(check, *args, **kwargs))
 
 
 def parse(sql: str) -> tuple[Any, ...]:

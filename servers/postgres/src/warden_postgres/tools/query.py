@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable
 from typing import Annotated, Any
 
-import anyio
 import pydantic_core
 from pydantic import Field
 
@@ -15,6 +12,7 @@ from warden_core import Access, PolicyDenied, ToolSpec, json_size, truncate_text
 from warden_core.audit import note_target
 from warden_postgres import validator
 from warden_postgres.client import Limits
+from warden_postgres.parse_guard import off_the_loop
 from warden_postgres.settings import Settings
 from warden_postgres.tools.common import DatabaseArg, Result, ToolContext
 
@@ -82,18 +80,12 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
-async def off_the_loop(check: Callable[..., validator.Analysis], *args: Any, **kwargs: Any) -> validator.Analysis:
-    """Run a statement check in a worker thread: parsing 100,000 characters can take a second of CPU, and the
-    event loop keeps serving other calls meanwhile."""
-    return await anyio.to_thread.run_sync(functools.partial(check, *args, **kwargs))
-
-
 async def run_query(
     ctx: ToolContext, sql: str, params: list[Any] | None, database: str | None, max_rows: int | None
 ) -> QueryResult:
     started = time.perf_counter()
     db = ctx.databases.get(database)
-    analysis = await off_the_loop(validator.analyze, sql, allow_analyze=ctx.settings.explain_analyze)
+    analysis = await off_the_loop(len(sql), validator.analyze, sql, allow_analyze=ctx.settings.explain_analyze)
     limits = Limits(
         max_rows=min(max_rows or ctx.settings.max_rows, ctx.settings.max_rows),
         max_bytes=max(1024, ctx.settings.max_output_bytes - 4096),
@@ -136,7 +128,7 @@ async def run_explain(
             f"EXPLAIN ANALYZE runs the statement and is off on this server ({Settings.env_name('explain_analyze')})"
         )
     db = ctx.databases.get(database)
-    analysis = await off_the_loop(explain_statement, sql, analyze=analyze, verbose=verbose)
+    analysis = await off_the_loop(len(sql), explain_statement, sql, analyze=analyze, verbose=verbose)
     budget = max(1024, ctx.settings.max_output_bytes - 1024)
     # The plan is one value in one row: any plan within max_value_bytes fits max_bytes, so a plan comes back
     # whole, cut to `budget` as text, or (measured) not at all; never silently missing.
