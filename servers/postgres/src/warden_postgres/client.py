@@ -528,9 +528,9 @@ class Database:
             return inner, columns, args, False
         if len(columns) > MAX_COLUMNS:
             raise InvalidArgument(f"the query returns {len(columns)} columns; at most {MAX_COLUMNS} are supported")
-        # The wrapper is re-parsed: about the statement's text, and 160 bytes per column.
-        size = len(analysis.sql) + 160 * len(columns)
-        wrapper = await parse_guard.off_the_loop(size, measuring_wrapper, analysis, columns, limits.max_value_bytes)
+        # The wrapper is re-parsed: the statement's text, and about 160 characters per column.
+        chars = len(analysis.sql) + 160 * len(columns)
+        wrapper = await parse_guard.off_the_loop(chars, measuring_wrapper, analysis, columns, limits.max_value_bytes)
         measured = await conn.prepare(wrapper, timeout=deadline.remaining())
         return measured, columns, args, True
 

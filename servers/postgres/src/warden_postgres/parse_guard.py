@@ -48,9 +48,9 @@ INLINE_STACK = 1024 * 1024
 """A statement whose worst case needs no more stack than this is parsed on the caller's thread (a new thread
 costs about 0.25 ms, more than parsing a short statement)."""
 
-OFF_LOOP_BYTES = 4096
+OFF_LOOP_CHARS = 4096
 """Checks of longer text run in a worker thread (`off_the_loop`): parsing costs about a millisecond per one or
-two kilobytes, and a 100,000-character statement would stall every other call for a second or more."""
+two thousand characters, and a 100,000-character statement would stall every other call for a second or more."""
 
 _THREAD_STACK_FLOOR = 16 * 1024 * 1024
 """Smallest stack given to a parser thread. `threading.stack_size` is process-wide, so a thread that another
@@ -66,9 +66,9 @@ class TooComplex(PolicyDenied):
         super().__init__(f"refused: {message}")
 
 
-async def off_the_loop(size: int, check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """`check(*args, **kwargs)`, in a worker thread when it parses about `size` bytes or more than OFF_LOOP_BYTES."""
-    if size <= OFF_LOOP_BYTES:
+async def off_the_loop(chars: int, check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`check(*args, **kwargs)`, in a worker thread when the text it parses (about `chars` characters) is long."""
+    if chars <= OFF_LOOP_CHARS:
         return check(*args, **kwargs)
     return await anyio.to_thread.run_sync(functools.partial(check, *args, **kwargs))
 

@@ -144,9 +144,9 @@ async def run_explain(
         advice = "explain a smaller statement" + (", or without verbose" if verbose else "")
         plan = None
         truncation = f"the plan is {too_large:,} bytes, far more than a result may hold ({budget:,}); {advice}"
-    elif json_size(plan) > budget:
+    elif (size := json_size(plan)) > budget:
         plan = truncate_text(pydantic_core.to_json(plan).decode(), budget)[0]
-        truncation = f"the plan is {json_size(result.rows[0][0]):,} bytes as JSON; its first {budget:,} come as text"
+        truncation = f"the plan is {size:,} bytes as JSON; its first {budget:,} come as text"
     return ExplainResult(
         database=db.name,
         analyzed=analyze,
