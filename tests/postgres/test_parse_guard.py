@@ -99,6 +99,17 @@ def test_depth_counts_nested_nodes() -> None:
     assert parse_guard.depth(parse_sql("SELECT 1, 2, 3, 4")) == 5  # siblings, not levels
 
 
+def test_too_many_ctes_are_refused() -> None:
+    """The validator scopes CTE names at a cost that grows with the square of their number (575 MiB for 5,000)."""
+    ctes = ", ".join(f"a{i} AS (SELECT {i})" for i in range(parse_guard.MAX_CTES))
+    assert validator.analyze(f"WITH {ctes} SELECT 1").kind == "select"
+    with pytest.raises(TooComplex, match="has 501 common table expressions; at most 500 can be checked"):
+        validator.analyze(f"WITH {ctes}, one_more AS (SELECT 0) SELECT 1")
+    nested = f"WITH {ctes} SELECT * FROM (WITH inner_one AS (SELECT 0) SELECT 1) AS s"
+    with pytest.raises(TooComplex, match="has 501 common table"):
+        validator.analyze(nested)
+
+
 def test_oversized_text_is_refused_before_parsing() -> None:
     with pytest.raises(TooComplex, match="at most 1,048,576 can be checked"):
         parse_guard.parse("SELECT '" + "x" * parse_guard.MAX_SQL_BYTES + "'")

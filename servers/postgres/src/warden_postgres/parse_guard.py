@@ -15,10 +15,12 @@ byte, one level). So `parse` gives the parser a thread of its own with STACK_PER
 every byte of text, whatever stack the caller has; a statement whose worst case fits in INLINE_STACK (a
 text of up to 1 KiB) is parsed on the caller's thread: CPython's threads on Linux have 8 MiB.
 
-The depth of the finished tree is then measured without recursion, and a statement deeper than MAX_DEPTH
-is refused. PostgreSQL itself gives up a few thousand levels down (max_stack_depth), and everything that
-later parses the same text again (the measuring wrapper, the streaming rewrite) inherits a small, known
-depth: MAX_DEPTH levels need well under 2 MiB of stack on any thread.
+The finished tree is then measured without recursion, and a statement deeper than MAX_DEPTH is refused.
+PostgreSQL itself gives up a few thousand levels down (max_stack_depth), and everything that later parses
+the same text again (the measuring wrapper, the streaming rewrite) inherits a small, known depth: MAX_DEPTH
+levels need well under 2 MiB of stack on any thread. The same walk counts common table expressions: the
+validator scopes each CTE name with a set of the names before it, which costs the square of their number
+(5,000 CTEs in 104 KB took 575 MiB and 12 s), so more than MAX_CTES are refused too.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ T = TypeVar("T")
 
 MAX_DEPTH = 1000
 """Deepest parse tree checked, in nested nodes. Real queries stay far below 100."""
+
+MAX_CTES = 500
+"""Most common table expressions in one statement (500 cost the validator about 6 MiB)."""
 
 MAX_SQL_BYTES = 1024 * 1024
 """Longest text parsed (UTF-8 bytes). Tool input is at most 100,000 characters; the measuring wrapper adds
@@ -82,23 +87,30 @@ def parse(sql: str) -> tuple[Any, ...]:
         raise TooComplex(f"the statement is {size:,} bytes; at most {MAX_SQL_BYTES:,} can be checked")
     needed = size * STACK_PER_BYTE
     statements: tuple[Any, ...] = parse_sql(sql) if needed <= INLINE_STACK else _on_own_stack(parse_sql, sql, needed)
-    deepest = depth(statements, stop_after=MAX_DEPTH)
+    deepest, ctes = measure(statements, stop_after=MAX_DEPTH)
     if deepest > MAX_DEPTH:
         raise TooComplex(
             f"the statement is nested too deeply or chains too many operators to check "
             f"(more than {MAX_DEPTH:,} levels); simplify it"
         )
+    if ctes > MAX_CTES:
+        raise TooComplex(f"the statement has {ctes:,} common table expressions; at most {MAX_CTES:,} can be checked")
     return statements
 
 
-def depth(tree: Any, *, stop_after: int | None = None) -> int:
-    """How many nodes deep `tree` goes (lists do not count), walked without recursion.
+def depth(tree: Any) -> int:
+    """How many nodes deep `tree` goes (lists do not count)."""
+    return measure(tree)[0]
 
-    Stops counting once past `stop_after`: the answer is then some depth greater than it.
+
+def measure(tree: Any, *, stop_after: int | None = None) -> tuple[int, int]:
+    """How many nodes deep `tree` goes (lists do not count), and how many CTEs it has; walked without recursion.
+
+    Stops once deeper than `stop_after`: the depth is then some number greater than it.
     """
     from pglast import ast
 
-    deepest = 0
+    deepest = ctes = 0
     stack: list[tuple[Any, int]] = [(tree, 0)]
     while stack:
         node, level = stack.pop()
@@ -106,15 +118,17 @@ def depth(tree: Any, *, stop_after: int | None = None) -> int:
             stack.extend((item, level) for item in node)
         elif isinstance(node, ast.Node):
             level += 1
+            if isinstance(node, ast.CommonTableExpr):
+                ctes += 1
             if level > deepest:
                 deepest = level
                 if stop_after is not None and deepest > stop_after:
-                    return deepest
+                    break
             for attr in type(node).__slots__:  # type: ignore[attr-defined]  # pglast's stubs omit it
                 value = getattr(node, attr, None)
                 if isinstance(value, ast.Node | list | tuple):
                     stack.append((value, level))
-    return deepest
+    return deepest, ctes
 
 
 def _on_own_stack(parse_sql: Any, sql: str, needed: int) -> tuple[Any, ...]:
