@@ -389,7 +389,7 @@ class Database:
 
         After a cancelled statement (the deadline passed, or the call was stopped; asyncpg has sent a cancel
         request) the backend has CANCEL_GRACE to stop before END_SQL gives up, else CLEANUP_SECONDS. A backend
-        still busy then is ended from a separate connection (`_terminate`), and this one is dropped.
+        still busy after a cancel request ignored it: it is ended from a separate connection (`_terminate`).
         """
         pid = None
         with anyio.CancelScope(shield=True):
@@ -409,11 +409,11 @@ class Database:
                 finally:
                     if pid is not None:
                         self._reset_done.discard(pid)
-            if cleanup.cancelled_caught and pid is not None:
-                await self._terminate(pid, cancelled=cancelled)
+            if cancelled and cleanup.cancelled_caught and pid is not None:
+                await self._terminate(pid)
         await self._drop(pool, conn)
 
-    async def _terminate(self, pid: int, *, cancelled: bool) -> None:
+    async def _terminate(self, pid: int) -> None:
         """End backend `pid`, one of this server's own that did not stop when asked, from a separate connection.
 
         PostgreSQL lets a role signal its own role's backends. A cancel request is a signal the backend acts on at
@@ -423,7 +423,6 @@ class Database:
         """
         import asyncpg
 
-        why = "ignored its cancel request" if cancelled else "did not finish its cleanup"
         try:
             with anyio.fail_after(TERMINATE_SECONDS):
                 side = await asyncpg.connect(
@@ -438,10 +437,13 @@ class Database:
                     side.terminate()
         except Exception as exc:  # the connection is dropped anyway; the server's own timeouts remain
             logger.warning(
-                "database %r: backend %d %s and could not be terminated (%s)", self.name, pid, why, type(exc).__name__
+                "database %r: backend %d ignored its cancel request and could not be terminated (%s)",
+                self.name,
+                pid,
+                type(exc).__name__,
             )
             return
-        logger.warning("database %r: backend %d %s; terminated it and dropped its connection", self.name, pid, why)
+        logger.warning("database %r: backend %d ignored its cancel request; terminated it", self.name, pid)
 
     async def _pool_reset(self, conn: asyncpg.Connection) -> None:
         """The pool's reset before reuse: nothing after END_SQL, DISCARD ALL otherwise.
