@@ -7,6 +7,7 @@ the size of what the database produced, and the answer says truthfully what happ
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 import uuid
 from collections.abc import AsyncIterator
@@ -118,6 +119,16 @@ async def test_an_oversized_catalog_row_is_refused_never_dropped(server: WardenS
     assert refused.is_error
     assert "more than the 16,777,216 this server reads at once; the connection was closed" in refused.content[0].text
     assert after.structured_content["rows"] == [[2]]
+
+
+@pytest.mark.parametrize("depth", [200, 201, 3000])
+async def test_deeply_nested_json_comes_back_as_text_past_200_levels(server: WardenServer, depth: int) -> None:
+    """It failed with "PydanticSerializationError" (or RecursionError) from about 250 levels."""
+    sql = f"SELECT (repeat('[', {depth}) || repeat(']', {depth}))::jsonb AS j"
+    result, _ = await traced(server, "pg_query", {"sql": sql})
+    assert not result.is_error, result.content
+    value = result.structured_content["rows"][0][0]
+    assert value == ("[" * depth + "]" * depth if depth > 200 else json.loads("[" * depth + "]" * depth))
 
 
 async def test_bind_parameters_never_reach_the_server_log_with_an_error(shop: Shop) -> None:
