@@ -1,6 +1,7 @@
 """Hypothesis fuzzing of the validator, meant to run in a child process: a segfault there fails a test, not pytest.
 
     python -m tests.postgres.fuzz_parser fuzz [--examples N]   # generated statements through validator.analyze
+    python -m tests.postgres.fuzz_parser check SQL-FILE         # validator.analyze; prints its verdict
     python -m tests.postgres.fuzz_parser raw SQL-FILE           # pglast.parse_sql alone, unguarded (the control)
 
 Statements stack the shapes that make parse trees deep (right-nested parentheses, subqueries, prefix operators,
@@ -122,7 +123,7 @@ def fuzz(examples: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["fuzz", "raw"])
+    parser.add_argument("mode", choices=["fuzz", "check", "raw"])
     parser.add_argument("sql_file", nargs="?")
     parser.add_argument("--examples", type=int, default=100)
     args = parser.parse_args()
@@ -130,6 +131,15 @@ def main() -> None:
         from pglast import parse_sql
 
         parse_sql(Path(args.sql_file).read_text())
+        return
+    if args.mode == "check":
+        from warden_core import WardenError
+        from warden_postgres import validator
+
+        try:
+            print(validator.analyze(Path(args.sql_file).read_text()).kind)  # noqa: T201  # the child's answer
+        except WardenError as exc:
+            print(f"{type(exc).__name__}: {exc.message}")  # noqa: T201
         return
     fuzz(args.examples)
 

@@ -37,7 +37,7 @@ def full_shop() -> Iterator[Shop]:
 
 
 def uncancellable(marker: str, elements: int = 900) -> str:
-    """About 6 s of libxml2 on the test machine (the cost grows with the cube of `elements`)."""
+    """Seconds of libxml2 (7-14 s on the test machine, by its load; the cost grows with the cube of `elements`)."""
     document = f"('<r>' || repeat('<a/>', {elements}) || '</r>')::xml"
     return f"SELECT xpath('count(//a[count(following::a[count(preceding::a) > 0]) > 0])', {document}) /* {marker} */"
 
