@@ -303,6 +303,16 @@ CATALOG_LEAKS = [
     "SELECT * FROM innocent_view",
 ]
 
+# XPath runs inside one libxml2 call that neither a cancel nor pg_terminate_backend interrupts: a cubic
+# expression over a large document keeps a backend busy for hours after the tool has answered.
+UNINTERRUPTIBLE = [
+    "SELECT xpath('count(//a[count(following::a) > 0])', ('<r>' || repeat('<a/>', 20000) || '</r>')::xml)",
+    "SELECT xpath_exists('//a[count(following::a) > 0]', '<r><a/></r>'::xml)",
+    "SELECT XMLEXISTS('//a[count(following::a) > 0]' PASSING ('<r><a/></r>'::xml))",
+    "SELECT * FROM XMLTABLE('//a' PASSING ('<r><a/></r>'::xml) COLUMNS n int PATH 'count(following::a)')",
+    "SELECT pg_catalog.xpath('//a', '<r/>'::xml)",
+]
+
 ATTACK_CLASSES = {
     "transaction_control": TRANSACTION_CONTROL,
     "session_state": SESSION_STATE,
@@ -313,6 +323,7 @@ ATTACK_CLASSES = {
     "lexical_evasion": LEXICAL_EVASION,
     "implicit_calls": IMPLICIT_CALLS,
     "catalog_leaks": CATALOG_LEAKS,
+    "uninterruptible": UNINTERRUPTIBLE,
 }
 
 ATTACKS = [(cls, sql) for cls, items in ATTACK_CLASSES.items() for sql in items]

@@ -15,12 +15,15 @@ Layers 2 to 5 live here, each in its own function so tests can drive it alone:
    pg_advisory_unlock_all, DISCARD PLANS/TEMP/SEQUENCES). Only a connection that has just run it
    goes back to the pool without the pool's own DISCARD ALL; any failure drops the connection.
    The statement cache is off, so nothing depends on server-side prepared statements surviving.
-4. A `Deadline` per call bounds pool acquisition and every driver call (`timeout=`); when it
-   passes, asyncpg sends a cancel request, so no backend keeps running. No SQL can move it.
+4. A `Deadline` per call bounds the wait for a connection, every driver call (`timeout=`) and the
+   session as a whole; when it passes, asyncpg sends a cancel request. No SQL can move it. A backend
+   still busy CANCEL_GRACE later ignored the request: it is terminated from a separate connection
+   and its connection dropped. Connections are shared fairly between principals (`fairshare`).
 5. Rows stream from a server-side portal in chunks sized so one chunk stays within a few MiB;
    reading stops at the row cap, the byte budget, or the deadline. Values bigger than the value
    cap are measured and dropped by the server (the statement is wrapped in a measuring SELECT),
-   so a 300 MB value never reaches this process.
+   so a 300 MB value never reaches this process; a row too large for the budget is dropped unread
+   by the wire reader every pooled connection has (`wire`), which also cuts huge error messages.
 
 Connections are created lazily: the server starts and lists its tools without a database.
 """
@@ -34,7 +37,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -56,7 +59,18 @@ from warden_core import (
 from warden_core.cedar import Resource
 from warden_core.identity import IdentityMap
 from warden_core.resilience import Backend, ResiliencePolicy
-from warden_postgres import errors, plan_check, reviewed, role, streaming, validator, values
+from warden_postgres import (
+    errors,
+    fairshare,
+    parse_guard,
+    plan_check,
+    reviewed,
+    role,
+    streaming,
+    validator,
+    values,
+    wire,
+)
 from warden_postgres.settings import MAIN, Settings
 from warden_postgres.validator import Analysis, Rules, quote_ident
 
@@ -79,11 +93,27 @@ RESET_SQL = "DISCARD ALL"
 CLEANUP_SECONDS = 5.0
 """Longest the rollback and reset of a connection may take before the connection is dropped."""
 
+CANCEL_GRACE = 1.0
+"""How long a cancelled statement has to stop before its backend is terminated. A cancel request normally
+takes effect within milliseconds: PostgreSQL checks for it at every row and loop iteration."""
+
+TERMINATE_SECONDS = 2.0
+"""Longest the separate connection that terminates a backend may take."""
+
+TERMINATE_SQL = "SELECT pg_catalog.pg_terminate_backend($1)"
+
 CHUNK_BYTES = 4 * 1024 * 1024
 """Upper bound of one fetch from the portal, from the row size the column types allow."""
 
 MAX_COLUMNS = 1600
 MAX_OMITTED = 100
+
+ROW_BYTES_PER_BUDGET = 8
+"""Rows bigger on the wire than this many times the output budget are dropped unread (see `wire`). A row's
+JSON is rarely smaller than its wire form: only arrays of small integers (up to 6x) or text made mostly of
+invisible characters shrink, so such a row would not have fit the budget anyway."""
+
+MIN_ROW_BYTES = 1024 * 1024
 
 
 Prepare = Callable[[str], Awaitable["asyncpg.prepared_stmt.PreparedStatement"]]
@@ -126,6 +156,8 @@ class Rows:
     truncated: bool = False
     reasons: list[str] = field(default_factory=list)
     omitted: list[dict[str, Any]] = field(default_factory=list)
+    too_large_row: int | None = None
+    """Wire size of the row the stream stopped at because it was too large to read (reason `row_bytes`)."""
 
     def stop(self, reason: str) -> None:
         self.truncated = True
@@ -144,6 +176,7 @@ class Limits:
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
+    wire.install(conn)
     # PostgreSQL's own text for intervals: the binary codec folds months into 30-day blocks.
     await conn.set_type_codec("interval", schema="pg_catalog", encoder=str, decoder=str, format="text")
 
@@ -158,6 +191,7 @@ def server_settings(settings: Settings, application: str = "warden-postgres") ->
         "lock_timeout": _ms(settings.lock_timeout),
         "idle_in_transaction_session_timeout": _ms(settings.idle_in_transaction_timeout),
         "search_path": search_path_value(settings.search_path),
+        "log_parameter_max_length_on_error": "0",
     }
 
 
@@ -190,6 +224,10 @@ def local_settings(settings: Settings) -> dict[str, str]:
         "default_transaction_read_only": "on",
         # The validator parses with standard strings; the server must read backslashes the same way.
         "standard_conforming_strings": "on",
+        # Bind parameters (tool input) never reach the server log with an error, whatever the role or database
+        # sets. The only log setting a role may change: the error's own text (which can quote a huge value),
+        # the statement and the log levels are the superuser's (see the README).
+        "log_parameter_max_length_on_error": "0",
     }
 
 
@@ -270,6 +308,7 @@ class Database:
             dataclasses.replace(policy, timeout=settings.backend_timeout + CLEANUP_SECONDS + 1),
         )
         self._pool: asyncpg.Pool | None = None
+        self._share = fairshare.FairShare(settings.pool_size)
         self._lock = asyncio.Lock()
         self._start_sql = session_start_sql(settings)
         self._plan_start_sql = plan_check.start_sql(settings.function_allowlist)
@@ -422,27 +461,42 @@ class Database:
         *,
         check_plans: bool = False,
     ) -> AsyncIterator[tuple[asyncpg.Connection, str]]:
-        """A connection inside the server's transaction, and its start message's command tag.
+        """A connection inside the server's transaction, and its start message's command tag, within the
+        caller's fair share of the pool.
 
         `mapped`: the caller's role and application_name (ROLE_MAP, see session_identity_sql).
         `check_plans`: the start for tool SQL, which also prepares the plan check (plan_check.start_sql);
         it comes last, since its command tag is the answer the plan check reads.
         """
-        # Waiting for a connection is contention only when every pooled connection is busy; with room
-        # in the pool, the wait was for the database to accept (or to answer) a new connection.
-        contended = pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size()
+        principal = _principal()
         try:
+            with anyio.fail_after(deadline.remaining()):
+                await self._share.acquire(principal)
+        except TimeoutError:
+            raise Timeout(
+                f"no connection to database {self.name!r} within {deadline.seconds:g} s (all "
+                f"{self._share.size} pooled connections busy; one caller may hold {self._share.cap} at once)"
+            ) from None
+        try:
+            async with self._connection(pool, deadline, mapped, check_plans=check_plans) as session:
+                yield session
+        finally:
+            self._share.release(principal)
+
+    @asynccontextmanager
+    async def _connection(
+        self, pool: asyncpg.Pool, deadline: Deadline, mapped: tuple[str, str] | None, *, check_plans: bool
+    ) -> AsyncIterator[tuple[asyncpg.Connection, str]]:
+        try:
+            # The fair share leaves a pooled connection free for this caller: waiting here is waiting for the
+            # database to accept a new one.
             conn = await pool.acquire(timeout=deadline.remaining())
         except TimeoutError:
-            if not contended:
-                raise self._unresponsive(deadline) from None
-            raise Timeout(
-                f"no connection to database {self.name!r} within {deadline.seconds:g} s "
-                "(all pooled connections busy, or the server is slow to accept)"
-            ) from None
+            raise self._unresponsive(deadline) from None
         except BaseException as exc:
             raise errors.translate(exc, self.name, connecting=True) from None
         broken = False
+        ended_by: BaseException | None = None
         try:
             try:
                 # One round trip of server-authored text (see start_message).
@@ -457,34 +511,86 @@ class Database:
                 raise self._unresponsive(deadline) from None
             except BaseException as exc:
                 raise errors.translate(exc, self.name) from None
-            yield conn, started
+            try:
+                # Every driver call passes the time left, but some steps give several queries one fixed budget:
+                # the session as a whole ends at the deadline too.
+                with anyio.fail_after(deadline.remaining()):
+                    yield conn, started
+            except TimeoutError:
+                raise deadline.expired() from None
+        except BaseException as exc:
+            ended_by = exc
+            raise
         finally:
             if broken:
                 await self._drop(pool, conn)
             else:
-                await self._release(pool, conn)
+                await self._release(pool, conn, cancelled=_cancelled(ended_by))
 
     def _unresponsive(self, deadline: Deadline) -> TimeoutError:
         """A raw TimeoutError: the core reports it as a timeout and counts it towards the breaker."""
         return TimeoutError(f"database {self.name!r} did not answer within {deadline.seconds:g} s")
 
-    async def _release(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
-        """ROLLBACK and reset in one message (END_SQL), then give the connection back; drop it if that fails."""
-        pid = conn.get_server_pid()
-        with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_SECONDS):
-            try:
-                if not conn.is_closed():
-                    await conn.execute(END_SQL, timeout=CLEANUP_SECONDS)
-                    self._reset_done.add(pid)
-                await pool.release(conn, timeout=CLEANUP_SECONDS)
-                return
-            except Exception as exc:
-                logger.info(
-                    "database %r: dropping a connection whose cleanup failed (%s)", self.name, type(exc).__name__
-                )
-            finally:
-                self._reset_done.discard(pid)
+    async def _release(self, pool: asyncpg.Pool, conn: asyncpg.Connection, *, cancelled: bool = False) -> None:
+        """ROLLBACK and reset in one message (END_SQL), then give the connection back; drop it if that fails.
+
+        After a cancelled statement (the deadline passed, or the call was stopped; asyncpg has sent a cancel
+        request) the backend has CANCEL_GRACE to stop before END_SQL gives up, else CLEANUP_SECONDS. A backend
+        still busy after a cancel request ignored it: it is ended from a separate connection (`_terminate`).
+        """
+        pid = None
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(CANCEL_GRACE if cancelled else CLEANUP_SECONDS) as cleanup:
+                try:
+                    # A connection asyncpg saw close is already detached from its proxy: these calls raise then.
+                    if not conn.is_closed():
+                        pid = conn.get_server_pid()
+                        await conn.execute(END_SQL, timeout=CLEANUP_SECONDS)
+                        self._reset_done.add(pid)
+                    await pool.release(conn, timeout=CLEANUP_SECONDS)
+                    return
+                except Exception as exc:
+                    logger.info(
+                        "database %r: dropping a connection whose cleanup failed (%s)", self.name, type(exc).__name__
+                    )
+                finally:
+                    if pid is not None:
+                        self._reset_done.discard(pid)
+            if cancelled and cleanup.cancelled_caught and pid is not None:
+                await self._terminate(pid)
         await self._drop(pool, conn)
+
+    async def _terminate(self, pid: int) -> None:
+        """End backend `pid`, one of this server's own that did not stop when asked, from a separate connection.
+
+        PostgreSQL lets a role signal its own role's backends. A cancel request is a signal the backend acts on at
+        its next interrupt check; some C code runs long without one (an XPath evaluation in libxml2 ignored both
+        signals for 25 s), and nothing short of an operator's kill stops it sooner. Terminated, it exits at that
+        next check instead of running on, and its transaction, locks and connection slot go with it.
+        """
+        import asyncpg
+
+        try:
+            with anyio.fail_after(TERMINATE_SECONDS):
+                side = await asyncpg.connect(
+                    self._dsn,
+                    timeout=TERMINATE_SECONDS,
+                    statement_cache_size=0,
+                    server_settings=server_settings(self.settings, "warden-postgres terminate"),
+                )
+                try:
+                    await side.fetchval(TERMINATE_SQL, pid, timeout=TERMINATE_SECONDS)
+                finally:
+                    side.terminate()
+        except Exception as exc:  # the connection is dropped anyway; the server's own timeouts remain
+            logger.warning(
+                "database %r: backend %d ignored its cancel request and could not be terminated (%s)",
+                self.name,
+                pid,
+                type(exc).__name__,
+            )
+            return
+        logger.warning("database %r: backend %d ignored its cancel request; terminated it", self.name, pid)
 
     async def _pool_reset(self, conn: asyncpg.Connection) -> None:
         """The pool's reset before reuse: nothing after END_SQL, DISCARD ALL otherwise.
@@ -549,9 +655,10 @@ class Database:
                 statement, columns, args, wrapped = await self._prepare(
                     prepare, sql, params, analysis=analysis, limits=limits
                 )
-                return await self._stream(
-                    statement, columns, args=args, wrapped=wrapped, limits=limits, deadline=deadline
-                )
+                with _rows_bounded(conn, limits) as dropped:
+                    return await self._stream(
+                        statement, columns, args=args, wrapped=wrapped, limits=limits, deadline=deadline, drops=dropped
+                    )
             except TimeoutError:
                 raise deadline.expired() from None
             except BaseException as exc:
@@ -583,7 +690,10 @@ class Database:
             return inner, columns, args, False
         if len(columns) > MAX_COLUMNS:
             raise InvalidArgument(f"the query returns {len(columns)} columns; at most {MAX_COLUMNS} are supported")
-        measured = await prepare(measuring_wrapper(analysis, columns, limits.max_value_bytes))
+        # The wrapper is re-parsed: the statement's text, and about 160 characters per column.
+        chars = len(analysis.sql) + 160 * len(columns)
+        wrapper = await parse_guard.off_the_loop(chars, measuring_wrapper, analysis, columns, limits.max_value_bytes)
+        measured = await prepare(wrapper)
         return measured, columns, args, True
 
     async def _stream(
@@ -595,16 +705,23 @@ class Database:
         wrapped: bool,
         limits: Limits,
         deadline: Deadline,
+        drops: list[wire.DroppedRow],
     ) -> Rows:
+        """Read rows from a portal within `limits`. `drops` lists the rows the wire reader left out for size."""
         result = Rows(columns=columns)
         convert = [values.converter(column.type) for column in columns]
         row_bound = 64 + sum(16 if values.is_small(c.type) else limits.max_value_bytes for c in columns)
-        chunk = max(1, min(1000, CHUNK_BYTES // row_bound))
+        chunk = max(1, min(1000, CHUNK_BYTES // min(row_bound, row_limit(limits))))
         budget = Budget(limits.max_bytes)
         cursor = await statement.cursor(*args, timeout=deadline.remaining())
+        read = 0  # rows the reader passed on so far
         while True:
             want = min(chunk, limits.max_rows - len(result.rows) + 1)
             batch = await cursor.fetch(want, timeout=deadline.remaining())
+            if drops:  # keep the rows before the one left out, and stop there
+                batch, read = batch[: drops[0].after - read], drops[0].after
+            else:
+                read += len(batch)
             for record in batch:
                 if len(result.rows) >= limits.max_rows:
                     result.stop("max_rows")
@@ -626,8 +743,28 @@ class Database:
                     result.stop("max_output_bytes")
                     return result
                 result.rows.append(row)
+            if drops:
+                result.stop("row_bytes")
+                result.too_large_row = drops[0].size
+                return result
             if len(batch) < want:
                 return result
+
+
+def row_limit(limits: Limits) -> int:
+    """Largest row read from the wire for a result within `limits`."""
+    return max(MIN_ROW_BYTES, ROW_BYTES_PER_BUDGET * limits.max_bytes)
+
+
+@contextlib.contextmanager
+def _rows_bounded(conn: asyncpg.Connection, limits: Limits) -> Iterator[list[wire.DroppedRow]]:
+    """While inside, rows over `row_limit` are dropped unread and listed, instead of closing the connection."""
+    bounded = wire.reader(conn)
+    if bounded is None:  # a connection this module did not set up: asyncpg reads every row whole
+        yield []
+        return
+    with bounded.dropping_rows(row_limit(limits)) as dropped:
+        yield dropped
 
 
 def measuring_wrapper(analysis: Analysis, columns: list[Column], cap: int) -> str:
@@ -636,7 +773,7 @@ def measuring_wrapper(analysis: Analysis, columns: list[Column], cap: int) -> st
     The validated text is embedded unchanged between line breaks; the wrapper is re-parsed and its
     subquery must be the very statement that was validated, or nothing runs.
     """
-    from pglast import ast, parse_sql
+    from pglast import ast
 
     aliases = ", ".join(f"c{i}" for i in range(len(columns)))
     picks, sizes = [], []
@@ -655,11 +792,24 @@ def measuring_wrapper(analysis: Analysis, columns: list[Column], cap: int) -> st
         f"SELECT {', '.join(picks)}, ARRAY[{', '.join(sizes)}]::pg_catalog.int4[]\n"
         f"FROM (\n{analysis.sql}\n) AS q({aliases})"
     )
-    parsed: Any = parse_sql(sql)
+    parsed: Any = parse_guard.parse(sql)
     subquery = parsed[0].stmt.fromClause[0] if len(parsed) == 1 else None
     if not isinstance(subquery, ast.RangeSubselect) or not validator.same_statement(subquery.subquery, analysis.tree):
         raise InvalidArgument("the statement cannot be measured safely; simplify it")
     return sql
+
+
+def _principal() -> str:
+    """Who the current call is for, for the fair share of the pool."""
+    return identity.current().acting_id  # the end user behind a trusted gateway, else the caller
+
+
+def _cancelled(exc: BaseException | None) -> bool:
+    """Whether a session ended while its statement may still run: the deadline passed, or the call was stopped.
+
+    asyncpg sends a cancel request in both cases.
+    """
+    return isinstance(exc, Timeout | TimeoutError | anyio.get_cancelled_exc_class())
 
 
 # --- All configured databases. ---------------------------------------------------------------------

@@ -21,6 +21,7 @@ from warden_core import (
     WardenError,
 )
 from warden_core.resilience import Retryable
+from warden_postgres import wire
 
 _MAX_MESSAGE = 600
 
@@ -28,14 +29,24 @@ _MAX_MESSAGE = 600
 _TRANSIENT = frozenset({"53300", "53400", "57P01", "57P02", "57P03", "40001", "40P01", "55006"})
 
 
+def _capped(value: object) -> str:
+    """At most _MAX_MESSAGE characters of `value`, cut before anything else looks at it."""
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "…"
+
+
 def _pg_text(exc: Any) -> str:
-    """`message (HINT: hint) [SQLSTATE xxxxx]`, bounded."""
-    message = str(getattr(exc, "message", None) or (exc.args[0] if exc.args else type(exc).__name__))
+    """`message (HINT: hint) [SQLSTATE xxxxx]`, bounded.
+
+    The server's text can be as large as a value it quotes (`invalid input syntax ...: "<200 MB>"`); the wire
+    reader already cuts it to a few KiB, and each part is cut again here before it is joined or matched.
+    """
+    message = _capped(getattr(exc, "message", None) or (exc.args[0] if exc.args else type(exc).__name__))
     hint = getattr(exc, "hint", None)
-    text = message + (f" (hint: {hint})" if hint else "")
+    text = message + (f" (hint: {_capped(hint)})" if hint else "")
     if len(text) > _MAX_MESSAGE:
         text = text[:_MAX_MESSAGE] + "…"
-    return f"{text} [SQLSTATE {exc.sqlstate}]"
+    return f"{text} [SQLSTATE {_capped(exc.sqlstate)}]"
 
 
 def _socket_reason(exc: BaseException) -> str:
@@ -56,6 +67,8 @@ def translate(exc: BaseException, database: str, *, connecting: bool = False) ->
 
     if isinstance(exc, WardenError | Retryable):
         return exc
+    if isinstance(exc.__cause__, wire.TooLarge):  # the wire reader closed the connection (see wire.py)
+        return InvalidArgument(f"database {database!r}: {exc.__cause__}. Select fewer or narrower columns")
     if isinstance(exc, asyncpg.PostgresError):
         state = exc.sqlstate or ""
         text = _pg_text(exc)
@@ -82,9 +95,9 @@ def translate(exc: BaseException, database: str, *, connecting: bool = False) ->
         # The driver's protocol state after the server went away mid-operation (a restart, say).
         return Retryable(f"database {database!r}: the connection was lost")
     if isinstance(exc, asyncpg.InterfaceError):
-        text = str(exc)
-        if "arguments" in text or "argument" in text:
-            return InvalidArgument(text[:_MAX_MESSAGE])
+        text = _capped(exc)
+        if "argument" in text:
+            return InvalidArgument(text)
         return Retryable(f"database {database!r}: the connection was lost")
     if isinstance(exc, TimeoutError):
         if connecting:

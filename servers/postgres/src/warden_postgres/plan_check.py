@@ -390,6 +390,8 @@ def _visit(node: Node, views: tuple[int, ...], reach: Reach, stack: list[tuple[A
         reach.calls.append(node)
     elif kind in {"NEXTVALUEEXPR", "CURRENTOFEXPR"}:
         raise Rejected("sequence and cursor expressions are not allowed")
+    elif kind == "TABLEFUNC" and not trusted:  # XMLTABLE (also inside a view): XPath cannot be interrupted
+        raise Rejected("XMLTABLE evaluates XPath, which cannot be interrupted once it runs; it is not allowed")
     if not trusted:
         _collect_oids(node, reach)
     for name, value in node.fields.items():

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from warden_core import Allowlist, InvalidArgument, PolicyDenied
+from warden_postgres import parse_guard
 from warden_postgres.reviewed import REFUSE, Review
 
 # --- Policy data. -------------------------------------------------------------------------------
@@ -326,6 +327,8 @@ class _Walker:
             if node.withClause is not None:
                 scope = self._with(node.withClause, scope, stack)
                 skip = "withClause"
+        elif isinstance(node, ast.RangeTableFunc):
+            raise Rejected("XMLTABLE evaluates XPath, which cannot be interrupted once it runs; it is not allowed")
         elif isinstance(node, ast.RangeVar):
             self._relation(node, scope)
         elif isinstance(node, ast.FuncCall):
@@ -376,11 +379,11 @@ class _Walker:
 
 def analyze(sql: str, *, allow_analyze: bool = False) -> Analysis:
     """Parse and walk `sql`. Raises `Rejected` (policy) or `InvalidArgument` (syntax). Pure: no I/O."""
-    from pglast import ast, parse_sql
+    from pglast import ast
     from pglast.parser import ParseError
 
     try:
-        statements = parse_sql(sql)
+        statements = parse_guard.parse(sql)
     except ParseError as exc:
         raise InvalidArgument(f"syntax error: {exc.args[0] if exc.args else exc}") from None
     except RecursionError:

@@ -122,13 +122,32 @@ def to_json(value: Any) -> Any:
     return strip_invisible(str(value))
 
 
+MAX_JSON_DEPTH = 200
+"""JSON nested deeper than this comes back as its text: the result's serializer gives up at about 250 levels,
+and Python's parser not much later."""
+
+
 def _parse_json(text: Any) -> Any:
     if not isinstance(text, str):
         return to_json(text)
     try:
-        return to_json(json.loads(text))
-    except ValueError:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
         return strip_invisible(text)
+    return strip_invisible(text) if _nesting(parsed) > MAX_JSON_DEPTH else to_json(parsed)
+
+
+def _nesting(value: Any) -> int:
+    """How deep lists and objects nest in a parsed JSON value, counted without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def converter(type_name: str) -> JsonConverter:

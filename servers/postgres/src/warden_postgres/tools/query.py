@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
+import pydantic_core
 from pydantic import Field
 
 from warden_core import Access, PolicyDenied, ToolSpec, json_size, truncate_text
 from warden_core.audit import note_target
 from warden_postgres import validator
 from warden_postgres.client import Limits
+from warden_postgres.parse_guard import off_the_loop
 from warden_postgres.settings import Settings
 from warden_postgres.tools.common import DatabaseArg, Result, ToolContext
 
@@ -20,6 +22,7 @@ _REASONS = {
     "max_rows": "stopped at the row limit; more rows exist (add WHERE/LIMIT or aggregate)",
     "max_output_bytes": "stopped at the result size limit (select fewer or narrower columns)",
     "max_value_bytes": "values larger than the value size limit came back null (see omitted_values)",
+    "row_bytes": "stopped at a row too large to read (select fewer or narrower columns)",
 }
 
 
@@ -48,8 +51,11 @@ class QueryResult(Result):
 class ExplainResult(Result):
     database: str
     analyzed: bool = Field(description="Whether the statement was run to measure actual times.")
-    plan: Any = Field(description="EXPLAIN (FORMAT JSON) output; a string if it was too large and cut.")
+    plan: Any = Field(
+        description="EXPLAIN (FORMAT JSON) output; its JSON text, cut, if it was too large; null if far too large."
+    )
     truncated: bool
+    truncation: str | None = Field(None, description="What happened to the plan, when truncated.")
     elapsed_ms: float
 
 
@@ -79,7 +85,7 @@ async def run_query(
 ) -> QueryResult:
     started = time.perf_counter()
     db = ctx.databases.get(database)
-    analysis = validator.analyze(sql, allow_analyze=ctx.settings.explain_analyze)
+    analysis = await off_the_loop(len(sql), validator.analyze, sql, allow_analyze=ctx.settings.explain_analyze)
     limits = Limits(
         max_rows=min(max_rows or ctx.settings.max_rows, ctx.settings.max_rows),
         max_bytes=max(1024, ctx.settings.max_output_bytes - 4096),
@@ -122,18 +128,33 @@ async def run_explain(
             f"EXPLAIN ANALYZE runs the statement and is off on this server ({Settings.env_name('explain_analyze')})"
         )
     db = ctx.databases.get(database)
-    analysis = explain_statement(sql, analyze=analyze, verbose=verbose)
+    analysis = await off_the_loop(len(sql), explain_statement, sql, analyze=analyze, verbose=verbose)
     budget = max(1024, ctx.settings.max_output_bytes - 1024)
-    limits = Limits(max_rows=10, max_bytes=budget * 4, max_value_bytes=budget * 4)
+    # The plan is one value in one row: any plan within max_value_bytes fits max_bytes, so a plan comes back
+    # whole, cut to `budget` as text, or (measured) not at all; never silently missing.
+    limits = Limits(max_rows=1, max_bytes=budget * 4 + 1024, max_value_bytes=budget * 4)
     note_target(db.name)
     result = await db.backend.call(
         lambda: db.run(analysis.sql, params or [], analysis=analysis, limits=limits, deadline=ctx.deadline())
     )
     plan: Any = result.rows[0][0] if result.rows else None
-    truncated = False
-    if json_size(plan) > budget:
-        plan, truncated = truncate_text(str(plan), budget)
-    return ExplainResult(database=db.name, analyzed=analyze, plan=plan, truncated=truncated, elapsed_ms=_ms(started))
+    truncation = None
+    too_large = result.too_large_row or (result.omitted[0]["bytes"] if result.omitted else None)
+    if too_large is not None:
+        advice = "explain a smaller statement" + (", or without verbose" if verbose else "")
+        plan = None
+        truncation = f"the plan is {too_large:,} bytes, far more than a result may hold ({budget:,}); {advice}"
+    elif (size := json_size(plan)) > budget:
+        plan = truncate_text(pydantic_core.to_json(plan).decode(), budget)[0]
+        truncation = f"the plan is {size:,} bytes as JSON; its first {budget:,} come as text"
+    return ExplainResult(
+        database=db.name,
+        analyzed=analyze,
+        plan=plan,
+        truncated=truncation is not None,
+        truncation=truncation,
+        elapsed_ms=_ms(started),
+    )
 
 
 def specs(ctx: ToolContext) -> list[ToolSpec]:
