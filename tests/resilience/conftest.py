@@ -183,6 +183,7 @@ class _Builder:
             # botocore's own timeouts must fit in the backend deadline, or a dead pooled connection
             # outlives the fault in an abandoned worker thread.
             settings={
+                "GROUPS": "inventory",  # the group of aws_s3_buckets, off by default
                 "ENDPOINT_URL": proxy.url(),
                 "ACCOUNTS": "123456789012",
                 "SERVICES": "*",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from warden_aws import __version__
 from warden_aws.client import AwsClient
 from warden_aws.settings import Settings
-from warden_aws.tools import GROUPS, all_specs
+from warden_aws.tools import DEFAULT_GROUPS, all_specs
 from warden_core import Allowlist, Backend, ServerApp, WardenServer
 
 INSTRUCTIONS = (
@@ -34,7 +34,7 @@ def build_server(settings: Settings) -> WardenServer:
         settings=settings,
         specs=all_specs(aws, settings),
         instructions=INSTRUCTIONS,
-        default_groups=GROUPS,
+        default_groups=DEFAULT_GROUPS,
         version=__version__,
         allowlists=allowlists,
         backends=[backend],

@@ -21,7 +21,7 @@ _GLOB = re.compile(r"^[a-z0-9*?\-]+$")
 _ACCOUNT_GLOB = re.compile(r"^[0-9*?]{1,12}$")
 _OPERATION_GLOB = re.compile(r"^[a-z0-9*?\-]+:[A-Za-z0-9*?]+$")
 
-DEFAULT_SERVICES = ("sts", "ec2", "s3", "lambda", "cloudwatch", "logs", "ce")
+DEFAULT_SERVICES = ("sts", "ec2", "s3", "lambda", "cloudwatch", "logs", "ce", "cloudtrail", "securityhub", "guardduty")
 """The services the curated tools use. The generic call tool reaches more only when an operator adds them."""
 
 

@@ -17,14 +17,19 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 
 
 def _tidy_schema(schema: dict[str, Any]) -> None:
-    """An unset field is omitted, never null, so its schema needs no `null` alternative."""
-    for prop in (schema.get("properties") or {}).values():
+    """An unset field is omitted, never null: its schema needs no `null` alternative, and it is not required."""
+    required = schema.get("required") or []
+    for name, prop in (schema.get("properties") or {}).items():
         if prop.get("default", 0) is None:
             prop.pop("default")
         options = prop.get("anyOf")
         if isinstance(options, list) and {"type": "null"} in options and len(options) == 2:
             prop.pop("anyOf")
             prop.update(next(option for option in options if option != {"type": "null"}))
+            if name in required:
+                required.remove(name)  # None is left out of the answer, so the field may be absent
+    if "required" in schema and not required:
+        del schema["required"]
 
 
 class Lean(BaseModel):
