@@ -115,6 +115,14 @@ def render_text(text: str, users: Mapping[str, str], channels: Mapping[str, str]
     return _BARE_URL.sub(lambda m: defang(m.group(0)), text)
 
 
+def inert(text: str) -> str:
+    """The text of a file or canvas, as data: invisible characters removed and links defanged.
+
+    Unlike message text, a file is not Slack markup, so nothing is unescaped or resolved.
+    """
+    return _BARE_URL.sub(lambda m: defang(m.group(0)), strip_invisible(text))
+
+
 def escape_outgoing(text: str) -> str:
     """Text for chat.postMessage: no invisible characters, and no markup the agent did not mean literally."""
     return strip_invisible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -20,9 +20,9 @@ INSTRUCTIONS = (
 
 def default_groups(settings: Settings) -> list[str]:
     """Search is listed by default only when a user token is configured: Slack refuses it to bot tokens."""
-    groups = ["channels", "users", "messages"]
+    groups = ["channels", "files", "users", "messages"]
     if settings.user_token is not None:
-        groups.insert(1, "search")
+        groups.insert(2, "search")
     return groups
 
 
