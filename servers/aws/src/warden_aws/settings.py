@@ -42,7 +42,7 @@ def _patterns(check: re.Pattern[str], example: str) -> AfterValidator:
 
 
 class Settings(CoreSettings):
-    """Read-only AWS for AI agents: inventory, costs and failures, classified from botocore's service models."""
+    """Read-only AWS for AI agents: failures, audit events, findings, costs and inventory, classified reads."""
 
     model_config = SettingsConfigDict(env_prefix="WARDEN_AWS_")  # the rest is inherited from CoreSettings
 
