@@ -107,6 +107,29 @@ async def test_security_hub_findings_are_a_reviewed_subset(hub: None) -> None:
     assert [f["Value"] for f in body["Filters"]["SeverityLabel"]] == ["HIGH", "CRITICAL"]
 
 
+async def test_a_page_of_findings_cut_by_the_output_cap_resumes_where_it_stopped(moto: None) -> None:
+    import boto3
+
+    ids = [f"finding-{index}" for index in range(6)]
+    boto3.client("securityhub", region_name=REGION).batch_import_findings(
+        Findings=[hub_finding(finding_id, ACCOUNT, f"Weak tunnel {finding_id}", "HIGH") for finding_id in ids]
+    )
+    server = make_server(max_output_bytes=3000)
+    seen: list[str] = []
+    arguments: dict[str, Any] = {}
+    pages = 0
+    while pages < 10:
+        pages += 1
+        answer = data(await call(server, "aws_security_findings", arguments))
+        seen += [finding["id"] for finding in answer["findings"]]
+        if "next_cursor" not in answer:
+            break
+        assert answer["truncated"] is True
+        arguments = {"cursor": answer["next_cursor"]}
+    assert sorted(seen) == ids and len(seen) == 6
+    assert pages > 2, "the cap cut the page, and the cursor resumed inside it"
+
+
 async def test_the_raw_operation_stays_refused_in_aws_call(hub: None) -> None:
     server = make_server()
     log = record_requests(server)

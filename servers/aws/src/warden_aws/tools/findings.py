@@ -21,10 +21,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from warden_aws.client import AwsClient
-from warden_aws.render import decode_cursor, encode_cursor, plain
+from warden_aws.render import plain, take_page
 from warden_aws.settings import Settings
 from warden_aws.tools.common import Cursor, Out, Region, Row
-from warden_aws.tools.inventory import _short
+from warden_aws.tools.inventory import _resume, _short
 from warden_core import Access, Budget, InvalidArgument, ToolSpec, strip_invisible
 
 Source = Literal["securityhub", "guardduty"]
@@ -133,15 +133,6 @@ class FindingTools:
     def _allowed(self, finding: Finding) -> bool:
         return finding.account is None or self.aws.accounts.allows(finding.account)
 
-    def _fit(self, findings: list[Finding]) -> tuple[list[Finding], bool]:
-        budget = Budget(max(1024, self.settings.max_output_bytes - 2048))
-        kept = []
-        for finding in findings:
-            if not budget.admit(finding.model_dump()):
-                break
-            kept.append(finding)
-        return kept, budget.truncated
-
     async def findings(
         self,
         source: Source = "securityhub",
@@ -150,24 +141,28 @@ class FindingTools:
         page_size: FindingPageSize = 20,
         cursor: Cursor = None,
     ) -> Findings:
-        token = None
-        if cursor:
-            state = decode_cursor(cursor, f"{source}_findings")
-            token = state.get("t")
-            if not isinstance(token, str):
-                raise InvalidArgument("cursor is not valid for this call: pass next_cursor unchanged")
+        kind = f"{source}_findings"
+        skip, token = _resume(cursor, kind)
         if source == "guardduty":
             found, next_token, chosen = await self._guardduty(severity, region, page_size, token)
         else:
             found, next_token, chosen = await self._securityhub(severity, region, page_size, token)
-        # A page cut by the output cap is not resumed inside: the page size is the lever (pages are small).
-        kept, truncated = self._fit([finding for finding in found if self._allowed(finding)])
+        # A page cut by the output cap resumes inside itself: the cursor holds the page's token and the
+        # findings already shown.
+        kept, truncated, next_cursor = take_page(
+            [finding.model_dump() for finding in found if self._allowed(finding)],
+            kind=kind,
+            budget=Budget(max(1024, self.settings.max_output_bytes - 2048)),
+            skip=skip,
+            token=token,
+            next_token=next_token,
+        )
         return Findings(
             source=source,
             region=chosen,
-            findings=kept,
+            findings=[Finding(**item) for item in kept],
             truncated=truncated,
-            next_cursor=encode_cursor({"k": f"{source}_findings", "t": next_token, "s": 0}) if next_token else None,
+            next_cursor=next_cursor,
         )
 
     async def _securityhub(
