@@ -430,3 +430,42 @@ async def test_the_new_reads_are_in_the_default_surface_and_their_services_allow
     names = {spec.name for spec in server.exposed}
     assert {"aws_cloudtrail_events", "aws_security_findings", "aws_cost"} <= names
     assert {"cloudtrail", "securityhub", "guardduty"} <= set(server.settings.services)
+
+
+async def test_cost_periods_cut_by_the_output_cap_continue_with_a_cursor() -> None:
+    """A daily report over weeks is larger than one result: the periods continue; the totals cover the range."""
+    from botocore.awsrequest import AWSResponse
+
+    server = make_server(max_output_bytes=5000)
+    days = [dt.date(2026, 10, 1) + dt.timedelta(days=n) for n in range(20)]
+    results = [
+        {
+            "TimePeriod": {"Start": day.isoformat(), "End": (day + dt.timedelta(days=1)).isoformat()},
+            "Groups": [
+                {"Keys": [name], "Metrics": {"UnblendedCost": {"Amount": str(amount), "Unit": "USD"}}}
+                for name, amount in (("Amazon EC2", 10.0), ("Amazon S3", 2.0), ("AWS Lambda", 0.5))
+            ],
+            "Estimated": False,
+        }
+        for day in days
+    ]
+    asked: list[str] = []
+
+    def answer(model: Any, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        asked.append(model.name)
+        return AWSResponse("https://stubbed", 200, {}, None), {"ResultsByTime": results}
+
+    client = server.aws.client("ce", REGION)  # type: ignore[attr-defined]
+    client.meta.events.register_first("before-call.cost-explorer", answer)
+    arguments: dict[str, Any] = {"start": "2026-10-01", "end": "2026-10-21", "granularity": "DAILY"}
+    starts: list[str] = []
+    for _ in range(30):
+        report = data(await call(server, "aws_cost", arguments))
+        assert report["total"] == pytest.approx(250.0), "every page carries the whole range's totals"
+        starts += [period["start"] for period in report["periods"]]
+        if "next_cursor" not in report:
+            break
+        assert report["truncated"] is True
+        arguments = {**arguments, "cursor": report["next_cursor"]}
+    assert starts == [day.isoformat() for day in days]
+    assert len(asked) > 2, "each continuation asks Cost Explorer again"

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from warden_aws.client import AwsClient
-from warden_aws.render import take_page
+from warden_aws.render import encode_cursor, take_page
 from warden_aws.settings import Settings
 from warden_aws.tools.common import Cursor, Out, Row
 from warden_aws.tools.inventory import _resume, _short
@@ -132,12 +132,13 @@ class CostTools:
             return await self._forecast(start, end, granularity, metric)
         if report == "anomalies":
             return await self._anomalies(start, end, metric, cursor)
-        return await self._by_service(start, end, granularity, metric, top)
+        return await self._by_service(start, end, granularity, metric, top=top, cursor=cursor)
 
     async def _by_service(
-        self, start: dt.date | None, end: dt.date | None, granularity: str, metric: str, top: int
+        self, start: dt.date | None, end: dt.date | None, granularity: str, metric: str, *, top: int, cursor: str | None
     ) -> CostReport:
         first, last = _range(start, end, granularity)
+        skip, _ = _resume(cursor, "cost_periods")  # periods already shown (the totals cover the whole range)
         params: dict[str, Any] = {
             "TimePeriod": {"Start": first.isoformat(), "End": last.isoformat()},
             "Granularity": granularity,
@@ -176,8 +177,11 @@ class CostTools:
                 overall[name] += amount
 
         budget = self._budget()
-        periods = []
-        for key in sorted(by_period):
+        periods: list[PeriodCost] = []
+        next_cursor = None
+        for index, key in enumerate(sorted(by_period)):
+            if index < skip:
+                continue
             amounts = by_period[key]
             services, others, other_amount = _ranked(amounts, top)
             row = PeriodCost(
@@ -190,6 +194,7 @@ class CostTools:
                 other_amount=other_amount,
             )
             if not budget.admit(row.model_dump(exclude_none=True)):
+                next_cursor = encode_cursor({"k": "cost_periods", "t": None, "s": index if periods else index + 1})
                 break
             periods.append(row)
         top_services, _, _ = _ranked(overall, top)
@@ -203,6 +208,7 @@ class CostTools:
             top_services=top_services,
             periods=periods,
             truncated=truncated or budget.truncated,
+            next_cursor=next_cursor,
         )
 
     async def _forecast(self, start: dt.date | None, end: dt.date | None, granularity: str, metric: str) -> CostReport:
