@@ -14,6 +14,7 @@ import pytest
 
 from warden_aws.server import build_server
 from warden_aws.settings import Settings
+from warden_aws.tools import GROUPS
 from warden_core import WardenServer
 from warden_core.testing import call  # noqa: F401  (re-exported for the tests)
 
@@ -64,6 +65,12 @@ class RequestLog:
 
 
 def make_server(**overrides: Any) -> WardenServer:
+    """A server with every tool group enabled: most tests here drive a tool that is off by default
+    (inventory, api_docs). `default_server` is the server exactly as shipped."""
+    return build_server(Settings.load(**{"groups": GROUPS, **overrides}))
+
+
+def default_server(**overrides: Any) -> WardenServer:
     return build_server(Settings.load(**overrides))
 
 

@@ -54,7 +54,7 @@ async def test_instances_are_compact_clean_and_paginate(world: dict[str, list[st
         page = data(await call(server, "aws_ec2_instances", arguments, era))
         seen += [row["id"] for row in page["instances"]]
         pages += 1
-        cursor = page["next_cursor"]
+        cursor = page.get("next_cursor")
         if not cursor:
             break
     assert sorted(seen) == sorted(world["web"] + world["db"][:1]) and pages == 3
@@ -83,9 +83,9 @@ async def test_generic_call_paginates_with_cursors_and_cuts_by_items(world: dict
             arguments["cursor"] = cursor
         page = data(await call(server, "aws_call", arguments))
         truncated = truncated or page["truncated"]
-        assert page["result"] is not None, page["note"]
+        assert "result" in page, page["note"]
         seen += [i["InstanceId"] for r in page["result"]["Reservations"] for i in r["Instances"]]
-        cursor = page["next_cursor"]
+        cursor = page.get("next_cursor")
         if not cursor:
             break
     assert truncated, "the small cap should have cut some pages"
@@ -95,7 +95,7 @@ async def test_generic_call_paginates_with_cursors_and_cuts_by_items(world: dict
 async def test_an_answer_too_big_to_cut_by_items_is_cut_as_text() -> None:
     server = make_server(max_output_bytes=5_000)
     page = data(await call(server, "aws_call", {"service": "ec2", "operation": "DescribeInstances", "page_size": 5}))
-    assert page["truncated"] and page["result"] is None and page["result_text"]
+    assert page["truncated"] and "result" not in page and page["result_text"]
     assert len(page["result_text"].encode()) <= 5_000 and page["next_cursor"]
 
 

@@ -74,7 +74,7 @@ async def test_cost_by_service_follows_pages_and_ranks_services() -> None:
         {"ResultsByTime": [_cost("2026-10-01", "2026-11-01", october, estimated=True)]},
         {**expected, "NextPageToken": "page-2"},
     )
-    report = data(await call(server, "aws_cost_by_service", {"start": "2026-09-01", "end": "2026-11-01", "top": 2}))
+    report = data(await call(server, "aws_cost", {"start": "2026-09-01", "end": "2026-11-01", "top": 2}))
     stubber.assert_no_pending_responses()
     assert report["unit"] == "USD" and report["total"] == pytest.approx(240.25)
     assert [s["service"] for s in report["top_services"]] == [
@@ -92,14 +92,14 @@ async def test_cost_defaults_to_this_month_and_checks_the_range() -> None:
     stubber = stub(server, "ce")
     stubber.add_response("get_cost_and_usage", {"ResultsByTime": []})
     today = dt.datetime.now(dt.UTC).date()
-    report = data(await call(server, "aws_cost_by_service", {}))
+    report = data(await call(server, "aws_cost", {}))
     assert report["end"] == today.isoformat() and report["start"].endswith("-01")
     assert report["periods"] == [] and report["total"] == 0
     for arguments, message in [
         ({"start": "2026-10-01", "end": "2026-10-01"}, "start must be before end"),
         ({"start": "2026-01-01", "end": "2026-06-01", "granularity": "DAILY"}, "at most 92 days"),
     ]:
-        refused = await call(server, "aws_cost_by_service", arguments)
+        refused = await call(server, "aws_cost", arguments)
         assert refused.is_error and message in text_of(refused)
     stubber.assert_no_pending_responses()
 

@@ -52,6 +52,7 @@ async def test_stdio_subprocess(moto_url: str) -> None:
         "WARDEN_AWS_ENDPOINT_URL": moto_url,
         "WARDEN_AWS_ACCOUNTS": ACCOUNT,
         "WARDEN_AWS_SERVICES": "*",
+        "WARDEN_AWS_GROUPS": "identity,api,inventory",  # aws_s3_objects is in inventory, off by default
     }
     params = StdioServerParameters(command=sys.executable, args=["-m", "warden_aws"], env=env)
     async with Client(params) as client:
@@ -61,7 +62,14 @@ async def test_stdio_subprocess(moto_url: str) -> None:
         secret = await client.call_tool(
             "aws_call", {"service": "secretsmanager", "operation": "GetSecretValue", "parameters": {"SecretId": "db"}}
         )
-    assert len(tools.tools) == 10
+    assert [tool.name for tool in tools.tools] == [
+        "aws_whoami",
+        "aws_call",
+        "aws_ec2_instances",
+        "aws_s3_buckets",
+        "aws_s3_objects",
+        "aws_lambda_functions",
+    ]
     assert data(who)["account"] == ACCOUNT
     assert [e["key"] for e in data(listing)["entries"]] == ["2026/11/summary.csv"]
     assert secret.is_error and "sensitive" in text_of(secret)
@@ -90,7 +98,7 @@ async def test_http_with_an_api_key(http_url: str, era: str) -> None:
     ):
         who = await client.call_tool("aws_whoami", {})
         buckets = await client.call_tool("aws_s3_buckets", {})
-        cost = await client.call_tool("aws_cost_by_service", {"start": "2026-10-01", "end": "2026-11-01"})
+        cost = await client.call_tool("aws_cost", {"start": "2026-10-01", "end": "2026-11-01"})
     assert data(who)["account"] == ACCOUNT
     assert [b["name"] for b in data(buckets)["buckets"]] == ["acme-reports"]
     assert data(cost)["periods"] == []  # moto tracks no spend; the request went through

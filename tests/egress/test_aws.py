@@ -14,6 +14,7 @@ import pytest
 from tests.aws.conftest import ACCOUNT, FAKE_ENV, REGION, fake_aws_env, make_server  # noqa: F401
 from tests.egress.canaries import GHP, PLANTED, VISIBLE, assert_clean
 from tests.egress.harness import API_KEY, Calls, in_memory, over_http, over_stdio
+from warden_aws.tools import GROUPS
 
 pytestmark = pytest.mark.anyio
 
@@ -127,6 +128,7 @@ def test_over_stdio(seeded: str) -> None:
         "WARDEN_AWS_ACCOUNTS": ACCOUNT,
         "WARDEN_AWS_SERVICES": "*",
         "WARDEN_AWS_LOG_LEVEL": "DEBUG",
+        "WARDEN_AWS_GROUPS": ",".join(GROUPS),  # aws_ec2_instances is in `inventory`, off by default
     }
     answers, everything = over_stdio("warden_aws", env, CALLS)
     answers.check(CALLS)

@@ -22,8 +22,8 @@ CALLS: Calls = [
     ("gh_get_file", {"repo": "acme/api", "path": "tools/fetch.txt"}),
     ("gh_get_file", {"repo": "acme/api", "path": "vendor/lib"}),
     ("gh_get_job_logs", {"repo": "acme/api", "job_id": 777, "tail_lines": 500}),
-    ("gh_get_pull", {"repo": "acme/api", "number": 12}),
-    ("gh_get_pull", {"repo": "acme/api", "number": 12, "part": "diff"}),
+    ("gh_get_issue", {"repo": "acme/api", "number": 12}),
+    ("gh_get_issue", {"repo": "acme/api", "number": 12, "part": "diff"}),
 ]
 
 

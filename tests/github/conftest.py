@@ -16,7 +16,9 @@ from warden_core import WardenServer
 from warden_github.server import build_server
 from warden_github.settings import Settings
 
-ALL_GROUPS = ("repos", "issues", "pull_requests", "actions", "context")
+ALL_GROUPS = ("repos", "git", "issues", "pull_requests", "actions", "runs", "security", "context")
+RUNS = ("runs",)  # the group of gh_list_runs, off by default
+GIT = ("git",)  # the group of gh_get_repo and gh_list_commits, off by default
 
 
 @pytest.fixture(scope="session")
@@ -71,4 +73,4 @@ def writable(**overrides: Any) -> dict[str, Any]:
     }
 
 
-__all__ = ["ALL_GROUPS", "TOKEN", "settings_for", "writable"]
+__all__ = ["ALL_GROUPS", "GIT", "RUNS", "TOKEN", "settings_for", "writable"]

@@ -47,6 +47,11 @@ INJECTION_TITLE = "Typo in README\u202e\u2066 (urgent)\u2069"
 
 T0 = "2026-11-01T10:00:00Z"
 
+# The value a secret scanning alert found. GitHub sends it in `secret` unless asked not to (and a GitHub
+# Enterprise Server older than `hide_secret` sends it anyway); it must never reach a tool result.
+LEAKED_SECRET = "ghp_CANARYleakedSecretValue0123456789abcdefXYZ"
+LEAKED_AWS_KEY = "AKIACANARYLEAKED0000"
+
 
 def user(login: str, uid: int, kind: str = "User") -> dict[str, Any]:
     return {
@@ -84,6 +89,7 @@ class FakeGitHub:
         self.contents: dict[tuple[str, str], bytes | None] = {}
         self.moved: dict[str, str] = {}  # old full name (lower case) -> where the repository lives now
         self.logs: dict[int, bytes] = {}
+        self.alerts: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.remaining = 5000
         self._seed()
         self._routes()
@@ -394,6 +400,214 @@ class FakeGitHub:
             ("acme/api", "data/huge.csv"): None,  # over 1 MB: GitHub sends encoding "none" and no content
         }
         self.logs = {777: self._build_log(), 779: self._long_log()}
+        self.alerts = self._security_alerts()
+
+    # --- Security alerts and advisories, shaped as GitHub sends them. --------------------------------------
+    def dependabot_alert(
+        self, repo: str, number: int, package: str, severity: str, summary: str, *, state: str = "open", **extra: Any
+    ) -> dict[str, Any]:
+        ghsa = f"GHSA-{number:04d}-h{severity[:3]}-q7rw"
+        vulnerability = {
+            "package": {"ecosystem": "pip", "name": package},
+            "severity": severity,
+            "vulnerable_version_range": "< 2.32.0",
+            "first_patched_version": {"identifier": "2.32.0"},
+        }
+        return {
+            "number": number,
+            "state": state,
+            "dependency": {
+                "package": {"ecosystem": "pip", "name": package},
+                "manifest_path": "requirements.txt",
+                "scope": "runtime",
+                "relationship": "direct",
+            },
+            "security_advisory": {
+                "ghsa_id": ghsa,
+                "cve_id": f"CVE-2026-{1000 + number}",
+                "summary": summary,
+                "description": f"{summary}.\n\nAn attacker can exploit this remotely.<!-- hidden note -->",
+                "vulnerabilities": [vulnerability],
+                "severity": severity,
+                "cvss": {"vector_string": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "score": 9.8},
+                "cwes": [{"cwe_id": "CWE-20", "name": "Improper Input Validation"}],
+                "identifiers": [{"value": ghsa, "type": "GHSA"}],
+                "references": [{"url": f"https://github.com/advisories/{ghsa}"}],
+                "published_at": T0,
+                "updated_at": T0,
+                "withdrawn_at": None,
+            },
+            "security_vulnerability": vulnerability,
+            "url": f"https://api.github.com/repos/{repo}/dependabot/alerts/{number}",
+            "html_url": f"{HTML}/{repo}/security/dependabot/{number}",
+            "created_at": T0,
+            "updated_at": T0,
+            "dismissed_at": None,
+            "dismissed_by": None,
+            "dismissed_reason": None,
+            "dismissed_comment": None,
+            "fixed_at": None,
+            "auto_dismissed_at": None,
+            **extra,
+        }
+
+    def code_scanning_alert(
+        self, repo: str, number: int, rule: str, description: str, *, path: str, line: int, **extra: Any
+    ) -> dict[str, Any]:
+        return {
+            "number": number,
+            "created_at": T0,
+            "updated_at": T0,
+            "url": f"https://api.github.com/repos/{repo}/code-scanning/alerts/{number}",
+            "html_url": f"{HTML}/{repo}/security/code-scanning/{number}",
+            "instances_url": f"https://api.github.com/repos/{repo}/code-scanning/alerts/{number}/instances",
+            "state": "open",
+            "fixed_at": None,
+            "dismissed_by": None,
+            "dismissed_at": None,
+            "dismissed_reason": None,
+            "dismissed_comment": None,
+            "rule": {
+                "id": rule,
+                "severity": "error",
+                "security_severity_level": "high",
+                "description": description,
+                "name": rule,
+                "tags": ["security", "external/cwe/cwe-089"],
+                "full_description": f"{description}: building a query from user input allows injection.",
+                "help": "# Query built from user input\nUse parameters.",
+            },
+            "tool": {"name": "CodeQL", "guid": None, "version": "2.19.0"},
+            "most_recent_instance": {
+                "ref": "refs/heads/main",
+                "analysis_key": ".github/workflows/codeql.yml:analyze",
+                "environment": "{}",
+                "category": ".github/workflows/codeql.yml:analyze/language:python",
+                "state": "open",
+                "commit_sha": "0f1e2d3c4b5a69788796a5b4c3d2e1f001234567",
+                "message": {"text": "This query depends on a user-provided value.\u200b"},
+                "location": {"path": path, "start_line": line, "end_line": line, "start_column": 9, "end_column": 51},
+                "classifications": [],
+            },
+            **extra,
+        }
+
+    def secret_scanning_alert(self, repo: str, number: int, kind: str, label: str, secret: str) -> dict[str, Any]:
+        blob = "5b2f1e7d9c3a8b6e4f0d2c1a9e8b7d6c5a4f3e2d"
+        return {
+            "number": number,
+            "created_at": T0,
+            "updated_at": T0,
+            "url": f"https://api.github.com/repos/{repo}/secret-scanning/alerts/{number}",
+            "html_url": f"{HTML}/{repo}/security/secret-scanning/{number}",
+            "locations_url": f"https://api.github.com/repos/{repo}/secret-scanning/alerts/{number}/locations",
+            "state": "open",
+            "resolution": None,
+            "resolved_at": None,
+            "resolved_by": None,
+            "resolution_comment": None,
+            "secret_type": kind,
+            "secret_type_display_name": label,
+            "secret": secret,
+            "validity": "active",
+            "publicly_leaked": False,
+            "multi_repo": False,
+            "is_base64_encoded": False,
+            "push_protection_bypassed": False,
+            "push_protection_bypassed_by": None,
+            "push_protection_bypassed_at": None,
+            "first_location_detected": {
+                "path": "config/settings.py",
+                "start_line": 12,
+                "end_line": 12,
+                "start_column": 15,
+                "end_column": 55,
+                "blob_sha": blob,
+                "blob_url": f"https://api.github.com/repos/{repo}/git/blobs/{blob}",
+                "commit_sha": "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678",
+                "commit_url": f"https://api.github.com/repos/{repo}/git/commits/a1b2c3d4e5f60718293a4b5c6d7e8f9012345678",
+            },
+            "has_more_locations": True,
+        }
+
+    def advisory(self, repo: str, ghsa: str, summary: str, severity: str, state: str) -> dict[str, Any]:
+        return {
+            "ghsa_id": ghsa,
+            "cve_id": None,
+            "url": f"https://api.github.com/repos/{repo}/security-advisories/{ghsa}",
+            "html_url": f"{HTML}/{repo}/security/advisories/{ghsa}",
+            "summary": summary,
+            "description": f"{summary}. Affected: every release before 1.2.0.",
+            "severity": severity,
+            "author": OCTOCAT,
+            "publisher": None,
+            "identifiers": [{"value": ghsa, "type": "GHSA"}],
+            "state": state,
+            "created_at": T0,
+            "updated_at": T0,
+            "published_at": T0 if state == "published" else None,
+            "closed_at": None,
+            "withdrawn_at": None,
+            "submission": None,
+            "vulnerabilities": [
+                {
+                    "package": {"ecosystem": "pip", "name": "acme-api"},
+                    "vulnerable_version_range": "< 1.2.0",
+                    "patched_versions": "1.2.0",
+                    "vulnerable_functions": ["acme.static.serve"],
+                }
+            ],
+            "cvss": {"vector_string": None, "score": None},
+            "cwes": [{"cwe_id": "CWE-22", "name": "Path Traversal"}],
+            "credits": [],
+            "credits_detailed": [],
+            "collaborating_users": None,
+            "collaborating_teams": None,
+            "private_fork": None,
+        }
+
+    def _security_alerts(self) -> dict[tuple[str, str], list[dict[str, Any]]]:
+        """Alerts per (repository, kind); a kind missing for a repository answers as GitHub does when it is off."""
+        api, tools, secret, exfil = "acme/api", "acme/private-tools", "acme/secret", "evil/exfil"
+        return {
+            (api, "dependabot"): [
+                self.dependabot_alert(api, 3, "requests", "medium", "Requests leaks proxy credentials", state="fixed"),
+                self.dependabot_alert(api, 2, "jinja2", "high", "Jinja2 sandbox breakout"),
+                self.dependabot_alert(api, 1, "pyyaml", "critical", "PyYAML arbitrary code execution"),
+            ],
+            (api, "code_scanning"): [
+                self.code_scanning_alert(
+                    api, 8, "py/sql-injection", "SQL query built from user input", path="src/db.py", line=42
+                ),
+                self.code_scanning_alert(
+                    api, 7, "py/path-injection", "Uncontrolled data in path", path="src/app.py", line=17
+                ),
+            ],
+            (api, "secret_scanning"): [
+                self.secret_scanning_alert(api, 5, "github_personal_access_token", "GitHub PAT", LEAKED_SECRET),
+            ],
+            (api, "advisories"): [
+                self.advisory(
+                    api,
+                    "GHSA-7x9m-2f3q-vw4p",
+                    "Path traversal in the static file handler",
+                    "high",
+                    "triage",
+                ),
+                self.advisory(api, "GHSA-3c5v-8k2j-p9qh", "Open redirect after login", "low", "published"),
+            ],
+            (tools, "dependabot"): [self.dependabot_alert(tools, 1, "urllib3", "high", "urllib3 header injection")],
+            (tools, "code_scanning"): [],
+            (tools, "secret_scanning"): [
+                self.secret_scanning_alert(tools, 2, "aws_access_key_id", "AWS Access Key ID", LEAKED_AWS_KEY),
+            ],
+            (tools, "advisories"): [],
+            (secret, "dependabot"): [self.dependabot_alert(secret, 9, "hidden-pkg", "critical", "SECRET-REPO-ALERT")],
+            (secret, "secret_scanning"): [
+                self.secret_scanning_alert(secret, 1, "aws_access_key_id", "SECRET-REPO-ALERT", LEAKED_AWS_KEY)
+            ],
+            (exfil, "dependabot"): [self.dependabot_alert(exfil, 1, "evil-pkg", "critical", "EXFIL-REPO-ALERT")],
+        }
 
     def _pull(self, number: int) -> dict[str, Any]:
         issue = self.issues["acme/api"][number]
@@ -1155,6 +1369,99 @@ class FakeGitHub:
             }
             response.body = payload
             return response
+
+        # --- Security alerts and advisories. ---------------------------------------------------------------
+        security_paths = {
+            "dependabot": "dependabot/alerts",
+            "code_scanning": "code-scanning/alerts",
+            "secret_scanning": "secret-scanning/alerts",
+            "advisories": "security-advisories",
+        }
+        # What GitHub answers when a feature is off for a repository.
+        security_off = {
+            "dependabot": Response(403, {"message": "Dependabot alerts are disabled for this repository."}),
+            "code_scanning": Response(404, {"message": "no analysis found"}),
+            "secret_scanning": Response(404, {"message": "Secret scanning is disabled on this repository."}),
+            "advisories": Response(404, {"message": "Not Found"}),
+        }
+
+        def paginate_after(request: Request, items: list[Any]) -> Response:
+            # Dependabot alerts and repository advisories page with an opaque `after` cursor, not `page`.
+            per_page = min(100, int(request.param("per_page", "30") or 30))
+            after = request.param("after")
+            start = int(base64.b64decode(after).decode()) if after else 0
+            headers = self._headers()
+            if start + per_page < len(items):
+                token = base64.b64encode(str(start + per_page).encode()).decode()
+                query = {k: v[-1] for k, v in request.query.items() if k != "page"}
+                query.update(after=token, per_page=str(per_page))
+                headers["Link"] = f'<{self.url}{request.path}?{urlencode(query)}>; rel="next"'
+            return Response(200, items[start : start + per_page], headers)
+
+        def alerts_of(kind: str, owner: str, name: str) -> list[dict[str, Any]] | Response:
+            key = repo_of(owner, name)
+            if key is None:
+                return self.not_found()
+            found = self.alerts.get((key, kind))
+            return security_off[kind] if found is None else found
+
+        def security_list(kind: str) -> Callable[..., Response]:
+            def handler(request: Request, owner: str, name: str) -> Response:
+                found = alerts_of(kind, owner, name)
+                if isinstance(found, Response):
+                    return found
+                states = (request.param("state") or "").split(",")
+                items = [a for a in found if not states[0] or a["state"] in states]
+                severity = request.param("severity")
+                if severity:
+                    items = [
+                        a
+                        for a in items
+                        if severity
+                        in {
+                            (a.get("security_advisory") or {}).get("severity"),
+                            (a.get("rule") or {}).get("security_severity_level"),
+                        }
+                    ]
+                if kind in ("dependabot", "advisories"):
+                    return paginate_after(request, items)
+                return self.paginate(request, items)
+
+            return handler
+
+        def security_one(kind: str) -> Callable[..., Response]:
+            def handler(request: Request, owner: str, name: str, alert: str) -> Response:
+                found = alerts_of(kind, owner, name)
+                if isinstance(found, Response):
+                    return found
+                field = "ghsa_id" if kind == "advisories" else "number"
+                match = next((a for a in found if str(a[field]) == alert), None)
+                return self.ok(match) if match else self.not_found()
+
+            return handler
+
+        for kind, where in security_paths.items():
+            route("GET", repo_re + "/" + where)(security_list(kind))
+            route("GET", repo_re + "/" + where + r"/(?P<alert>[A-Za-z0-9-]+)")(security_one(kind))
+
+        @route("GET", repo_re + r"/secret-scanning/alerts/(?P<alert>\d+)/locations")
+        def secret_locations(request: Request, owner: str, name: str, alert: str) -> Response:
+            # The text around the secret: the server must never ask for it.
+            return self.ok([{"type": "commit", "details": {"path": "config/settings.py", "line": LEAKED_SECRET}}])
+
+        def owned(owner: str) -> list[dict[str, Any]]:
+            return sorted(
+                (repo for key, repo in self.repos.items() if key.split("/")[0].lower() == owner.lower()),
+                key=lambda repo: repo["full_name"],
+            )
+
+        @route("GET", r"/orgs/(?P<org>[^/]+)/repos")
+        def org_repos(request: Request, org: str) -> Response:
+            return self.paginate(request, owned(org)) if org.lower() == "acme" else self.not_found()
+
+        @route("GET", r"/users/(?P<login>[^/]+)/repos")
+        def user_repos(request: Request, login: str) -> Response:
+            return self.paginate(request, owned(login)) if owned(login) else self.not_found()
 
         # --- Search. ---------------------------------------------------------------------------------------------
         def scope_filter(q: str) -> Callable[[str], bool]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.github.conftest import RUNS
 from tests.github.fake_github import FakeGitHub
 from tests.github.helpers import call, text_of
 from tests.support.fake_http import Response
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_list_runs_and_filters(make_server: Callable[..., WardenServer], fake_github: FakeGitHub) -> None:
-    server = make_server()
+    server = make_server(groups=RUNS)
     page = await call(server, "gh_list_runs", {"repo": "acme/api", "event": "pull_request", "limit": 1})
     assert page["total_count"] == 2 and page["next_cursor"]
     (run,) = page["runs"]
@@ -31,15 +32,15 @@ async def test_list_runs_and_filters(make_server: Callable[..., WardenServer], f
 
 
 async def test_lockdown_withholds_titles_that_come_from_pull_requests(make_server: Callable[..., WardenServer]) -> None:
-    page = await call(make_server(lockdown=True), "gh_list_runs", {"repo": "acme/api"})
+    page = await call(make_server(lockdown=True, groups=RUNS), "gh_list_runs", {"repo": "acme/api"})
     titles = {run["event"]: run["title"] for run in page["runs"]}
     assert titles["pull_request"].startswith("[withheld")
     assert titles["push"] == "Merge pull request #11 from acme/docs"
 
 
 async def test_run_with_jobs(make_server: Callable[..., WardenServer], era: str) -> None:
-    data = await call(make_server(), "gh_get_run", {"repo": "acme/api", "run_id": 555}, era)
-    assert data["run"]["id"] == 555
+    data = await call(make_server(groups=RUNS), "gh_list_runs", {"repo": "acme/api", "run_id": 555}, era)
+    assert [run["id"] for run in data["runs"]] == [555]
     jobs = {job["id"]: job for job in data["jobs"]}
     assert jobs[777]["failed_steps"] == ["Run pytest -q"]
     assert jobs[778]["conclusion"] == "success" and jobs[778]["failed_steps"] == []

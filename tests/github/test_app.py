@@ -67,7 +67,7 @@ async def test_each_call_gets_a_token_scoped_to_its_repository_and_access(
 ) -> None:
     minted = Minted(fake_github, timedelta(hours=1))
     server = make_server(**app_settings(**writable(confirm_writes="none")))
-    assert not (await call(server, "gh_get_repo", {"repo": "acme/api"})).is_error
+    assert not (await call(server, "gh_get_file", {"repo": "acme/api", "path": "README.md"})).is_error
     assert not (await call(server, "gh_list_issues", {"repo": "acme/web"})).is_error
     created = await call(server, "gh_create_issue", {"repo": "acme/api", "title": "t", "body": "b"})
     assert not created.is_error, created.content[0].text
@@ -76,7 +76,7 @@ async def test_each_call_gets_a_token_scoped_to_its_repository_and_access(
         {"repositories": ["web"], "permissions": {"metadata": "read", "issues": "read"}},
         {"repositories": ["api"], "permissions": {"metadata": "read", "issues": "write"}},
     ]
-    assert not (await call(server, "gh_get_repo", {"repo": "acme/api"})).is_error
+    assert not (await call(server, "gh_get_file", {"repo": "acme/api", "path": "README.md"})).is_error
     assert len(minted.bodies) == 3  # a fresh token for the same scope is reused
     api_calls = [r for r in fake_github.requests if not r.path.startswith("/app/")]
     assert api_calls and all(r.headers["authorization"] == f"token {fake_github.token}" for r in api_calls)
@@ -88,11 +88,11 @@ async def test_a_token_is_replaced_before_it_expires(
     minted = Minted(fake_github, timedelta(minutes=4))  # inside the 5-minute refresh margin
     server = make_server(**app_settings())
     for _ in range(2):
-        assert not (await call(server, "gh_get_repo", {"repo": "acme/api"})).is_error
+        assert not (await call(server, "gh_get_file", {"repo": "acme/api", "path": "README.md"})).is_error
     assert len(minted.bodies) == 2
     minted.lifetime = timedelta(hours=1)
     for _ in range(2):
-        assert not (await call(server, "gh_get_repo", {"repo": "acme/api"})).is_error
+        assert not (await call(server, "gh_get_file", {"repo": "acme/api", "path": "README.md"})).is_error
     assert len(minted.bodies) == 3
 
 
@@ -108,10 +108,10 @@ async def test_a_repository_outside_the_principals_policy_is_refused_before_any_
     )
     server = make_server(**app_settings(policy_file=str(policy)))
     fake_github.reset()
-    refused = await call(server, "gh_get_repo", {"repo": "acme/private-tools"})
+    refused = await call(server, "gh_list_issues", {"repo": "acme/private-tools"})
     assert refused.is_error and "dev-not-private-tools" in refused.content[0].text
     assert fake_github.requests == []  # neither a token nor the repository was asked for
-    allowed = await call(server, "gh_get_repo", {"repo": "acme/private-tools"}, end_user("ops@example.com", ["ops"]))
+    allowed = await call(server, "gh_list_issues", {"repo": "acme/private-tools"}, end_user("ops@example.com", ["ops"]))
     assert not allowed.is_error
 
 

@@ -25,7 +25,7 @@ async def walk(server: WardenServer, tool: str, arguments: dict[str, Any], key: 
     for calls in range(1, 100):
         page = await call(server, tool, {**arguments, "cursor": cursor})
         items += page[key]
-        cursor = page["next_cursor"]
+        cursor = page.get("next_cursor")
         if not cursor:
             return items, calls
     raise AssertionError("paging did not end")
@@ -79,9 +79,9 @@ async def test_issue_with_comments_and_comment_paging(make_server: Callable[...,
     cursor = first["next_cursor"]
     while cursor:
         page = await call(server, "gh_get_issue", {"repo": "acme/api", "number": 1, "limit": 20, "cursor": cursor}, era)
-        assert page["issue"] is None, "later pages carry only comments"
+        assert "issue" not in page, "later pages carry only comments"
         comments += page["comments"]
-        cursor = page["next_cursor"]
+        cursor = page.get("next_cursor")
     assert [c["id"] for c in comments] == list(range(5000, 5045))
     assert all(c["author_association"] in ("MEMBER", "CONTRIBUTOR") for c in comments)
 
@@ -137,17 +137,24 @@ async def test_search_issues_is_scoped_and_marks_the_repository(
     make_server: Callable[..., WardenServer], fake_github: FakeGitHub
 ) -> None:
     server = make_server(repos=("acme/api", "acme/web"))
-    page = await call(server, "gh_search_issues", {"query": "crash", "limit": 5})
+    page = await call(server, "gh_search", {"query": "crash", "kind": "issues", "limit": 5})
     assert fake_github.requests[0].param("q") == "crash is:issue repo:acme/api repo:acme/web"
     assert page["total_count"] == 67
     assert all(item["repo"] == "acme/api" for item in page["items"])
     assert page["next_cursor"]
-    pulls = await call(server, "gh_search_pulls", {"query": "retry", "repo": "acme/api"})
+    pulls = await call(server, "gh_search", {"query": "retry", "kind": "pulls", "repo": "acme/api"})
     assert fake_github.requests[-1].param("q") == "retry is:pr repo:acme/api"
     assert [(p["number"], p["author_association"]) for p in pulls["items"]] == [(12, "MEMBER")]
 
 
-async def test_labels(make_server: Callable[..., WardenServer]) -> None:
-    page = await call(make_server(), "gh_list_labels", {"repo": "acme/api"})
-    assert [label["name"] for label in page["labels"]] == ["bug", "triage", "good first issue"]
-    assert page["labels"][2]["description"] is None
+async def test_kind_specific_filters_are_refused_with_the_reason(
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub
+) -> None:
+    async with connect(make_server()) as client:
+        pulls = {"repo": "acme/api", "kind": "pulls"}
+        labelled_pulls = await client.call_tool("gh_list_issues", {**pulls, "labels": ["x"]})
+        based_issues = await client.call_tool("gh_list_issues", {"repo": "acme/api", "base": "main"})
+        popular_issues = await client.call_tool("gh_list_issues", {"repo": "acme/api", "sort": "popularity"})
+    assert "apply to issues" in text_of(labelled_pulls)
+    assert "apply to pull requests" in text_of(based_issues) and "apply to pull requests" in text_of(popular_issues)
+    assert fake_github.requests == []

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.github.conftest import ALL_GROUPS, writable
+from tests.github.conftest import ALL_GROUPS, GIT, writable
 from tests.github.fake_github import FakeGitHub
 from tests.github.helpers import call, data_of, text_of
 from tests.support.fake_http import Response
@@ -19,22 +19,24 @@ pytestmark = pytest.mark.anyio
 # One call per tool that names a repository, aimed at a repository outside the allowlist.
 OUTSIDE: list[tuple[str, dict[str, Any]]] = [
     ("gh_get_repo", {"repo": "acme/secret"}),
+    ("gh_get_repo", {"repo": "acme/secret", "part": "tags"}),
+    ("gh_get_repo", {"repo": "evil/exfil", "part": "labels"}),
     ("gh_get_file", {"repo": "acme/secret", "path": ".env"}),
-    ("gh_get_tree", {"repo": "acme/secret"}),
-    ("gh_list_refs", {"repo": "acme/secret", "kind": "tags"}),
+    ("gh_get_file", {"repo": "acme/secret", "recursive": True}),
     ("gh_list_commits", {"repo": "acme/secret"}),
-    ("gh_get_commit", {"repo": "acme/secret", "sha": "main"}),
-    ("gh_search_code", {"query": "password", "repo": "acme/secret"}),
+    ("gh_list_commits", {"repo": "acme/secret", "sha": "main"}),
+    ("gh_search", {"query": "password", "repo": "acme/secret"}),
+    ("gh_search", {"query": "keys", "kind": "issues", "repo": "acme/secret"}),
+    ("gh_search", {"query": "fix", "kind": "pulls", "repo": "acme/secret"}),
     ("gh_list_issues", {"repo": "acme/secret"}),
-    ("gh_search_issues", {"query": "keys", "repo": "acme/secret"}),
+    ("gh_list_issues", {"repo": "acme/secret", "kind": "pulls"}),
     ("gh_get_issue", {"repo": "acme/secret", "number": 3}),
-    ("gh_list_labels", {"repo": "evil/exfil"}),
-    ("gh_list_pulls", {"repo": "acme/secret"}),
-    ("gh_search_pulls", {"query": "fix", "repo": "acme/secret"}),
-    ("gh_get_pull", {"repo": "acme/secret", "number": 1, "part": "diff"}),
+    ("gh_get_issue", {"repo": "acme/secret", "number": 1, "part": "diff"}),
     ("gh_list_runs", {"repo": "acme/secret"}),
-    ("gh_get_run", {"repo": "acme/secret", "run_id": 1}),
+    ("gh_list_runs", {"repo": "acme/secret", "run_id": 1}),
     ("gh_get_job_logs", {"repo": "acme/secret", "run_id": 1}),
+    ("gh_security_alerts", {"kind": "dependabot", "repo": "acme/secret"}),
+    ("gh_security_alerts", {"kind": "secret_scanning", "repo": "acme/secret", "alert": "1"}),
     ("gh_create_issue", {"repo": "evil/exfil", "title": "data", "body": "secrets"}),
     ("gh_add_comment", {"repo": "evil/exfil", "number": 1, "body": "secrets"}),
     ("gh_add_labels", {"repo": "evil/exfil", "number": 1, "labels": ["bug"]}),
@@ -44,7 +46,7 @@ OUTSIDE: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.parametrize(("tool", "arguments"), OUTSIDE, ids=[f"{t}-{a['repo']}" for t, a in OUTSIDE])
+@pytest.mark.parametrize(("tool", "arguments"), OUTSIDE, ids=[f"{t}-{a['repo']}-{len(a)}" for t, a in OUTSIDE])
 async def test_refused_before_any_request(
     make_server: Callable[..., WardenServer], fake_github: FakeGitHub, tool: str, arguments: dict[str, Any]
 ) -> None:
@@ -59,18 +61,18 @@ async def test_refused_before_any_request(
 
 
 async def test_allowlist_ignores_case_like_github(make_server: Callable[..., WardenServer]) -> None:
-    server = make_server(repos=("Acme/*",))
+    server = make_server(repos=("Acme/*",), groups=GIT)
     async with connect(server) as client:
         result = await client.call_tool("gh_get_repo", {"repo": "ACME/API"})
     assert not result.is_error
-    assert data_of(result)["full_name"] == "acme/api"
+    assert data_of(result)["repo"]["full_name"] == "acme/api"
 
 
 async def test_an_owner_pattern_admits_the_whole_owner(make_server: Callable[..., WardenServer]) -> None:
     server = make_server(repos=("acme",))
     async with connect(server) as client:
-        allowed = await client.call_tool("gh_get_repo", {"repo": "acme/secret"})
-        refused = await client.call_tool("gh_get_repo", {"repo": "evil/exfil"})
+        allowed = await client.call_tool("gh_list_issues", {"repo": "acme/secret"})
+        refused = await client.call_tool("gh_list_issues", {"repo": "evil/exfil"})
     assert not allowed.is_error
     assert refused.is_error
 
@@ -80,28 +82,29 @@ async def test_empty_allowlist_admits_nothing(
 ) -> None:
     server = make_server(repos=())
     async with connect(server) as client:
-        direct = await client.call_tool("gh_get_repo", {"repo": "acme/api"})
-        search = await client.call_tool("gh_search_repos", {"query": "api"})
-    assert direct.is_error and search.is_error
-    assert "WARDEN_GITHUB_REPOS" in text_of(search)
+        direct = await client.call_tool("gh_get_file", {"repo": "acme/api"})
+        search = await client.call_tool("gh_search", {"query": "api", "kind": "repos"})
+        alerts = await client.call_tool("gh_security_alerts", {"kind": "dependabot"})
+    assert direct.is_error and search.is_error and alerts.is_error
+    assert "WARDEN_GITHUB_REPOS" in text_of(search) and "WARDEN_GITHUB_REPOS" in text_of(alerts)
     assert fake_github.requests == []
 
 
 @pytest.mark.parametrize(
-    ("tool", "extra"),
+    ("kind", "extra"),
     [
-        ("gh_search_repos", "is:public"),
-        ("gh_search_code", "def"),
-        ("gh_search_issues", "crash"),
-        ("gh_search_pulls", "retry"),
+        ("repos", "is:public"),
+        ("code", "def"),
+        ("issues", "crash"),
+        ("pulls", "retry"),
     ],
 )
 async def test_search_is_scoped_to_the_allowlist(
-    make_server: Callable[..., WardenServer], fake_github: FakeGitHub, tool: str, extra: str
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub, kind: str, extra: str
 ) -> None:
     server = make_server(repos=("acme/api", "acme/web", "other/*"))
     async with connect(server) as client:
-        result = await client.call_tool(tool, {"query": extra})
+        result = await client.call_tool("gh_search", {"query": extra, "kind": kind})
     assert not result.is_error, text_of(result)
     (request,) = fake_github.requests
     q = request.param("q")
@@ -117,7 +120,7 @@ async def test_search_refuses_scope_qualifiers_in_the_query(
 ) -> None:
     server = make_server()
     async with connect(server) as client:
-        result = await client.call_tool("gh_search_code", {"query": query})
+        result = await client.call_tool("gh_search", {"query": query})
     assert result.is_error
     assert "`repo` argument" in text_of(result)
     assert fake_github.requests == []
@@ -149,28 +152,28 @@ async def test_search_results_outside_the_allowlist_are_dropped(
     server = make_server(repos=("acme/api", "acme/web"))
     async with connect(server) as client:
         fake_github.inject("GET", "/search/code", lambda request: quirky_code_search(fake_github))
-        whole = await client.call_tool("gh_search_code", {"query": "token"})
+        whole = await client.call_tool("gh_search", {"query": "token"})
         fake_github.inject("GET", "/search/code", lambda request: quirky_code_search(fake_github, more_pages=True))
-        first = await client.call_tool("gh_search_code", {"query": "token"})
+        first = await client.call_tool("gh_search", {"query": "token"})
     for result in (whole, first):
-        assert [hit["repo"] for hit in data_of(result)["hits"]] == ["acme/api"]
+        assert [hit["repo"] for hit in data_of(result)["items"]] == ["acme/api"]
     assert data_of(whole)["total_count"] == 1, "GitHub's whole answer was one page: counted here"
-    assert data_of(first)["total_count"] is None, "the rest is unseen and GitHub's 3 includes hidden matches"
+    assert "total_count" not in data_of(first), "the rest is unseen and GitHub's 3 includes hidden matches"
 
 
-@pytest.mark.parametrize(("tool", "visible"), [("gh_search_code", 5), ("gh_search_issues", 67)])
+@pytest.mark.parametrize(("kind", "visible"), [("code", 5), ("issues", 67)])
 async def test_search_counts_only_what_the_allowlist_admits(
-    make_server: Callable[..., WardenServer], fake_github: FakeGitHub, tool: str, visible: int
+    make_server: Callable[..., WardenServer], fake_github: FakeGitHub, kind: str, visible: int
 ) -> None:
     """`acme/a*` admits acme/api only but searches as user:acme, where GitHub also finds (and counts) acme/secret:
     6 code hits and 68 issues in the fake. The caller learns the count of what it may see, or that it is unknown."""
     server = make_server(repos=("acme/a*",))
     async with connect(server) as client:
-        whole = await client.call_tool(tool, {"query": "x", "limit": 100})
-        paged = await client.call_tool(tool, {"query": "x", "limit": 2})
+        whole = await client.call_tool("gh_search", {"query": "x", "kind": kind, "limit": 100})
+        paged = await client.call_tool("gh_search", {"query": "x", "kind": kind, "limit": 2})
     assert "user:acme" in str(fake_github.requests[0].param("q"))
     assert data_of(whole)["total_count"] == visible
-    assert data_of(paged)["total_count"] is None
+    assert "total_count" not in data_of(paged)
 
 
 async def test_search_gives_githubs_count_when_the_scope_admits_only_allowed_repositories(
@@ -178,7 +181,7 @@ async def test_search_gives_githubs_count_when_the_scope_admits_only_allowed_rep
 ) -> None:
     """`acme/*` searches as user:acme and admits all of it, so GitHub's count is true on every page."""
     server = make_server(repos=("acme/*",))
-    page = await call(server, "gh_search_repos", {"query": "api", "limit": 2})
+    page = await call(server, "gh_search", {"query": "api", "kind": "repos", "limit": 2})
     assert page["total_count"] == 4 and page["next_cursor"]
 
 
@@ -187,7 +190,7 @@ async def test_owner_glob_patterns_need_an_explicit_repo(
 ) -> None:
     server = make_server(repos=("acme-*/*",))
     async with connect(server) as client:
-        result = await client.call_tool("gh_search_issues", {"query": "bug"})
+        result = await client.call_tool("gh_search", {"query": "bug", "kind": "issues"})
     assert result.is_error and "pass `repo`" in text_of(result)
     assert fake_github.requests == []
 
@@ -195,11 +198,13 @@ async def test_owner_glob_patterns_need_an_explicit_repo(
 @pytest.mark.parametrize(
     ("tool", "arguments"),
     [
-        ("gh_get_repo", {"repo": "acme/.."}),
-        ("gh_get_repo", {"repo": "../acme"}),
+        ("gh_get_file", {"repo": "acme/.."}),
+        ("gh_get_file", {"repo": "../acme"}),
+        ("gh_get_file", {"repo": "acme/\u0430pi"}),  # a Cyrillic a: GitHub names are ASCII
         ("gh_get_file", {"repo": "acme/api", "path": "../../secret/.env"}),
         ("gh_get_file", {"repo": "acme/api", "path": "/etc/passwd"}),
-        ("gh_get_commit", {"repo": "acme/api", "sha": "../../../user"}),
+        ("gh_list_commits", {"repo": "acme/api", "sha": "../../../user"}),
+        ("gh_security_alerts", {"kind": "dependabot", "repo": "acme/api", "alert": "../../x"}),
         ("gh_list_issues", {"repo": "acme/api", "unknown": 1}),
         ("gh_get_issue", {"repo": "acme/api", "number": 0}),
         ("gh_list_issues", {"repo": "acme/api", "limit": 1000}),
@@ -208,7 +213,7 @@ async def test_owner_glob_patterns_need_an_explicit_repo(
 async def test_malformed_arguments_are_refused_before_any_request(
     make_server: Callable[..., WardenServer], fake_github: FakeGitHub, tool: str, arguments: dict[str, Any]
 ) -> None:
-    server = make_server(repos=("*",))
+    server = make_server(repos=("*",), groups=ALL_GROUPS)
     async with connect(server) as client:
         result = await client.call_tool(tool, arguments)
     assert result.is_error

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.github.conftest import writable
+from tests.github.conftest import ALL_GROUPS, GIT, writable
 from tests.github.fake_github import FakeGitHub
 from tests.github.helpers import data_of, text_of
 from tests.support.fake_http import Request, Response
@@ -25,22 +25,24 @@ pytestmark = pytest.mark.anyio
 # Every read tool that names a repository, aimed at acme/api (allowed, and holding all the fake's data).
 READS: list[tuple[str, dict[str, Any]]] = [
     ("gh_get_repo", {}),
+    ("gh_get_repo", {"part": "releases"}),
+    ("gh_get_repo", {"part": "labels"}),
     ("gh_get_file", {"path": "README.md"}),
-    ("gh_get_tree", {}),
-    ("gh_get_tree", {"ref": "main"}),
-    ("gh_list_refs", {"kind": "releases"}),
+    ("gh_get_file", {"recursive": True}),
+    ("gh_get_file", {"recursive": True, "ref": "main"}),
     ("gh_list_commits", {}),
-    ("gh_get_commit", {"sha": "main"}),
+    ("gh_list_commits", {"sha": "main"}),
     ("gh_list_issues", {}),
+    ("gh_list_issues", {"kind": "pulls"}),
     ("gh_get_issue", {"number": 1}),
-    ("gh_list_labels", {}),
-    ("gh_list_pulls", {}),
-    ("gh_get_pull", {"number": 12}),
-    ("gh_get_pull", {"number": 12, "part": "checks"}),
+    ("gh_get_issue", {"number": 12}),
+    ("gh_get_issue", {"number": 12, "part": "checks"}),
     ("gh_list_runs", {}),
-    ("gh_get_run", {"run_id": 555}),
+    ("gh_list_runs", {"run_id": 555}),
     ("gh_get_job_logs", {"job_id": 777}),
     ("gh_get_job_logs", {"pull": 12}),
+    ("gh_security_alerts", {"kind": "dependabot"}),
+    ("gh_security_alerts", {"kind": "secret_scanning", "alert": "5"}),
 ]
 
 
@@ -58,7 +60,7 @@ async def test_every_read_refuses_a_transferred_repository_before_reading_it(
     make_server: Callable[..., WardenServer], fake_github: FakeGitHub, tool: str, arguments: dict[str, Any]
 ) -> None:
     fake_github.move("acme/api", "evil/api")  # its admin transferred it to an owner the allowlist does not name
-    async with connect(make_server()) as client:
+    async with connect(make_server(groups=ALL_GROUPS)) as client:
         result = await client.call_tool(tool, {"repo": "acme/api", **arguments})
     assert result.is_error
     assert "acme/api has moved (a renamed or transferred repository)" in text_of(result)
@@ -191,7 +193,7 @@ async def test_a_search_redirected_off_the_repositories_is_not_followed(
 ) -> None:
     fake_github.inject("GET", r"/search/code", redirect_to(f"{fake_github.url}/search/code?q=org:evil+password"))
     async with connect(make_server()) as client:
-        result = await client.call_tool("gh_search_code", {"query": "password"})
+        result = await client.call_tool("gh_search", {"query": "password"})
     assert result.is_error and "redirected the request for the code search elsewhere" in text_of(result)
     assert len(fake_github.requests) == 1
 
@@ -235,10 +237,10 @@ async def test_a_rename_inside_the_allowlist_works_by_its_new_name(
     """GitHub names a moved repository's new home by id only, so even an allowed rename is refused under
     the old name, with a hint; the new name works. (An owner-wide allowlist, so that the new name is admitted.)"""
     fake_github.move("acme/web", "acme/website")
-    server = make_server(repos=("acme/*",))
+    server = make_server(repos=("acme/*",), groups=GIT)
     async with connect(server) as client:
         old = await client.call_tool("gh_get_repo", {"repo": "acme/web"})
         new = await client.call_tool("gh_get_repo", {"repo": "acme/website"})
     assert old.is_error and "call again with its new name" in text_of(old)
-    assert not new.is_error and data_of(new)["full_name"] == "acme/website"
+    assert not new.is_error and data_of(new)["repo"]["full_name"] == "acme/website"
     assert reached(fake_github, "/repositories/") == []

@@ -22,14 +22,14 @@ pytestmark = pytest.mark.anyio
 
 async def get_repo(server: WardenServer) -> tuple[bool, str]:
     async with connect(server) as client:
-        result = await client.call_tool("gh_get_repo", {"repo": "acme/api"})
+        result = await client.call_tool("gh_get_file", {"repo": "acme/api", "path": "README.md"})
     return result.is_error, text_of(result)
 
 
 async def test_429_with_retry_after_is_waited_out_and_retried(
     make_server: Callable[..., WardenServer], fake_github: FakeGitHub
 ) -> None:
-    fake_github.inject("GET", "/repos/acme/api", rate_limited(429, retry_after=1))
+    fake_github.inject("GET", "/repos/acme/api/contents/README.md", rate_limited(429, retry_after=1))
     failed, text = await get_repo(make_server())
     assert not failed, text
     assert len(fake_github.requests) == 2
@@ -48,7 +48,7 @@ async def test_429_with_retry_after_is_waited_out_and_retried(
 async def test_long_rate_limit_waits_fail_at_once_with_the_wait(
     make_server: Callable[..., WardenServer], fake_github: FakeGitHub, answer: Callable[[], Response], wait: str
 ) -> None:
-    fake_github.inject("GET", "/repos/acme/api", answer(), times=5)
+    fake_github.inject("GET", "/repos/acme/api/contents/README.md", answer(), times=5)
     failed, text = await get_repo(make_server())
     assert failed
     assert "rate-limiting" in text
@@ -59,7 +59,7 @@ async def test_long_rate_limit_waits_fail_at_once_with_the_wait(
 async def test_server_errors_are_retried_with_backoff(
     make_server: Callable[..., WardenServer], fake_github: FakeGitHub
 ) -> None:
-    fake_github.inject("GET", "/repos/acme/api", Response(502, {"message": "Server Error"}), times=2)
+    fake_github.inject("GET", "/repos/acme/api/contents/README.md", Response(502, {"message": "Server Error"}), times=2)
     failed, text = await get_repo(make_server())
     assert not failed, text
     assert len(fake_github.requests) == 3
@@ -68,7 +68,7 @@ async def test_server_errors_are_retried_with_backoff(
 async def test_persistent_server_errors_end_in_a_clear_error(
     make_server: Callable[..., WardenServer], fake_github: FakeGitHub
 ) -> None:
-    fake_github.inject("GET", "/repos/acme/api", Response(503, {"message": "Unavailable"}), times=10)
+    fake_github.inject("GET", "/repos/acme/api/contents/README.md", Response(503, {"message": "Unavailable"}), times=10)
     failed, text = await get_repo(make_server(backend_attempts=2))
     assert failed and "GitHub is unavailable" in text
     assert len(fake_github.requests) == 2
@@ -86,12 +86,12 @@ async def test_forbidden_says_what_github_said(
 ) -> None:
     fake_github.inject(
         "GET",
-        "/repos/acme/api",
+        "/repos/acme/api/contents/README.md",
         Response(403, {"message": "Resource not accessible by personal access token", "documentation_url": "x"}),
     )
     failed, text = await get_repo(make_server())
     assert failed
-    assert "refused access to repository acme/api" in text
+    assert "refused access to README.md in acme/api" in text
     assert "Resource not accessible by personal access token" in text
     assert len(fake_github.requests) == 1
 
@@ -115,10 +115,10 @@ async def test_the_token_never_reaches_logs_audit_or_errors(
     configure_logging("DEBUG")
     try:
         echo = Response(500, {"message": f"echo token {fake_github.token}"})
-        fake_github.inject("GET", "/repos/acme/api", echo, times=9)
+        fake_github.inject("GET", "/repos/acme/api/contents/README.md", echo, times=9)
         server = make_server(audit_arguments=True)
         async with connect(server) as client:
-            failed = await client.call_tool("gh_get_repo", {"repo": "acme/api"})
+            failed = await client.call_tool("gh_get_file", {"repo": "acme/api", "path": "README.md"})
             await client.call_tool("gh_get_issue", {"repo": "acme/api", "number": 7})
     finally:
         root.handlers[:], root.level = saved

@@ -55,7 +55,7 @@ def test_enterprise_and_loopback_urls_are_accepted() -> None:
 async def test_github_enterprise_base_url(make_server: Callable[..., WardenServer], fake_github: FakeGitHub) -> None:
     server = make_server(api_url=fake_github.url + "/api/v3")
     async with connect(server) as client:
-        repo = await client.call_tool("gh_get_repo", {"repo": "acme/api"})
+        repo = await client.call_tool("gh_get_file", {"repo": "acme/api", "path": "README.md"})
         issues = await client.call_tool("gh_list_issues", {"repo": "acme/api", "limit": 50})
         page2 = await client.call_tool(
             "gh_list_issues", {"repo": "acme/api", "limit": 50, "cursor": data_of(issues)["next_cursor"]}
@@ -93,5 +93,5 @@ async def test_whoami_with_an_app_installation_token(
     fake_github.inject("GET", "/user", Response(403, {"message": "Resource not accessible by integration"}))
     async with connect(make_server()) as client:
         me = data_of(await client.call_tool("gh_whoami", {}))
-    assert me["login"] is None and me["type"] == "GitHub App installation"
+    assert "login" not in me and me["type"] == "GitHub App installation"
     assert me["write_repos"] == [] and "core" in me["rate"]

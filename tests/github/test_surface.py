@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import pytest
 from tests.github.conftest import ALL_GROUPS, settings_for
 from tests.github.helpers import text_of
 from warden_core import Access, SettingsError
-from warden_core.testing import check_contract, check_toolsnaps, connect, list_tools_json
+from warden_core.testing import check_contract, check_tools_list_budget, check_toolsnaps, connect, list_tools_json
 from warden_github.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -27,9 +26,16 @@ MODES: dict[str, dict[str, Any]] = {
 }
 
 
-def size(tools: list[dict[str, Any]]) -> int:
-    """Characters of the tools/list payload, as compact JSON (what a client puts in the model's context)."""
-    return len(json.dumps(tools, separators=(",", ":"), ensure_ascii=False))
+DEFAULT_TOOLS = [
+    "gh_search",
+    "gh_get_file",
+    "gh_list_issues",
+    "gh_get_issue",
+    "gh_get_job_logs",
+    "gh_security_alerts",
+    "gh_whoami",
+]
+OFF_BY_DEFAULT = {"git": {"gh_get_repo", "gh_list_commits"}, "runs": {"gh_list_runs"}}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -40,16 +46,24 @@ async def test_toolsnaps_and_contract(mode: str) -> None:
     assert tools
 
 
-async def test_default_surface_is_read_only_and_small() -> None:
-    """R-30: the default tools/list has no mutating tool; its size is pinned so growth is a review item."""
+async def test_default_surface_is_read_only_and_fits_the_context_budget() -> None:
+    """The default tools/list has no mutating tool, and fits the budget every Warden server keeps."""
     server = build_server(settings_for(None))
     tools = await list_tools_json(server)
-    names = {tool["name"] for tool in tools}
-    assert not names & WRITE_TOOLS
+    assert [tool["name"] for tool in tools] == DEFAULT_TOOLS
     assert all(tool["annotations"]["readOnlyHint"] for tool in tools)
-    assert {spec.group for spec in server.exposed} == set(ALL_GROUPS)
-    # Measured: see the README. A budget, not a target: a bigger surface needs a deliberate change here.
-    assert size(tools) < 34_000
+    await check_tools_list_budget(server)
+
+
+async def test_rarely_used_reads_are_one_group_away() -> None:
+    """Consolidation, not removal: every read stays reachable, some in groups that are off by default."""
+    default = {spec.name for spec in build_server(settings_for(None)).exposed}
+    for group, names in OFF_BY_DEFAULT.items():
+        assert not names & default
+        enabled = {spec.name for spec in build_server(settings_for(None, groups=(group,))).exposed}
+        assert enabled == names
+    everything = {spec.name for spec in build_server(settings_for(None, **MODES["read-only"])).exposed}
+    assert everything == set(DEFAULT_TOOLS) | set().union(*OFF_BY_DEFAULT.values())
 
 
 async def test_write_tools_need_read_only_off_and_a_write_allowlist() -> None:
@@ -62,15 +76,7 @@ async def test_write_tools_need_read_only_off_and_a_write_allowlist() -> None:
     assert exposed(read_only=False, write_repos=("acme/api",)) >= WRITE_TOOLS
     # Groups and tool lists still apply to writes.
     only_issues = exposed(read_only=False, write_repos=("acme/api",), groups=("issues",))
-    assert only_issues == {
-        "gh_list_issues",
-        "gh_search_issues",
-        "gh_get_issue",
-        "gh_list_labels",
-        "gh_create_issue",
-        "gh_add_comment",
-        "gh_add_labels",
-    }
+    assert only_issues == {"gh_list_issues", "gh_get_issue", "gh_create_issue", "gh_add_comment", "gh_add_labels"}
     excluded = exposed(read_only=False, write_repos=("acme/api",), exclude_tools=("gh_create_pull",))
     assert "gh_create_pull" not in excluded and "gh_create_issue" in excluded
 
@@ -93,7 +99,7 @@ async def test_lists_tools_without_credentials_and_names_the_setting_on_call(era
     server = build_server(settings_for(None))
     async with connect(server, era) as client:
         listed = await client.list_tools()
-        result = await client.call_tool("gh_get_repo", {"repo": "acme/api"})
+        result = await client.call_tool("gh_get_file", {"repo": "acme/api"})
     assert len(listed.tools) == len(server.exposed)
     assert result.is_error
     assert "WARDEN_GITHUB_TOKEN" in text_of(result)

@@ -77,10 +77,11 @@ async def test_http_with_an_api_key_never_forwards_the_client_credential(
         ) as client,
     ):
         calls: list[tuple[str, dict[str, Any]]] = [
-            ("gh_get_repo", {"repo": "acme/api"}),
-            ("gh_get_pull", {"repo": "acme/api", "number": 12, "part": "checks"}),
+            ("gh_get_file", {"repo": "acme/api", "path": "README.md"}),
+            ("gh_get_issue", {"repo": "acme/api", "number": 12, "part": "checks"}),
             ("gh_get_job_logs", {"repo": "acme/api", "pull": 12}),
-            ("gh_search_issues", {"query": "crash"}),
+            ("gh_search", {"query": "crash", "kind": "issues"}),
+            ("gh_security_alerts", {"kind": "secret_scanning"}),
             ("gh_whoami", {}),
         ]
         for tool, arguments in calls:

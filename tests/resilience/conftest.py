@@ -130,8 +130,8 @@ class _Builder:
             name="github",
             backend="GitHub",
             proxy=proxy,
-            tool="gh_get_repo",
-            arguments={"repo": "acme/api"},
+            tool="gh_get_file",
+            arguments={"repo": "acme/api", "path": "README.md"},
             settings={"TOKEN": fake.token, "API_URL": proxy.url(), "REPOS": "acme/api"},
             throttle=targets.github_throttle(),
             tmp=self.tmp,
@@ -183,6 +183,7 @@ class _Builder:
             # botocore's own timeouts must fit in the backend deadline, or a dead pooled connection
             # outlives the fault in an abandoned worker thread.
             settings={
+                "GROUPS": "inventory",  # the group of aws_s3_buckets, off by default
                 "ENDPOINT_URL": proxy.url(),
                 "ACCOUNTS": "123456789012",
                 "SERVICES": "*",

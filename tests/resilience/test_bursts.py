@@ -46,7 +46,7 @@ def test_burst_from_one_principal_is_limited_and_leaves_the_other_alone(target: 
     limited = [answer for answer in alice if not answer.ok]
     assert len(limited) == 9 * LIMIT
     for answer in limited:
-        assert re.search(r"rate limit of 10/minute for gh_get_repo exceeded; retry after \d+ s", answer.text), answer
+        assert re.search(r"rate limit of 10/minute for gh_get_file exceeded; retry after \d+ s", answer.text), answer
     assert all(answer.ok for answer in bob), [answer.text for answer in bob if not answer.ok]
 
     # The audit trail holds exactly one event per request, with the same correlation id.

@@ -39,6 +39,8 @@ BOT_SCOPES = frozenset(
         "users.profile:read",
         "chat:write",
         "reactions:write",
+        "files:read",
+        "canvases:read",
     }
 )
 USER_SCOPES = frozenset({"search:read"})
@@ -74,6 +76,8 @@ class Workspace:
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel -> top-level + replies
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> file object (without its URLs)
+    contents: dict[str, bytes] = field(default_factory=dict)  # id -> what a download returns (canvases: markdown)
 
 
 # --- The default workspace: a small company with an attacker in it. ---------------------------------
@@ -90,6 +94,21 @@ GENERAL, ENG, RANDOM, FINANCE, INCIDENTS, DM_ALICE, MPIM = (
 # Ids do not tell a conversation's kind: newer group DMs get `C` ids like channels, and older
 # private channels `G` ids like older group DMs. Only the `is_im`/`is_mpim` flags tell.
 MPIM_C, LEGACY_PRIVATE = "C01MPIMNEW", "G01LEGACY0"
+# Files: a runbook and a canvas in #general, notes shared in #eng-backend and in a DM, #eng-backend's own
+# canvas, a payroll sheet only in #finance (not allowed), an image, a long log, and one whose download
+# location points off Slack.
+RUNBOOK, CANVAS, NOTES, ENG_CANVAS, PAYROLL, LOGO, BIG_LOG, ELSEWHERE = (
+    "F01RUNBOOK",
+    "F01CANVAS0",
+    "F01NOTES00",
+    "F01ENGCNVS",
+    "F01PAYROLL",
+    "F01LOGOPNG",
+    "F01BIGLOG0",
+    "F01ELSEWHR",
+)
+# Capability links a file object carries: a public link (and its secret) opens the file without logging in.
+PUBLIC_LINK_SECRET = "CANARY-PUBLIC-LINK-5150"
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z; fixtures are relative to the real clock (see acme()).
 
 INJECTION = (
@@ -230,7 +249,94 @@ def acme(now: float | None = None) -> Workspace:
         MPIM_C: [{"ts": ts(7, 2), "user": ALICE, "text": "group dm with a C id CANARY-MPIM-C-9999"}],
         LEGACY_PRIVATE: [{"ts": ts(9, 1), "user": BOB, "text": "runbook moved to the wiki"}],
     }
-    return Workspace(channels=channels, messages=messages, users=users)
+    files, contents = _files(now)
+    channels[ENG]["canvas"] = ENG_CANVAS
+    return Workspace(channels=channels, messages=messages, users=users, files=files, contents=contents)
+
+
+def _files(now: float) -> tuple[dict[str, dict[str, Any]], dict[str, bytes]]:
+    def file(fid: str, name: str, filetype: str, pretty: str, mimetype: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "id": fid,
+            "created": int(now) - 3600,
+            "timestamp": int(now) - 3600,
+            "name": name,
+            "title": name.rsplit(".", 1)[0].replace("-", " ").title(),
+            "mimetype": mimetype,
+            "filetype": filetype,
+            "pretty_type": pretty,
+            "user": ALICE,
+            "user_team": "T01ACME000",
+            "editable": filetype in {"text", "markdown"},
+            "mode": "snippet" if filetype in {"text", "markdown"} else "hosted",
+            "is_external": False,
+            "external_type": "",
+            "is_public": True,
+            "public_url_shared": False,
+            "display_as_bot": False,
+            "username": "",
+            "channels": [],
+            "groups": [],
+            "ims": [],
+            "comments_count": 0,
+            "has_rich_preview": False,
+            **extra,
+        }
+
+    runbook = (
+        "# Deploy runbook\n\n1. Check <https://status.acme.test|status>.\u200b\n"
+        "2. Run `make deploy`; docs at https://wiki.acme.test/deploy\n"
+    )
+    files = {
+        RUNBOOK: file(
+            RUNBOOK,
+            "deploy-runbook.md",
+            "markdown",
+            "Markdown (raw)",
+            "text/plain",
+            channels=[GENERAL],
+            size=len(runbook.encode()),
+            preview="# Deploy runbook",
+            public_url_shared=True,
+            permalink_public=f"https://slack-files.com/T01ACME000-{RUNBOOK}-{PUBLIC_LINK_SECRET}",
+            pub_secret=PUBLIC_LINK_SECRET,
+        ),
+        CANVAS: file(
+            CANVAS,
+            "Q4 plan",
+            "quip",
+            "Canvas",
+            "application/vnd.slack-docs",
+            shares={"public": {GENERAL: [{"ts": f"{now - 7200:.6f}", "channel_name": "general"}]}},
+        ),
+        NOTES: file(
+            NOTES, "incident-notes.txt", "text", "Plain Text", "text/plain", channels=[ENG], ims=[DM_ALICE], size=64
+        ),
+        ENG_CANVAS: file(ENG_CANVAS, "eng-backend canvas", "quip", "Canvas", "application/vnd.slack-docs"),
+        PAYROLL: file(PAYROLL, "payroll.csv", "csv", "CSV", "text/csv", groups=[FINANCE], size=40),
+        LOGO: file(LOGO, "logo.png", "png", "PNG", "image/png", channels=[GENERAL], size=2048),
+        BIG_LOG: file(BIG_LOG, "worker.log", "text", "Plain Text", "text/plain", channels=[ENG], size=90_000),
+        ELSEWHERE: file(
+            ELSEWHERE,
+            "notes.txt",
+            "text",
+            "Plain Text",
+            "text/plain",
+            channels=[GENERAL],
+            url_private_download="https://evil.example/steal/notes.txt",
+        ),
+    }
+    contents = {
+        RUNBOOK: runbook.encode(),
+        CANVAS: b"# Q4 plan\n\n- ship v2\n- see https://roadmap.acme.test\n",
+        NOTES: b"Timeline: 09:10 page, 09:25 rollback. CANARY-DM-SHARED-NOTES\n",
+        ENG_CANVAS: b"# Backend team\n\nOn call: Bob.\n",
+        PAYROLL: b"name,salary\nalice,CANARY-FINANCE-FILE-4242\n",
+        LOGO: b"\x89PNG\r\n\x1a\n" + bytes(64),
+        BIG_LOG: "".join(f'line {i:05d} "quoted"\n' for i in range(5000)).encode(),
+        ELSEWHERE: b"never fetched",
+    }
+    return files, contents
 
 
 def _cursor(offset: int) -> str:
@@ -271,6 +377,7 @@ class FakeSlack:
         self._lock = threading.Lock()
         self.api = FakeAPI()
         self.api.route("POST", r"/api/(?P<method>[A-Za-z.]+)")(self._dispatch)
+        self.api.route("GET", r"/files-pri/T01ACME000-(?P<fid>F[A-Z0-9]+)/(?:download/)?(?P<name>.+)")(self._download)
         self.reset(workspace, page_size=page_size)
 
     def reset(self, workspace: Workspace | None = None, *, page_size: int = 1000) -> None:
@@ -283,6 +390,8 @@ class FakeSlack:
                 USER_TOKEN: Token("user", USER_SCOPES, ALICE),
             }
             self.log: list[Call] = []
+            self.downloads: list[Request] = []
+            self.redirect_downloads: str | None = None  # a Location the file host answers every download with
             self._injected: dict[str, list[tuple[Injected, list[int]]]] = {}
             self._seq = 0
 
@@ -383,6 +492,8 @@ class FakeSlack:
             data["topic"] = {"value": channel.get("topic", ""), "creator": BOB, "last_set": 0}
             data["purpose"] = {"value": channel.get("purpose", ""), "creator": BOB, "last_set": 0}
             data["num_members"] = channel.get("num_members", 0)
+        if channel.get("canvas"):
+            data["properties"] = {"canvas": {"file_id": channel["canvas"], "is_empty": False}}
         return data
 
     def _page(self, items: list[Any], params: dict[str, str], default: int = 100) -> tuple[list[Any], str]:
@@ -585,6 +696,79 @@ class FakeSlack:
             for value in profile["fields"].values():
                 value.pop("label", None)
         return ok(profile=profile)
+
+    # --- Files and canvases. ----------------------------------------------------------------------------------
+    def file_json(self, fid: str) -> dict[str, Any]:
+        """A file object as Slack sends it, with its download locations on this fake's file host."""
+        data = copy.deepcopy(self.workspace.files[fid])
+        base = f"{self.api.url}/files-pri/T01ACME000-{fid}"
+        data.setdefault("url_private", f"{base}/{data['name']}")
+        data.setdefault("url_private_download", f"{base}/download/{data['name']}")
+        data.setdefault("permalink", f"https://acme.slack.com/files/{data['user']}/{fid}/{data['name']}")
+        return data
+
+    def _shared_in(self, data: dict[str, Any]) -> set[str]:
+        found = {*data.get("channels", []), *data.get("groups", []), *data.get("ims", [])}
+        for scope in (data.get("shares") or {}).values():
+            found |= set(scope)
+        return found
+
+    def m_files_list(self, params: dict[str, str], token: Token) -> Response:
+        missing = self._need(token, "files:read")
+        if missing:
+            return missing
+        channel = params.get("channel")
+        wanted = {t for t in (params.get("types") or "all").split(",") if t}
+        kinds = {"snippets": ("text", "markdown"), "images": ("png", "jpg", "gif"), "canvases": ("quip", "canvas")}
+        found = [
+            self.file_json(fid)
+            for fid, data in self.workspace.files.items()
+            if (channel is None or channel in self._shared_in(data))
+            and ("all" in wanted or any(data["filetype"] in kinds.get(kind, (kind,)) for kind in wanted))
+            and data["created"] >= int(params.get("ts_from") or 0)
+        ]
+        found.sort(key=lambda item: (-item["created"], item["id"]))
+        count = min(int(params.get("count") or 100), 1000)
+        page = int(params.get("page") or 1)
+        pages = max(1, -(-len(found) // count))
+        return ok(
+            files=found[(page - 1) * count : page * count],
+            paging={"count": count, "total": len(found), "page": page, "pages": pages},
+        )
+
+    def m_files_info(self, params: dict[str, str], token: Token) -> Response:
+        missing = self._need(token, "files:read")
+        if missing:
+            return missing
+        fid = params.get("file", "")
+        if fid not in self.workspace.files:
+            return error("file_not_found")
+        return ok(file=self.file_json(fid), comments=[], response_metadata={"next_cursor": ""})
+
+    def m_canvases_getContent(self, params: dict[str, str], token: Token) -> Response:
+        missing = self._need(token, "canvases:read")
+        if missing:
+            return missing
+        fid = params.get("canvas_id", "")
+        data = self.workspace.files.get(fid)
+        if data is None or data["filetype"] != "quip":
+            return error("canvas_not_found")
+        return ok(content=self.workspace.contents[fid].decode())
+
+    def _download(self, request: Request, match: re.Match[str]) -> Response:
+        """Slack's file host: the bot token in the Authorization header, files:read, or a redirect to sign in."""
+        auth = request.headers.get("authorization", "")
+        token = self.tokens.get(auth.removeprefix("Bearer ").strip()) if auth.startswith("Bearer ") else None
+        with self._lock:
+            self.downloads.append(request)
+        if self.redirect_downloads:
+            return Response(302, b"", {"Location": self.redirect_downloads})
+        if token is None or "files:read" not in token.scopes:
+            return Response(302, b"", {"Location": "https://acme.slack.com/?redir=%2Ffiles-pri"})
+        fid = match.group("fid")
+        if fid not in self.workspace.contents:
+            return Response(404, b"not found")
+        return Response(200, self.workspace.contents[fid], {"Content-Type": "application/octet-stream"})
 
     def m_chat_postMessage(self, params: dict[str, str], token: Token) -> Response:
         missing = self._need(token, "chat:write")

@@ -10,14 +10,14 @@ import pytest
 
 from tests.slack.fake_slack import BOT_TOKEN, USER_TOKEN
 from warden_core import SettingsError
-from warden_core.testing import check_contract, check_toolsnaps, connect, list_tools_json
+from warden_core.testing import check_contract, check_tools_list_budget, check_toolsnaps, connect, list_tools_json
 from warden_slack.server import build_server
 from warden_slack.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
 SNAPS = Path(__file__).parent / "__toolsnaps__"
-ALL_GROUPS = "channels,search,users,messages"
+ALL_GROUPS = "channels,files,search,users,messages"
 WRITES = {"slack_post_message", "slack_reply_in_thread", "slack_add_reaction"}
 
 MODES: dict[str, dict[str, Any]] = {
@@ -45,19 +45,23 @@ async def test_toolsnaps_and_contract(mode: str) -> None:
     assert bool(names & WRITES) is (mode == "all")
 
 
-async def test_default_surface_is_lean_and_read_only() -> None:
-    tools = await list_tools_json(build_server(Settings.load()))
+async def test_default_surface_is_read_only_and_fits_the_context_budget() -> None:
+    server = build_server(Settings.load())
+    tools = await list_tools_json(server)
     assert [t["name"] for t in tools] == [
         "slack_list_channels",
         "slack_channel_history",
         "slack_thread_replies",
         "slack_get_message",
+        "slack_list_files",
+        "slack_read_file",
         "slack_find_users",
         "slack_get_user_profile",
     ]
     assert all(t["annotations"]["readOnlyHint"] for t in tools)
-    # The measured figure quoted in the README; a growing surface should be a conscious change.
-    assert len(json.dumps(tools, separators=(",", ":"))) < 11000
+    await check_tools_list_budget(server)
+    # With a user token, search joins the default surface: that must fit too.
+    await check_tools_list_budget(build_server(Settings.load(user_token=USER_TOKEN)))
 
 
 async def test_search_is_listed_by_default_only_with_a_user_token() -> None:
@@ -78,7 +82,7 @@ async def test_unconfigured_server_starts_lists_and_names_the_missing_setting(er
     async with connect(server, era) as client:
         listed = await client.list_tools()
         result = await client.call_tool("slack_channel_history", {"channel": "#general"})
-    assert len(listed.tools) == 6
+    assert len(listed.tools) == 8
     assert result.is_error
     assert "set WARDEN_SLACK_BOT_TOKEN" in result.content[0].text
 

@@ -51,10 +51,10 @@ STREAMS = (
     Stream("postgres", "pg_list_tables", {"schema": "public"}),
     Stream("postgres", "pg_describe_table", {"schema": "public", "table": "orders"}),
     Stream("postgres", "pg_explain", {"sql": "DELETE FROM customers"}, refused=True),
-    Stream("github", "gh_get_repo", {"repo": "acme/api"}),
+    Stream("github", "gh_get_file", {"repo": "acme/api", "path": "README.md"}),
     Stream("github", "gh_list_issues", {"repo": "acme/api"}),
     Stream("github", "gh_get_issue", {"repo": "acme/api", "number": 1}),
-    Stream("github", "gh_get_repo", {"repo": "evil/exfil"}, refused=True),
+    Stream("github", "gh_get_file", {"repo": "evil/exfil", "path": "README.md"}, refused=True),
 )
 
 

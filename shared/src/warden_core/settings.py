@@ -172,7 +172,9 @@ class CoreSettings(BaseSettings):
     )
     max_inflight_per_principal: int = Field(16, ge=1, description="Concurrent calls one principal may have.")
     call_timeout: float = Field(60.0, gt=0, description="Deadline of a whole tool call, in seconds.")
-    max_output_bytes: int = Field(262_144, ge=1024, description="Largest tool result, in bytes, before truncation.")
+    # 32 KiB of JSON is roughly 8k to 16k tokens: well inside what clients accept in one result (Claude Code
+    # stops at 25k tokens, and some clients forward both the text and the structured copy). Lists page past it.
+    max_output_bytes: int = Field(32_768, ge=1024, description="Largest tool result, in bytes, before truncation.")
 
     # --- Backend resilience. ------------------------------------------------------------------------------
     backend_timeout: float = Field(20.0, gt=0, description="Deadline of one backend request, in seconds.")

@@ -10,8 +10,12 @@ The decision, in order:
    operator allowed it (`WARDEN_AWS_ALLOW_SENSITIVE`); an allowed one is answered unmasked;
 5. anything that is not a read is refused: this server does not write.
 
-Curated tools may also use a short, fixed list of operations that are not classified as reads but do
-not change anything a user owns (starting and stopping a Logs Insights query).
+Curated tools may also use a short, fixed list of operations the generic tool refuses: two that are not
+classified as reads but change nothing a user owns (starting and stopping a Logs Insights query), and
+one sensitive read whose curated tool returns only reviewed fields (`securityhub:GetFindings`: findings
+can embed resource details with secret members, such as a VPN tunnel's pre-shared key; the findings
+tool never reads `Resources[].Details`, `ProductFields` or `UserDefinedFields`). `aws_call` still
+refuses each of them.
 
 Regions are checked by the core (tool arguments) and again on every signed request (see `client.py`);
 the credential's own account is checked against STS caller identity before data calls (also in `client.py`).
@@ -30,6 +34,7 @@ from warden_core import Allowlist, PolicyDenied
 CURATED: Mapping[tuple[str, str], str] = {
     ("logs", "StartQuery"): "starts a Logs Insights query job (reads log events, changes nothing)",
     ("logs", "StopQuery"): "cancels a Logs Insights query this server started",
+    ("securityhub", "GetFindings"): "the findings tool returns reviewed fields only, never resource details",
 }
 
 

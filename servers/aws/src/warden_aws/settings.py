@@ -22,7 +22,7 @@ _ACCOUNT_GLOB = re.compile(r"^[0-9*?]{1,12}$")
 _OPERATION_GLOB = re.compile(r"^[a-z0-9*?\-]+:[A-Za-z0-9*?]+$")
 _ROLE_GLOB = re.compile(r"^arn:aws[a-z-]*:iam::[0-9*?]{1,12}:role/[\w+=,.@/*?-]{1,512}$")
 
-DEFAULT_SERVICES = ("sts", "ec2", "s3", "lambda", "cloudwatch", "logs", "ce")
+DEFAULT_SERVICES = ("sts", "ec2", "s3", "lambda", "cloudwatch", "logs", "ce", "cloudtrail", "securityhub", "guardduty")
 """The services the curated tools use. The generic call tool reaches more only when an operator adds them."""
 
 
@@ -43,7 +43,7 @@ def _patterns(check: re.Pattern[str], example: str) -> AfterValidator:
 
 
 class Settings(CoreSettings):
-    """Read-only AWS for AI agents: inventory, costs and failures, classified from botocore's service models."""
+    """Read-only AWS for AI agents: failures, audit events, findings, costs and inventory, classified reads."""
 
     model_config = SettingsConfigDict(env_prefix="WARDEN_AWS_")  # the rest is inherited from CoreSettings
 

@@ -24,8 +24,16 @@ from warden_github.settings import Settings
 REFRESH_MARGIN = 300.0
 """Seconds before its expiry that a token is replaced."""
 
-AREAS = {"repos": ("contents",), "issues": ("issues",), "pull_requests": ("pull_requests", "contents")}
-"""The permissions a tool group's calls need besides metadata; actions read the Actions API."""
+AREAS = {
+    "repos": ("contents",),
+    "git": ("contents",),
+    "issues": ("issues",),
+    "pull_requests": ("pull_requests", "contents"),
+    "actions": ("actions",),
+    "runs": ("actions",),
+    "security": ("vulnerability_alerts", "security_events", "secret_scanning_alerts", "repository_advisories"),
+}
+"""The permissions a tool group's calls need besides metadata (the first is the one a write tool writes)."""
 AREAS["actions"] = ("actions",)
 
 Mint = Callable[[str, dict[str, Any]], dict[str, Any]]

@@ -3,21 +3,64 @@
 Every text field holding something a person wrote has been through `content` (invisible
 characters stripped, bounded, lockdown applied), and every authored item carries
 `author_association`.
+
+Models are shared between tools where the data is the same kind of thing (a search hit and an
+issue list entry are one `Item`; an issue and a pull request are one `Issue`), and a field that is
+not set is left out of the answer rather than sent as null: both keep `tools/list` and results small.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
-SearchTotal = Annotated[
-    int | None, Field(description="Matches in the repositories this server may read; null when not known.")
-]
+
+def _tidy_schema(schema: dict[str, Any]) -> None:
+    """An unset field is omitted, never null: its schema needs no `null` alternative, and it is not required."""
+    required = schema.get("required") or []
+    for name, prop in (schema.get("properties") or {}).items():
+        if prop.get("default", 0) is None:
+            prop.pop("default")
+        options = prop.get("anyOf")
+        if isinstance(options, list) and {"type": "null"} in options and len(options) == 2:
+            prop.pop("anyOf")
+            prop.update(next(option for option in options if option != {"type": "null"}))
+            if name in required:
+                required.remove(name)  # None is left out of the answer, so the field may be absent
+    if "required" in schema and not required:
+        del schema["required"]
 
 
 class Lean(BaseModel):
-    """Base of every result model (the core keeps its schema, the tool's output schema, lean)."""
+    """Base of every result model: fields that are None are dropped from the output."""
+
+    model_config = ConfigDict(json_schema_extra=_tidy_schema)
+
+    @model_serializer(mode="wrap")
+    def _drop_none(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
+
+
+def _names_only(schema: dict[str, Any]) -> None:
+    """A row's schema names its fields (with a description where one helps) and leaves their types out."""
+    _tidy_schema(schema)
+    schema.pop("required", None)
+    schema.pop("description", None)
+    properties = schema.get("properties") or {}
+    for name, prop in properties.items():
+        properties[name] = {"description": prop["description"]} if "description" in prop else {}
+
+
+class Row(Lean):
+    """An item inside a result (a hit, a comment, a check, an alert).
+
+    The output schema of every tool is paid for in the model's context on every turn, so a row's schema
+    names its fields without their types: a reader sees each value's type in the row itself.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_names_only)
 
 
 class Paged(Lean):
@@ -27,80 +70,59 @@ class Paged(Lean):
     truncated: bool = False
 
 
+# --- Items: search hits and issue or pull request list entries -----------------------------------------
+class Item(Row):
+    """A repository, a code match, an issue or a pull request, with the fields that kind has."""
+
+    repo: str | None = None
+    number: int | None = None
+    title: str | None = None
+    state: str | None = None
+    author: str | None = None
+    author_association: str | None = None
+    labels: list[str] | None = None
+    comments: int | None = None
+    draft: bool | None = None
+    head: str | None = None
+    base: str | None = None
+    updated_at: str | None = None
+    path: str | None = None
+    fragments: list[str] | None = None
+    description: str | None = None
+    private: bool | None = None
+    language: str | None = None
+    url: str | None = None
+
+
+class ItemList(Paged):
+    total_count: Annotated[
+        int | None, Field(description="Searches: matches in the allowed repositories, if known.")
+    ] = None
+    items: list[Item]
+
+
 # --- repos -------------------------------------------------------------------------------------------
-class RepoItem(Lean):
+class RepoDetail(Row):
     full_name: str
-    description: str | None
-    private: bool
-    archived: bool
-    stars: int
-    language: str | None
-    pushed_at: str | None
-
-
-class RepoList(Paged):
-    total_count: SearchTotal
-    repos: list[RepoItem]
-
-
-class RepoDetail(Lean):
-    full_name: str
-    description: str | None
+    description: str | None = None
     visibility: str
     default_branch: str
     fork: bool
     archived: bool
-    language: str | None
+    language: str | None = None
     topics: list[str]
-    license: str | None
+    license: str | None = None
     stars: int
     forks: int
     open_issues: int
-    pushed_at: str | None
+    pushed_at: str | None = None
     url: str
     permissions: list[str]
 
 
-class CodeHit(Lean):
-    repo: str
-    path: str
-    url: str
-    fragments: list[str]
+class RefItem(Row):
+    """A branch, tag, release or label."""
 
-
-class CodeList(Paged):
-    total_count: SearchTotal
-    hits: list[CodeHit]
-
-
-class DirEntry(Lean):
-    name: str
-    type: str
-    size: int
-
-
-class FileResult(Lean):
-    repo: str
-    path: str
-    type: str
-    size: int | None = None
-    sha: str | None = None
-    content: str | None = None
-    entries: list[DirEntry] | None = None
-    url: str | None = None
-    download_url: str | None = None
-    note: str | None = None
-    truncated: bool = False
-
-
-class TreeResult(Paged):
-    repo: str
-    ref: str
-    sha: str
-    entries: list[str]
-
-
-class RefItem(Lean):
     name: str
     sha: str | None = None
     protected: bool | None = None
@@ -112,22 +134,25 @@ class RefItem(Lean):
     body: str | None = None
 
 
-class RefList(Paged):
-    refs: list[RefItem]
+class RepoResult(Paged):
+    repo: RepoDetail | None = None
+    refs: list[RefItem] | None = None
 
 
-class CommitItem(Lean):
-    sha: str
-    message: str
-    author: str | None
-    date: str | None
+class FileResult(Paged):
+    repo: str
+    path: str
+    type: str
+    size: int | None = None
+    sha: str | None = None
+    content: str | None = None
+    entries: Annotated[list[str] | None, Field(description="Directory entries; directories end with /.")] = None
+    url: str | None = None
+    download_url: str | None = None
+    note: str | None = None
 
 
-class CommitList(Paged):
-    commits: list[CommitItem]
-
-
-class FileChange(Lean):
+class FileChange(Row):
     path: str
     status: str
     additions: int
@@ -136,170 +161,121 @@ class FileChange(Lean):
     patch: str | None = None
 
 
-class CommitDetail(Paged):
+class Commit(Row):
     sha: str
     message: str
-    author: str | None
-    date: str | None
-    parents: list[str]
-    additions: int
-    deletions: int
-    url: str
-    files: list[FileChange]
+    author: str | None = None
+    date: str | None = None
+    parents: list[str] | None = None
+    additions: int | None = None
+    deletions: int | None = None
+    url: str | None = None
+
+
+class CommitsResult(Paged):
+    commits: list[Commit]
+    files: list[FileChange] | None = None
 
 
 # --- issues and pull requests -------------------------------------------------------------------------------
-class IssueItem(Lean):
-    number: int
-    title: str
-    state: str
-    author: str | None
-    author_association: str
-    labels: list[str]
-    comments: int | None = None
-    updated_at: str | None
-    repo: str | None = None
-    draft: bool | None = None
-    head: str | None = None
-    base: str | None = None
-
-
-class IssueList(Paged):
-    total_count: Annotated[
-        int | None,
-        Field(description="Searches only: matches in the repositories this server may read; null when not known."),
-    ] = None
-    items: list[IssueItem]
-
-
-class Comment(Lean):
+class Comment(Row):
     id: int
-    author: str | None
+    author: str | None = None
     author_association: str
-    created_at: str | None
+    created_at: str | None = None
     body: str
     state: str | None = None
     path: str | None = None
     line: int | None = None
 
 
-class Issue(Lean):
+class Issue(Row):
+    """An issue, or a pull request (which has the fields after `body` too)."""
+
     number: int
     title: str
     state: str
-    state_reason: str | None
-    author: str | None
+    state_reason: str | None = None
+    author: str | None = None
     author_association: str
     labels: list[str]
-    assignees: list[str]
-    milestone: str | None
+    assignees: list[str] | None = None
+    milestone: str | None = None
     comments: int
-    created_at: str | None
-    updated_at: str | None
-    closed_at: str | None
+    created_at: str | None = None
+    updated_at: str | None = None
+    closed_at: str | None = None
     url: str
     body: str
+    draft: bool | None = None
+    merged: bool | None = None
+    mergeable: bool | None = None
+    head: str | None = None
+    head_sha: str | None = None
+    base: str | None = None
+    commits: int | None = None
+    additions: int | None = None
+    deletions: int | None = None
+    changed_files: int | None = None
+    merged_at: str | None = None
+
+
+class Check(Row):
+    name: str
+    kind: str
+    status: str
+    conclusion: str | None = None
+    summary: str | None = None
+    run_id: int | None = None
+    job_id: int | None = None
+    url: str | None = None
 
 
 class IssueResult(Paged):
     issue: Issue | None = None
-    comments: list[Comment]
-
-
-class Label(Lean):
-    name: str
-    description: str | None
-
-
-class LabelList(Paged):
-    labels: list[Label]
-
-
-class Pull(Lean):
-    number: int
-    title: str
-    state: str
-    draft: bool
-    merged: bool
-    mergeable: bool | None
-    author: str | None
-    author_association: str
-    head: str
-    head_sha: str
-    base: str
-    labels: list[str]
-    commits: int
-    additions: int
-    deletions: int
-    changed_files: int
-    comments: int
-    created_at: str | None
-    updated_at: str | None
-    merged_at: str | None
-    url: str
-    body: str
-
-
-class Check(Lean):
-    name: str
-    kind: str
-    status: str
-    conclusion: str | None
-    summary: str | None
-    run_id: int | None
-    job_id: int | None
-    url: str | None
-
-
-class PullResult(Paged):
-    pull: Pull | None = None
-    files: list[FileChange] | None = None
     comments: list[Comment] | None = None
+    files: list[FileChange] | None = None
     checks: list[Check] | None = None
 
 
 # --- actions -------------------------------------------------------------------------------------------
-class RunItem(Lean):
+class RunItem(Row):
     id: int
     workflow: str
     title: str
     status: str
-    conclusion: str | None
+    conclusion: str | None = None
     event: str
-    branch: str | None
+    branch: str | None = None
     head_sha: str
     run_number: int
     attempt: int
-    actor: str | None
-    created_at: str | None
+    actor: str | None = None
+    created_at: str | None = None
     url: str
 
 
-class RunList(Paged):
-    total_count: int
-    runs: list[RunItem]
-
-
-class Job(Lean):
+class Job(Row):
     id: int
     name: str
     status: str
-    conclusion: str | None
-    started_at: str | None
-    completed_at: str | None
+    conclusion: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
     failed_steps: list[str]
-    url: str | None
+    url: str | None = None
 
 
-class RunResult(Paged):
-    run: RunItem | None = None
-    jobs: list[Job]
+class RunsResult(Paged):
+    total_count: int | None = None
+    runs: list[RunItem]
+    jobs: list[Job] | None = None
 
 
-class JobLog(Lean):
+class JobLog(Row):
     job_id: int
     name: str
-    conclusion: str | None
+    conclusion: str | None = None
     failed_steps: list[str]
     errors: list[str]
     total_lines: int
@@ -314,18 +290,54 @@ class LogsResult(Lean):
     truncated: bool = False
 
 
+# --- security -------------------------------------------------------------------------------------------
+class Alert(Row):
+    """A Dependabot, code scanning or secret scanning alert, or a repository security advisory.
+
+    A secret scanning alert never carries the secret: only its type, state and where it was found.
+    """
+
+    repo: str
+    number: int | None = None
+    ghsa_id: str | None = None
+    cve_id: str | None = None
+    state: str
+    severity: str | None = None
+    title: str
+    package: str | None = None
+    vulnerable: str | None = None
+    fixed_in: str | None = None
+    rule: str | None = None
+    tool: str | None = None
+    path: str | None = None
+    line: int | None = None
+    message: str | None = None
+    validity: str | None = None
+    resolution: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    detail: str | None = None
+    url: str | None = None
+
+
+class AlertList(Paged):
+    alerts: list[Alert]
+    more_in: Annotated[list[str] | None, Field(description="Repositories with more alerts: ask with `repo`.")] = None
+    notes: list[str] | None = None
+
+
 # --- context -------------------------------------------------------------------------------------------
-class RateBucket(Lean):
+class RateBucket(Row):
     limit: int
     remaining: int
     reset: str
 
 
 class WhoAmI(Lean):
-    login: str | None
-    name: str | None
+    login: str | None = None
+    name: str | None = None
     type: str
-    token_scopes: list[str] | None
+    token_scopes: list[str] | None = None
     api_url: str
     repos: list[str]
     write_repos: list[str]
@@ -337,7 +349,7 @@ class WhoAmI(Lean):
 # --- writes -------------------------------------------------------------------------------------------
 class Created(Lean):
     repo: str
-    number: int | None
+    number: int | None = None
     id: int
     url: str
 

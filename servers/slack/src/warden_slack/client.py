@@ -9,18 +9,22 @@ never stack. slack-sdk is imported on first use: start-up stays fast and needs n
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import http.client
 import logging
 import random
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 
-from warden_core.errors import NotConfigured, Timeout, UpstreamUnavailable, WardenError
+from warden_core.errors import InvalidArgument, NotConfigured, PolicyDenied, Timeout, UpstreamUnavailable, WardenError
 from warden_core.resilience import Backend
 from warden_slack import __version__
 from warden_slack.errors import from_slack, retry_after, transport_failure
@@ -60,6 +64,15 @@ def _rate_limit_handler(max_wait: float) -> RetryHandler:
             state.increment_current_attempt()
 
     return BoundedRateLimitRetry(max_retry_count=1)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A file download answered with a redirect is refused, never followed (it would leave Slack's hosts)."""
+
+    def redirect_request(  # noqa: PLR0917  (urllib's signature)
+        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> None:
+        raise PolicyDenied("Slack redirected the file download; it is not followed (often: the token lacks files:read)")
 
 
 class SlackClient:
@@ -107,6 +120,53 @@ class SlackClient:
     ) -> dict[str, Any]:
         """Call a read method (form-encoded, as the SDK sends them); transient failures are retried."""
         return await self._call(method, {"params": dict(params or {})}, using=using, what=what, retry=True)
+
+    def check_download_url(self, url: str) -> None:
+        """Refuse a file URL that is not https on one of Slack's file hosts (or the configured API host)."""
+        parts = urlsplit(url)
+        api = urlsplit(self.settings.api_url)
+        host = (parts.hostname or "").lower()
+        if parts.username or parts.password or not host:
+            raise PolicyDenied("the file's download URL carries credentials or no host; refused")
+        if (parts.scheme, parts.netloc) == (api.scheme, api.netloc):
+            return  # the API host the operator configured (a loopback fake in tests)
+        if parts.scheme != "https":
+            raise PolicyDenied("the file's download URL is not https; refused")
+        if not any(fnmatch.fnmatchcase(host, pattern.lower()) for pattern in self.settings.file_hosts):
+            raise PolicyDenied(f"the file is hosted on {host}, which is not in {Settings.env_name('file_hosts')}")
+
+    async def download(self, url: str, *, what: str) -> bytes:
+        """A file's bytes from Slack's file host, with the bot token, no redirects, at most `max_file_bytes`.
+
+        The URL is checked before any connection; the token is sent only to a host that passed.
+        """
+        self.check_download_url(url)
+        secret = self.settings.bot_token
+        if secret is None:
+            raise NotConfigured(self.setting("bot"), "the Slack bot token")
+        limit = self.settings.max_file_bytes
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects())
+        # The URL was checked above: https on a Slack file host, or the configured API host.
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {secret.get_secret_value()}"})  # noqa: S310
+
+        def fetch() -> bytes:
+            try:
+                with opener.open(request, timeout=self.settings.backend_timeout) as response:
+                    data: bytes = response.read(limit + 1)
+            except urllib.error.HTTPError as exc:
+                if exc.code >= 500:
+                    raise transport_failure(exc, "the file download") from None
+                raise UpstreamUnavailable(f"Slack answered HTTP {exc.code} for {what}") from None
+            except (OSError, http.client.HTTPException) as exc:
+                raise transport_failure(exc, "the file download") from None
+            if len(data) > limit:
+                raise InvalidArgument(f"{what} is larger than {Settings.env_name('max_file_bytes')} ({limit} bytes)")
+            return data
+
+        async def once() -> bytes:
+            return await anyio.to_thread.run_sync(fetch, abandon_on_cancel=True)
+
+        return await self.backend.call(once)
 
     async def write(self, method: str, body: Mapping[str, Any], *, what: str = "") -> dict[str, Any]:
         """Call a write method with a JSON body (booleans stay booleans). Never retried by the core.

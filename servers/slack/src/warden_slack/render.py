@@ -104,6 +104,14 @@ def render_text(text: str, users: Mapping[str, str], channels: Mapping[str, str]
     return defang_links(text)
 
 
+def inert(text: str) -> str:
+    """The text of a file or canvas, as data: invisible characters removed and links defanged.
+
+    Unlike message text, a file is not Slack markup, so nothing is unescaped or resolved.
+    """
+    return defang_links(strip_invisible(text))
+
+
 def escape_outgoing(text: str) -> str:
     """Text for chat.postMessage: no invisible characters, and no markup the agent did not mean literally."""
     return strip_invisible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -40,6 +40,13 @@ class Settings(CoreSettings):
     allow_dms: bool = Field(False, description="Allow direct messages and group DMs (they must still be allowlisted).")
     directory_ttl: float = Field(300.0, ge=0, description="Seconds the channel and user directories are cached.")
     max_message_chars: int = Field(4000, ge=100, le=40000, description="Longest message text returned, in characters.")
+    file_hosts: CommaList = Field(
+        ("files.slack.com",),
+        description="Hosts file downloads may go to (https only, with the bot token), besides the API host.",
+    )
+    max_file_bytes: int = Field(
+        1_000_000, ge=1024, le=20_000_000, description="Largest file whose text is read; larger files are refused."
+    )
 
     @field_validator("bot_token", "user_token")
     @classmethod

@@ -20,7 +20,7 @@ from warden_aws.client import AwsClient
 from warden_aws.policy import describe_condition, explain
 from warden_aws.render import Masker, decode_cursor, encode_cursor, take_page
 from warden_aws.settings import Settings
-from warden_aws.tools.common import Cursor, Out, Region
+from warden_aws.tools.common import Cursor, Out, Region, Row
 from warden_core import Access, Budget, InvalidArgument, ToolSpec, json_size, truncate_text
 from warden_core.errors import PolicyDenied
 
@@ -31,31 +31,31 @@ _HTML = re.compile(r"<[^>]+>")
 Service = Annotated[
     str,
     Field(
-        description="AWS service as botocore names it: ec2, s3, logs, cloudwatch, lambda, ...",
+        description="botocore's name: ec2, s3, logs, ...",
         pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
     ),
 ]
 Operation = Annotated[
     str,
     Field(
-        description="API operation, e.g. DescribeInstances (describe_instances also works).",
+        description="e.g. DescribeInstances.",
         pattern=r"^[A-Za-z][A-Za-z0-9_]{0,127}$",
     ),
 ]
 OptionalOperation = Annotated[
     str | None,
     Field(
-        description="An operation to describe; omit to list the service's read operations.",
+        description="Omit to list the service's read operations.",
         pattern=r"^[A-Za-z][A-Za-z0-9_]{0,127}$",
     ),
 ]
 Parameters = Annotated[
     dict[str, Any] | None,
-    Field(description='The operation\'s request parameters, exactly as in the AWS API (e.g. {"Filters": [...]}).'),
+    Field(description="Request parameters, as in the AWS API."),
 ]
 PageSize = Annotated[
     int | None,
-    Field(description="Items per page for paginated operations (their MaxResults-style parameter).", ge=1, le=1000),
+    Field(description="Items per page (paginated operations).", ge=1, le=1000),
 ]
 
 
@@ -63,17 +63,15 @@ class ApiResult(Out):
     service: str
     operation: str
     region: str
-    result: dict[str, Any] | None = Field(description="The answer, minus request metadata; sensitive members masked.")
-    result_text: str | None = Field(
-        None, description="Only when the answer was too large to cut by items: its JSON, cut."
-    )
-    truncated: bool = Field(description="True when something was left out; next_cursor continues where it stopped.")
-    next_cursor: str | None = Field(description="Pass back as cursor for the next items; null at the end.")
-    masked: list[str] = Field(description="Paths of members replaced by [sensitive].")
+    result: dict[str, Any] | None = None
+    result_text: str | None = Field(None, description="An answer too large to cut by items, as JSON, cut.")
+    truncated: bool
+    next_cursor: str | None = None
+    masked: list[str] = Field(description="Paths replaced by [sensitive].")
     note: str | None = None
 
 
-class ParameterInfo(Out):
+class ParameterInfo(Row):
     name: str
     type: str
     required: bool
@@ -83,16 +81,16 @@ class ParameterInfo(Out):
 
 class ApiInfo(Out):
     service: str
-    service_allowed: bool = Field(description="Whether this server's service allowlist admits the service.")
+    service_allowed: bool
     operation: str | None = None
     classification: str | None = Field(None, description="read, sensitive, write or unknown.")
     reason: str | None = None
-    callable: bool | None = Field(None, description="Whether aws_call would run this operation (with plain arguments).")
+    callable: bool | None = Field(None, description="Whether aws_call runs it (with plain arguments).")
     paginated: bool | None = None
     page_size_parameter: str | None = None
     parameters: list[ParameterInfo] | None = None
     output_members: list[str] | None = None
-    read_operations: list[str] | None = Field(None, description="The service's read operations (without operation).")
+    read_operations: list[str] | None = None
     counts: dict[str, int] | None = None
     truncated: bool = False
 
@@ -307,12 +305,9 @@ def _call_spec(aws: AwsClient, settings: Settings, resolver: Resolver) -> ToolSp
         name="aws_call",
         title="Call an AWS read API",
         description=(
-            "Call one AWS API operation by service and operation name (botocore names, e.g. ec2 "
-            "DescribeSecurityGroups) with its request parameters. Only operations reviewed as reads run; "
-            "writes, credential-minting and secret-revealing calls are refused before any request. Unknown "
-            "names or parameters are refused with the valid choices. Paginated operations return one page "
-            "and next_cursor; sensitive fields are masked; truncated says when the output cap cut the answer. "
-            "Prefer the dedicated aws_* tools when one fits."
+            "Call one AWS read API operation (botocore names: ec2 DescribeSecurityGroups) with its parameters. "
+            "Writes and calls that mint credentials or reveal secrets are refused; sensitive fields are "
+            "masked; one page per call. Prefer a dedicated aws_* tool when one fits."
         ),
         group="api",
         access=Access.READ,
@@ -386,11 +381,10 @@ def _info_spec(aws: AwsClient, settings: Settings, resolver: Resolver) -> ToolSp
         name="aws_api_info",
         title="Describe an AWS API",
         description=(
-            "Look up an AWS service or operation in botocore's model, without calling AWS: with only a "
-            "service, list its read operations; with an operation, show its parameters (type, required, "
-            "allowed values), whether it is paginated, and whether aws_call may run it and why."
+            "A service's read operations, or one operation's parameters, paging and whether aws_call may run "
+            "it, from botocore's model (no AWS call)."
         ),
-        group="api",
+        group="api_docs",
         access=Access.READ,
         handler=info,
         open_world=False,

@@ -11,13 +11,13 @@ from warden_core import Access, ToolSpec
 
 
 class WhoAmI(Out):
-    account: str = Field(description="AWS account id of the credential.")
-    arn: str = Field(description="ARN of the calling identity (user, role session, ...).")
+    account: str
+    arn: str
     user_id: str
     partition: str
-    region: str = Field(description="Default region for tools called without a region.")
-    profile: str | None = Field(description="AWS profile in use; null means the standard credential chain.")
-    account_allowed: bool = Field(description="Whether this server's policy lets it read data in this account.")
+    region: str = Field(description="The default region.")
+    profile: str | None = Field(None, description="Null: the standard credential chain.")
+    account_allowed: bool
     allowed_accounts: list[str]
     allowed_regions: list[str]
     allowed_services: list[str]
@@ -48,9 +48,8 @@ def specs(aws: AwsClient, settings: Settings) -> list[ToolSpec]:
             name="aws_whoami",
             title="Who am I in AWS",
             description=(
-                "Show the AWS identity this server uses (STS caller identity: account, ARN), its default "
-                "region, and the accounts, regions and services its policy allows. Call this first when unsure "
-                "which account or region other tools will read."
+                "The AWS identity this server uses (account, ARN), its default region, and the accounts, regions "
+                "and services it may read. Call it first when unsure where other tools read."
             ),
             group="identity",
             access=Access.READ,

@@ -9,7 +9,7 @@ from pydantic import Field
 from warden_aws.client import AwsClient
 from warden_aws.render import decode_cursor, plain, take_page
 from warden_aws.settings import Settings
-from warden_aws.tools.common import Cursor, Out, Region
+from warden_aws.tools.common import Cursor, Out, Region, Row
 from warden_core import Access, Budget, InvalidArgument, ToolSpec, strip_invisible, truncate_text
 
 InstanceState = Literal["pending", "running", "shutting-down", "terminated", "stopping", "stopped"]
@@ -37,42 +37,42 @@ KeyPageSize = Annotated[int, Field(description="Keys (and folders) per page.", g
 LambdaPageSize = Annotated[int, Field(description="Functions per page.", ge=1, le=50)]
 
 
-class Instance(Out):
+class Instance(Row):
     id: str
-    name: str | None
-    type: str | None
-    state: str | None
-    az: str | None
-    launched: str | None
-    private_ip: str | None
-    public_ip: str | None
-    vpc_id: str | None
-    subnet_id: str | None
-    platform: str | None
-    lifecycle: str | None = Field(description="spot or scheduled; null for on-demand.")
+    name: str | None = None
+    type: str | None = None
+    state: str | None = None
+    az: str | None = None
+    launched: str | None = None
+    private_ip: str | None = None
+    public_ip: str | None = None
+    vpc_id: str | None = None
+    subnet_id: str | None = None
+    platform: str | None = None
+    lifecycle: str | None = Field(None, description="spot or scheduled; null for on-demand.")
 
 
 class Instances(Out):
     region: str
     instances: list[Instance]
     truncated: bool = Field(description="True when the output cap cut this page; next_cursor continues.")
-    next_cursor: str | None
+    next_cursor: str | None = None
 
 
-class Bucket(Out):
+class Bucket(Row):
     name: str
-    created: str | None
-    region: str | None = Field(description="Bucket region when AWS reports it.")
+    created: str | None = None
+    region: str | None = Field(None, description="Bucket region when AWS reports it.")
 
 
 class Buckets(Out):
     buckets: list[Bucket]
     hidden_by_region_policy: int = Field(description="Buckets left out because their region is not allowed.")
     truncated: bool
-    next_cursor: str | None
+    next_cursor: str | None = None
 
 
-class S3Entry(Out):
+class S3Entry(Row):
     key: str
     kind: Literal["object", "folder"]
     size: int | None = None
@@ -85,27 +85,27 @@ class S3Listing(Out):
     prefix: str
     entries: list[S3Entry]
     truncated: bool
-    next_cursor: str | None
+    next_cursor: str | None = None
 
 
-class Function(Out):
+class Function(Row):
     name: str
-    runtime: str | None
-    handler: str | None
-    memory_mb: int | None
-    timeout_s: int | None
-    code_size: int | None
-    last_modified: str | None
+    runtime: str | None = None
+    handler: str | None = None
+    memory_mb: int | None = None
+    timeout_s: int | None = None
+    code_size: int | None = None
+    last_modified: str | None = None
     architectures: list[str]
-    package_type: str | None
-    description: str | None
+    package_type: str | None = None
+    description: str | None = None
 
 
 class Functions(Out):
     region: str
     functions: list[Function]
     truncated: bool
-    next_cursor: str | None
+    next_cursor: str | None = None
 
 
 def _short(value: Any, limit: int = 256) -> str | None:

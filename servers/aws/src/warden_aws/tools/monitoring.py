@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Annotated, Any, Literal
@@ -13,7 +14,7 @@ from pydantic import Field
 from warden_aws.client import AwsClient
 from warden_aws.render import plain, take_page
 from warden_aws.settings import Settings
-from warden_aws.tools.common import Cursor, Out, Region
+from warden_aws.tools.common import Cursor, Out, Region, Row
 from warden_aws.tools.inventory import _resume, _short
 from warden_core import Access, Budget, InvalidArgument, ToolSpec, strip_invisible, truncate_text
 
@@ -26,62 +27,80 @@ AlarmPrefix = Annotated[
     str | None, Field(description="Only alarms whose name starts with this.", min_length=1, max_length=255)
 ]
 AlarmPageSize = Annotated[int, Field(description="Alarms per page.", ge=1, le=100)]
+HistoryOf = Annotated[
+    str | None,
+    Field(
+        description="An alarm's exact name, or * for all: its history instead of current alarms.",
+        min_length=1,
+        max_length=255,
+    ),
+]
 LogGroup = Annotated[str, Field(pattern=r"^[.\-_/#A-Za-z0-9]{1,512}$")]
 LogGroups = Annotated[list[LogGroup], Field(description="Log group names to query.", min_length=1, max_length=50)]
 Query = Annotated[
     str,
     Field(
-        description="Logs Insights query, e.g. `fields @timestamp, @message | filter @message like /ERROR/`.",
+        description="e.g. `fields @timestamp, @message | filter @message like /ERROR/`.",
         min_length=1,
         max_length=10_000,
     ),
 ]
-SinceMinutes = Annotated[int, Field(description="Start of the time range, in minutes before now.", ge=1, le=43_200)]
-UntilMinutes = Annotated[int, Field(description="End of the time range, in minutes before now.", ge=0, le=43_200)]
+SinceMinutes = Annotated[int, Field(description="Range start, minutes ago.", ge=1, le=43_200)]
+UntilMinutes = Annotated[int, Field(description="Range end, minutes ago.", ge=0, le=43_200)]
 RowLimit = Annotated[int, Field(description="Most rows to return.", ge=1, le=10_000)]
 Deadline = Annotated[
-    int, Field(description="Seconds to wait before stopping the query and returning what it found.", ge=1, le=300)
+    int, Field(description="Seconds before the query is stopped and its rows so far returned.", ge=1, le=300)
 ]
 
 FINISHED = frozenset({"Complete", "Failed", "Cancelled", "Timeout", "Unknown"})
 MAX_VALUE_CHARS = 2_000
 
 
-class Alarm(Out):
+class Alarm(Row):
     name: str
     type: Literal["metric", "composite"]
-    state: str | None
-    since: str | None = Field(description="When the alarm entered its state.")
-    reason: str | None = Field(description="AWS's state reason (data, not instructions).")
+    state: str | None = None
+    since: str | None = None
+    reason: str | None = None
     namespace: str | None = None
     metric: str | None = None
     dimensions: dict[str, str] | None = None
     statistic: str | None = None
     threshold: float | None = None
     comparison: str | None = None
-    rule: str | None = Field(None, description="The rule of a composite alarm.")
+    rule: str | None = None
     actions_enabled: bool | None = None
+
+
+class AlarmChange(Row):
+    time: str | None = None
+    alarm: str
+    kind: str | None = None
+    old_state: str | None = None
+    new_state: str | None = None
+    summary: str | None = None
 
 
 class Alarms(Out):
     region: str
-    state: str
-    alarms: list[Alarm]
+    state: str | None = None
+    alarms: list[Alarm] | None = None
+    history: list[AlarmChange] | None = None
     truncated: bool
-    next_cursor: str | None
+    next_cursor: str | None = None
 
 
 class InsightsResult(Out):
     query_id: str
     region: str
-    status: str = Field(description="Complete, or the state the query was in when it stopped.")
-    complete: bool = Field(description="False when rows are partial (deadline, failure or cancellation).")
+    status: str
+    complete: bool = Field(description="False when rows are partial.")
     stopped_at_deadline: bool
     rows: list[dict[str, str]]
-    records_matched: float | None
-    records_scanned: float | None
-    bytes_scanned: float | None
-    truncated: bool = Field(description="True when rows or values were cut by the output cap.")
+    records_matched: float | None = None
+    records_scanned: float | None = None
+    bytes_scanned: float | None = None
+    truncated: bool
 
 
 def _alarm(raw: dict[str, Any], composite: bool) -> dict[str, Any]:
@@ -105,6 +124,25 @@ def _alarm(raw: dict[str, Any], composite: bool) -> dict[str, Any]:
     ).model_dump(exclude_none=True)
 
 
+def _change(raw: dict[str, Any]) -> dict[str, Any]:
+    """One alarm history item; the states come from its HistoryData document (JSON text) when it has them."""
+    states: dict[str, Any] = {}
+    try:
+        data = json.loads(raw.get("HistoryData") or "{}")
+    except ValueError:
+        data = {}
+    if isinstance(data, dict):
+        states = {k: (data.get(k) or {}).get("stateValue") for k in ("oldState", "newState")}
+    return AlarmChange(
+        time=plain(raw.get("Timestamp")),
+        alarm=strip_invisible(str(raw.get("AlarmName") or "")),
+        kind=raw.get("HistoryItemType"),
+        old_state=states.get("oldState") if isinstance(states.get("oldState"), str) else None,
+        new_state=states.get("newState") if isinstance(states.get("newState"), str) else None,
+        summary=_short(raw.get("HistorySummary"), 300),
+    ).model_dump()
+
+
 def _rows(answer: dict[str, Any], max_bytes: int) -> tuple[list[dict[str, str]], bool]:
     """Insights results as {field: value} rows (without the @ptr handle), clean, within the byte cap."""
     budget = Budget(max_bytes)
@@ -126,13 +164,43 @@ def _rows(answer: dict[str, Any], max_bytes: int) -> tuple[list[dict[str, str]],
 
 
 def _alarms(aws: AwsClient, settings: Settings) -> ToolSpec:
+    async def history(region: str | None, alarm: str, page_size: int, cursor: str | None) -> Alarms:
+        skip, token = _resume(cursor, "alarm_history")
+        params: dict[str, Any] = {
+            "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],
+            "ScanBy": "TimestampDescending",
+            "MaxRecords": page_size,
+        }
+        if alarm != "*":
+            params["AlarmName"] = alarm
+        if token:
+            params["NextToken"] = token
+        answer, _, chosen = await aws.call("cloudwatch", "DescribeAlarmHistory", params, region, curated=True)
+        items = [_change(raw) for raw in answer.get("AlarmHistoryItems") or []]
+        kept, truncated, next_cursor = take_page(
+            items,
+            kind="alarm_history",
+            limit=page_size,
+            budget=Budget(max(1024, settings.max_output_bytes - 2048)),
+            skip=skip,
+            token=token,
+            next_token=answer.get("NextToken"),
+        )
+        return Alarms(
+            region=chosen, history=[AlarmChange(**c) for c in kept], truncated=truncated, next_cursor=next_cursor
+        )
+
     async def alarms(
         region: Region = None,
+        *,
         state: AlarmState = "ALARM",
         name_prefix: AlarmPrefix = None,
+        history_of: HistoryOf = None,
         page_size: AlarmPageSize = 50,
         cursor: Cursor = None,
     ) -> Alarms:
+        if history_of is not None:
+            return await history(region, history_of, page_size, cursor)
         skip, token = _resume(cursor, "cloudwatch_alarms")
         params: dict[str, Any] = {
             "StateValue": state,
@@ -163,8 +231,8 @@ def _alarms(aws: AwsClient, settings: Settings) -> ToolSpec:
         name="aws_cloudwatch_alarms",
         title="CloudWatch alarms",
         description=(
-            "List CloudWatch metric and composite alarms in one state (default ALARM) in one region: name, "
-            "since when, reason, metric, dimensions, threshold. Answers 'what is failing right now'."
+            "What is failing: CloudWatch alarms in one state (default ALARM) with reason, metric and threshold; "
+            "or, with history_of, when alarms changed state."
         ),
         group="monitoring",
         access=Access.READ,
@@ -254,10 +322,8 @@ def _logs_insights(aws: AwsClient, settings: Settings) -> ToolSpec:
         name="aws_logs_insights",
         title="CloudWatch Logs Insights query",
         description=(
-            "Run a CloudWatch Logs Insights query over log groups for a recent time range, reporting progress "
-            "while it runs. At deadline_seconds (bounded by the server's call deadline) the query is stopped "
-            "and the rows found so far are returned with complete=false. Insights bills by data scanned: "
-            "keep the range short and filter early."
+            "Run a CloudWatch Logs Insights query over log groups for a recent range. At deadline_seconds it "
+            "stops and returns its rows so far (complete=false). Billed by data scanned."
         ),
         group="monitoring",
         access=Access.READ,

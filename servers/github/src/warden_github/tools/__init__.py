@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from warden_core import ToolSpec
-from warden_github.tools import actions, context, issues, pulls, repos
+from warden_github.tools import actions, context, issues, pulls, repos, search, security
 from warden_github.tools.common import Deps
 
-GROUPS = (repos, issues, pulls, actions, context)
-DEFAULT_GROUPS = ("repos", "issues", "pull_requests", "actions", "context")
+GROUPS = (search, repos, issues, pulls, actions, security, context)
+DEFAULT_GROUPS = ("repos", "issues", "pull_requests", "actions", "security", "context")
 
 
 def all_specs(deps: Deps) -> list[ToolSpec]:

@@ -17,7 +17,7 @@ from warden_core import Access, InvalidArgument, NotFound, PermissionDenied, Too
 from warden_core.audit import note_target
 from warden_github.client import api_path
 from warden_github.content import login, opt_text, text
-from warden_github.models import Check, Job, JobLog, LogsResult, RunItem, RunList, RunResult
+from warden_github.models import Check, Job, JobLog, LogsResult, RunItem, RunsResult
 from warden_github.tools.common import (
     REPOS,
     Cursor,
@@ -25,7 +25,6 @@ from warden_github.tools.common import (
     Limit,
     Position,
     Repo,
-    RunId,
     concurrently,
     decode_cursor,
     fill,
@@ -35,6 +34,7 @@ from warden_github.tools.common import (
 )
 
 GROUP = "actions"
+RUNS = "runs"
 
 FAILED = frozenset({"failure", "timed_out", "startup_failure", "action_required", "error"})
 PENDING = frozenset({"queued", "in_progress", "waiting", "requested", "pending"})
@@ -58,11 +58,12 @@ Workflow = Annotated[
     Field(description="Only runs of this workflow (ci.yml, or its id).", pattern=r"^[A-Za-z0-9._-]{1,100}$"),
     AfterValidator(not_only_dots_opt),
 ]
+OneRun = Annotated[int | None, Field(description="One run: with its jobs.", ge=1)]
 OptJobId = Annotated[int | None, Field(description="One job (a check's job_id).", ge=1)]
 OptRunId = Annotated[int | None, Field(description="The jobs of this workflow run.", ge=1)]
-OptPull = Annotated[int | None, Field(description="The failed CI jobs of this pull request's head commit.", ge=1)]
+OptPull = Annotated[int | None, Field(description="A pull request: its head commit's failed jobs.", ge=1)]
 FailedOnly = Annotated[bool, Field(description="With run_id: only failed jobs.")]
-TailLines = Annotated[int, Field(description="Log lines to return from the end of each job.", ge=1, le=2000)]
+TailLines = Annotated[int, Field(description="Log lines from the end of each job.", ge=1, le=2000)]
 
 
 def severity(check: Check) -> int:
@@ -227,6 +228,7 @@ class ActionTools:
         self,
         *,
         repo: Repo,
+        run_id: OneRun = None,
         branch: Branch = None,
         event: Event = None,
         status: RunStatus = None,
@@ -234,7 +236,9 @@ class ActionTools:
         workflow: Workflow = None,
         cursor: Cursor = "",
         limit: Limit = 20,
-    ) -> RunList:
+    ) -> RunsResult:
+        if run_id is not None:
+            return await self._run(repo, run_id, cursor, limit)
         owner, name = split(repo)
         note_target(repo)
         filters = {"branch": branch, "event": event, "status": status, "head_sha": head_sha}
@@ -255,26 +259,26 @@ class ActionTools:
             budget=budget,
             convert=lambda item: run_item(self.deps, item),
         )
-        return RunList(
+        return RunsResult(
             total_count=int(page.data.get("total_count") or 0),
             runs=runs,
             next_cursor=next_cursor,
             truncated=budget.cut,
         )
 
-    async def get_run(self, *, repo: Repo, run_id: RunId, cursor: Cursor = "", limit: Limit = 30) -> RunResult:
+    async def _run(self, repo: str, run_id: int, cursor: str, limit: int) -> RunsResult:
         owner, name = split(repo)
         note_target(f"{repo} run {run_id}")
         key = query_key("gh_get_run", repo=repo.lower(), run_id=run_id)
         position = decode_cursor(cursor, key, limit)
-        run = None
+        runs = []
         if not cursor:
             data = (
                 await self.client.get(
                     api_path("repos", owner, name, "actions", "runs", run_id), what=f"run {run_id} in {repo}"
                 )
             ).data
-            run = run_item(self.deps, data)
+            runs.append(run_item(self.deps, data))
         page = await self.client.get(
             api_path("repos", owner, name, "actions", "runs", run_id, "jobs"),
             {"filter": "latest", "per_page": position.per_page, "page": position.page},
@@ -284,7 +288,7 @@ class ActionTools:
         jobs, next_cursor = fill(
             page, page.data.get("jobs") or [], position=position, key=key, budget=budget, convert=job_of
         )
-        return RunResult(run=run, jobs=jobs, next_cursor=next_cursor, truncated=budget.cut)
+        return RunsResult(runs=runs, jobs=jobs, next_cursor=next_cursor, truncated=budget.cut)
 
     async def get_job_logs(
         self,
@@ -380,28 +384,20 @@ class ActionTools:
                 name="gh_list_runs",
                 title="List workflow runs",
                 description=(
-                    "List GitHub Actions workflow runs, newest first, by branch, event, status, commit or workflow."
+                    "List GitHub Actions workflow runs, newest first, by branch, event, status, commit or workflow; "
+                    "or with run_id, one run and its jobs with their failed steps."
                 ),
-                group=GROUP,
+                group=RUNS,
                 access=read,
                 handler=self.list_runs,
-                resource_args=on_repo,
-            ),
-            ToolSpec(
-                name="gh_get_run",
-                title="Get workflow run",
-                description="Get a workflow run and its jobs, with each job's failed steps.",
-                group=GROUP,
-                access=read,
-                handler=self.get_run,
                 resource_args=on_repo,
             ),
             ToolSpec(
                 name="gh_get_job_logs",
                 title="Get CI job logs",
                 description=(
-                    "Why did CI fail? Give one of: pull (its failed jobs), run_id (its jobs; failed only by default) "
-                    "or job_id. Returns per job the failed steps, `##[error]` lines and the last tail_lines log lines."
+                    "Why did CI fail? For one of pull, run_id or job_id: each failed job's failed steps, "
+                    "`##[error]` lines and last tail_lines log lines."
                 ),
                 group=GROUP,
                 access=read,

@@ -18,10 +18,11 @@ from typing import Annotated, Any, TypeVar
 import anyio
 from pydantic import AfterValidator, BaseModel, Field
 
-from warden_core import Budget, InvalidArgument, PolicyDenied, WardenError
+from warden_core import Budget, InvalidArgument, PolicyDenied, WardenError, json_size
 from warden_core.policy import Policy
 from warden_github.client import GitHubClient, Page
-from warden_github.content import Content, was_cut
+from warden_github.content import Content, opt_text, text, was_cut
+from warden_github.models import Comment, Item
 from warden_github.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -29,13 +30,13 @@ M = TypeVar("M", bound=BaseModel)
 REPOS = "repos"
 WRITE_REPOS = "write_repos"
 
-REPO_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+REPO_PATTERN = r"^[\w.-]+/[\w.-]+$"  # ASCII only: `_repo` checks
 _REF_CHARS = re.compile(r"^[A-Za-z0-9._/+@-]+$")
 
 
 def _repo(value: str | None) -> str | None:
     # `.` and `..` are not repository names, and in a URL path they would climb out of /repos/owner.
-    if value is not None and any(part.strip(".") == "" for part in value.split("/")):
+    if value is not None and (not value.isascii() or any(part.strip(".") == "" for part in value.split("/"))):
         raise ValueError("not an owner/name repository")
     return value
 
@@ -50,7 +51,7 @@ def not_only_dots_opt(value: str | None) -> str | None:
     return None if value is None else not_only_dots(value)
 
 
-def _ref(value: str | None) -> str | None:
+def ref_name(value: str | None) -> str | None:
     if value is not None and (
         ".." in value or value.startswith(("/", "-", ".")) or value.endswith(("/", ".lock")) or "//" in value
     ):
@@ -66,38 +67,28 @@ def _file_path(value: str) -> str:
 
 
 # --- Argument types (module-level: see the module docstring). ----------------------------------------
-Repo = Annotated[
-    str, Field(description="Repository as owner/name.", pattern=REPO_PATTERN, max_length=140), AfterValidator(_repo)
-]
+Repo = Annotated[str, Field(description="owner/name", pattern=REPO_PATTERN, max_length=140), AfterValidator(_repo)]
 OptRepo = Annotated[
     str | None,
-    Field(description="Only this repository (owner/name).", pattern=REPO_PATTERN, max_length=140),
+    Field(description="Only this owner/name.", pattern=REPO_PATTERN, max_length=140),
     AfterValidator(_repo),
 ]
 Number = Annotated[int, Field(description="Issue or pull request number.", ge=1, le=10_000_000)]
-Cursor = Annotated[str, Field(description="next_cursor from the previous page.", max_length=400)]
+Cursor = Annotated[str, Field(max_length=400)]  # a next_cursor: the name says it
 Limit = Annotated[int, Field(description="Items per page.", ge=1, le=100)]
 Query = Annotated[
     str, Field(description="GitHub search syntax, without repo:/org:/user: qualifiers.", min_length=1, max_length=200)
 ]
 Ref = Annotated[
     str | None,
-    Field(description="Branch, tag or commit SHA (default branch if omitted).", pattern=r"^[A-Za-z0-9._/+@-]{1,200}$"),
-    AfterValidator(_ref),
+    Field(description="Branch, tag or SHA; default: the default branch.", pattern=r"^[A-Za-z0-9._/+@-]{1,200}$"),
+    AfterValidator(ref_name),
 ]
 FilePath = Annotated[
     str,
-    Field(
-        description="Path from the repository root; empty for the root.", max_length=1000, pattern=r"^[^\x00-\x1f]*$"
-    ),
+    Field(description="Path from the repository root.", max_length=1000, pattern=r"^[^\x00-\x1f]*$"),
     AfterValidator(_file_path),
 ]
-CommitRef = Annotated[
-    str,
-    Field(description="Commit SHA, branch or tag.", pattern=r"^[A-Za-z0-9._/+@-]{1,200}$"),
-    AfterValidator(_ref),
-]
-RunId = Annotated[int, Field(description="Workflow run id.", ge=1)]
 
 
 class Allowance(Budget):
@@ -110,6 +101,17 @@ class Allowance(Budget):
     @property
     def cut(self) -> bool:
         return self.truncated or self.text_cut
+
+
+def take_json_text(budget: Budget, value: str) -> str:
+    """As much of `value` as fits the budget once written as a JSON string (newlines and quotes take two bytes)."""
+    kept = budget.take_text(value)
+    budget.used -= len(kept.encode())
+    while kept and json_size(kept) - 2 > budget.remaining:
+        kept = kept[: len(kept) - (json_size(kept) - 2 - budget.remaining)]
+        budget.truncated = True
+    budget.used += json_size(kept) - 2
+    return kept
 
 
 # --- Dependencies of the tool handlers. ------------------------------------------------------------------
@@ -315,3 +317,42 @@ def repo_of_url(url: Any) -> str | None:
     """`owner/name` from an API URL such as https://api.github.com/repos/owner/name/issues/1."""
     match = re.search(r"/repos/([^/]+/[^/?#]+)", str(url or ""))
     return match.group(1) if match else None
+
+
+# --- Conversions several tools share. --------------------------------------------------------------------
+def labels_of(item: dict[str, Any]) -> list[str]:
+    return [text(label.get("name"), 50) for label in item.get("labels") or [] if isinstance(label, dict)]
+
+
+def issue_item(deps: Deps, item: dict[str, Any], repo: str | None = None) -> Item:
+    """A list entry for an issue or pull request (search results carry their repository)."""
+    fields = deps.content.authored(item)
+    pull = item.get("pull_request")
+    return Item(
+        repo=repo,
+        number=int(item["number"]),
+        title=fields["title"],
+        state=str(item.get("state") or ""),
+        author=fields["author"],
+        author_association=fields["author_association"],
+        labels=labels_of(item),
+        comments=item.get("comments"),
+        draft=item.get("draft") if pull is not None or "head" in item else None,
+        head=opt_text((item.get("head") or {}).get("ref"), 200) if "head" in item else None,
+        base=opt_text((item.get("base") or {}).get("ref"), 200) if "base" in item else None,
+        updated_at=item.get("updated_at"),
+    )
+
+
+def comment(deps: Deps, item: dict[str, Any], limit: int) -> Comment:
+    fields = deps.content.authored(item, body_limit=limit)
+    return Comment(
+        id=int(item["id"]),
+        author=fields["author"],
+        author_association=fields["author_association"],
+        created_at=item.get("submitted_at") or item.get("created_at"),
+        body=fields["body"],
+        state=item.get("state"),
+        path=opt_text(item.get("path"), 1000),
+        line=item.get("line") if isinstance(item.get("line"), int) else None,
+    )

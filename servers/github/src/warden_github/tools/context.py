@@ -67,8 +67,8 @@ class ContextTools:
                 name="gh_whoami",
                 title="Who am I",
                 description=(
-                    "Who this server acts as on GitHub, which repositories it may read and write, and the rate limit "
-                    "left. Use it when a repository is refused."
+                    "Who this server acts as on GitHub, the repositories it may read and write, and the rate limit "
+                    "left."
                 ),
                 group=GROUP,
                 access=Access.READ,

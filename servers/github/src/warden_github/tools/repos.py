@@ -1,4 +1,4 @@
-"""repos: find repositories and read their code, history, branches, tags and releases."""
+"""repos: a repository's files and tree. git (off by default): its metadata, refs, releases, labels and commits."""
 
 from __future__ import annotations
 
@@ -7,54 +7,45 @@ import binascii
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from warden_core import Access, InvalidArgument, ToolSpec
 from warden_core.audit import note_target
 from warden_github.client import api_path
 from warden_github.content import login, markdown, opt_text, text
-from warden_github.models import (
-    CodeHit,
-    CodeList,
-    CommitDetail,
-    CommitItem,
-    CommitList,
-    DirEntry,
-    FileChange,
-    FileResult,
-    RefItem,
-    RefList,
-    RepoDetail,
-    RepoItem,
-    RepoList,
-    TreeResult,
-)
+from warden_github.models import Commit, CommitsResult, FileChange, FileResult, RefItem, RepoDetail, RepoResult
 from warden_github.tools.common import (
     REPOS,
-    CommitRef,
     Cursor,
     Deps,
     FilePath,
     Limit,
-    OptRepo,
     Position,
-    Query,
     Ref,
     Repo,
     decode_cursor,
     encode_cursor,
     fill,
     query_key,
-    scoped_query,
+    ref_name,
     split,
-    visible_total,
+    take_json_text,
 )
 
 GROUP = "repos"
+GIT = "git"
 
-Prefix = Annotated[str, Field(description="Only paths under this directory.", max_length=1000)]
-TreeLimit = Annotated[int, Field(description="Paths per page.", ge=1, le=5000)]
-RefKind = Annotated[Literal["branches", "tags", "releases"], Field(description="What to list.")]
+RepoPart = Annotated[
+    Literal["summary", "branches", "tags", "releases", "labels"],
+    Field(description="summary: metadata; or a paged list of branches (head SHA), tags, releases (notes), labels."),
+]
+Recursive = Annotated[bool, Field(description="For a directory: every path below it (paged), not one level.")]
+EntryLimit = Annotated[int, Field(description="Directory entries per page.", ge=1, le=5000)]
+Sha = Annotated[
+    str | None,
+    Field(description="One commit (SHA, branch or tag): its files and diffs.", pattern=r"^[A-Za-z0-9._/+@-]{1,200}$"),
+    AfterValidator(ref_name),
+]
 Author = Annotated[
     str | None, Field(description="Only commits by this login or email.", max_length=100, pattern=r"^[^\s:]+$")
 ]
@@ -81,118 +72,90 @@ def patch_limit(deps: Deps) -> int:
     return max(500, min(50_000, deps.settings.max_output_bytes // 2))
 
 
+def _repo_detail(data: dict[str, Any]) -> RepoDetail:
+    permissions = data.get("permissions") or {}
+    license_info = data.get("license") or {}
+    return RepoDetail(
+        full_name=str(data["full_name"]),
+        description=opt_text(data.get("description"), 1000),
+        visibility=str(data.get("visibility") or ("private" if data.get("private") else "public")),
+        default_branch=str(data.get("default_branch") or ""),
+        fork=bool(data.get("fork")),
+        archived=bool(data.get("archived")),
+        language=opt_text(data.get("language"), 50),
+        topics=[text(topic, 50) for topic in (data.get("topics") or [])[:30]],
+        license=opt_text(license_info.get("spdx_id"), 50),
+        stars=int(data.get("stargazers_count") or 0),
+        forks=int(data.get("forks_count") or 0),
+        open_issues=int(data.get("open_issues_count") or 0),
+        pushed_at=data.get("pushed_at"),
+        url=str(data.get("html_url") or ""),
+        permissions=sorted(level for level, granted in permissions.items() if granted),
+    )
+
+
 class RepoTools:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.client = deps.client
         self.settings = deps.settings
 
-    async def search_repos(self, *, query: Query, cursor: Cursor = "", limit: Limit = 20) -> RepoList:
-        scope = scoped_query(query, None, self.deps)
-        key = query_key("gh_search_repos", q=scope.q)
-        position = decode_cursor(cursor, key, limit)
-        page = await self.client.get(
-            "/search/repositories",
-            {"q": scope.q, "per_page": position.per_page, "page": position.page},
-            what="the repository search",
-        )
-
-        def shown(item: dict[str, Any]) -> bool:
-            return self.deps.allows(str(item.get("full_name")))
-
-        def convert(item: dict[str, Any]) -> RepoItem | None:
-            if not shown(item):
-                return None
-            return RepoItem(
-                full_name=str(item["full_name"]),
-                description=opt_text(item.get("description"), 300),
-                private=bool(item.get("private")),
-                archived=bool(item.get("archived")),
-                stars=int(item.get("stargazers_count") or 0),
-                language=opt_text(item.get("language"), 50),
-                pushed_at=item.get("pushed_at"),
-            )
-
-        budget = self.deps.budget()
-        repos, next_cursor = fill(
-            page, page.data.get("items") or [], position=position, key=key, budget=budget, convert=convert
-        )
-        return RepoList(
-            total_count=visible_total(page, scope, position, shown),
-            repos=repos,
-            next_cursor=next_cursor,
-            truncated=budget.cut,
-        )
-
-    async def search_code(
-        self, *, query: Query, repo: OptRepo = None, cursor: Cursor = "", limit: Limit = 20
-    ) -> CodeList:
-        scope = scoped_query(query, repo, self.deps)
-        key = query_key("gh_search_code", q=scope.q)
-        position = decode_cursor(cursor, key, limit)
-        page = await self.client.get(
-            "/search/code",
-            {"q": scope.q, "per_page": position.per_page, "page": position.page},
-            what="the code search",
-            accept="application/vnd.github.text-match+json",
-        )
-
-        def repo_of(item: dict[str, Any]) -> str:
-            return str((item.get("repository") or {}).get("full_name"))
-
-        def shown(item: dict[str, Any]) -> bool:
-            return self.deps.allows(repo_of(item))
-
-        def convert(item: dict[str, Any]) -> CodeHit | None:
-            if not shown(item):
-                return None
-            full_name = repo_of(item)
-            fragments = [text(match.get("fragment"), 400) for match in (item.get("text_matches") or [])[:3]]
-            return CodeHit(
-                repo=full_name,
-                path=text(item.get("path"), 1000),
-                url=str(item.get("html_url") or ""),
-                fragments=fragments,
-            )
-
-        budget = self.deps.budget()
-        hits, next_cursor = fill(
-            page, page.data.get("items") or [], position=position, key=key, budget=budget, convert=convert
-        )
-        return CodeList(
-            total_count=visible_total(page, scope, position, shown),
-            hits=hits,
-            next_cursor=next_cursor,
-            truncated=budget.cut,
-        )
-
-    async def get_repo(self, *, repo: Repo) -> RepoDetail:
+    async def get_repo(
+        self, *, repo: Repo, part: RepoPart = "summary", cursor: Cursor = "", limit: Limit = 30
+    ) -> RepoResult:
         owner, name = split(repo)
         note_target(repo)
-        data = (await self.client.get(api_path("repos", owner, name), what=f"repository {repo}")).data
-        permissions = data.get("permissions") or {}
-        license_info = data.get("license") or {}
-        return RepoDetail(
-            full_name=str(data["full_name"]),
-            description=opt_text(data.get("description"), 1000),
-            visibility=str(data.get("visibility") or ("private" if data.get("private") else "public")),
-            default_branch=str(data.get("default_branch") or ""),
-            fork=bool(data.get("fork")),
-            archived=bool(data.get("archived")),
-            language=opt_text(data.get("language"), 50),
-            topics=[text(topic, 50) for topic in (data.get("topics") or [])[:30]],
-            license=opt_text(license_info.get("spdx_id"), 50),
-            stars=int(data.get("stargazers_count") or 0),
-            forks=int(data.get("forks_count") or 0),
-            open_issues=int(data.get("open_issues_count") or 0),
-            pushed_at=data.get("pushed_at"),
-            url=str(data.get("html_url") or ""),
-            permissions=sorted(level for level, granted in permissions.items() if granted),
+        if part == "summary":
+            data = (await self.client.get(api_path("repos", owner, name), what=f"repository {repo}")).data
+            return RepoResult(repo=_repo_detail(data))
+        key = query_key("gh_get_repo", repo=repo.lower(), part=part)
+        position = decode_cursor(cursor, key, limit)
+        page = await self.client.get(
+            api_path("repos", owner, name, part),
+            {"per_page": position.per_page, "page": position.page},
+            what=f"the {part} of {repo}",
         )
+        body_limit = self.deps.item_text_limit()
 
-    async def get_file(self, *, repo: Repo, path: FilePath = "", ref: Ref = None) -> FileResult:
+        def convert(item: dict[str, Any]) -> RefItem:
+            if part == "releases":
+                return RefItem(
+                    name=text(item.get("name") or item.get("tag_name"), 300),
+                    tag=text(item.get("tag_name"), 300),
+                    draft=bool(item.get("draft")),
+                    prerelease=bool(item.get("prerelease")),
+                    published_at=item.get("published_at"),
+                    author=login(item.get("author")),
+                    body=markdown(item.get("body"), min(2000, body_limit)),
+                )
+            if part == "labels":
+                return RefItem(name=text(item.get("name"), 50), body=opt_text(item.get("description"), 200))
+            return RefItem(
+                name=text(item.get("name"), 300),
+                sha=(item.get("commit") or {}).get("sha"),
+                protected=item.get("protected") if part == "branches" else None,
+            )
+
+        budget = self.deps.budget()
+        refs, next_cursor = fill(page, page.data or [], position=position, key=key, budget=budget, convert=convert)
+        return RepoResult(refs=refs, next_cursor=next_cursor, truncated=budget.cut)
+
+    async def get_file(
+        self,
+        *,
+        repo: Repo,
+        path: FilePath = "",
+        ref: Ref = None,
+        recursive: Recursive = False,
+        cursor: Cursor = "",
+        limit: EntryLimit = 1000,
+    ) -> FileResult:
+        if recursive:
+            return await self._tree(repo, path, ref, cursor, limit)
         owner, name = split(repo)
         note_target(f"{repo}:{path}")
+        key = query_key("gh_get_file", repo=repo.lower(), path=path, ref=ref)
+        position = decode_cursor(cursor, key, limit)
         segments = path.split("/") if path else []
         data = (
             await self.client.get(
@@ -200,16 +163,8 @@ class RepoTools:
             )
         ).data
         if isinstance(data, list):
-            budget = self.deps.budget()
-            entries = []
-            for entry in data:
-                item = DirEntry(
-                    name=text(entry.get("name"), 300), type=str(entry.get("type")), size=int(entry.get("size") or 0)
-                )
-                if not budget.admit(item.model_dump()):
-                    break
-                entries.append(item)
-            return FileResult(repo=repo, path=path, type="dir", entries=entries, truncated=budget.cut)
+            names = [text(entry.get("name"), 300) + ("/" if entry.get("type") == "dir" else "") for entry in data]
+            return self._entries(FileResult(repo=repo, path=path, type="dir"), names, key, position)
         kind = str(data.get("type") or "file")
         result = FileResult(
             repo=repo,
@@ -246,96 +201,75 @@ class RepoTools:
         except UnicodeDecodeError:
             result.note = "content not included: binary file; url and download_url link to it"
             return result
+        # The text pages by character offset: a file larger than the output cap is read in parts.
+        whole = text(decoded)
         budget = self.deps.budget()
-        result.content = budget.take_text(text(decoded))
-        result.truncated = budget.cut
+        budget.reserve(len(result.model_dump_json()))
+        result.content = take_json_text(budget, whole[position.skip :])
+        end = position.skip + len(result.content)
+        if end < len(whole):
+            result.next_cursor = encode_cursor(key, Position(1, end, position.per_page))
+            result.truncated = True
         return result
 
-    async def get_tree(
-        self, *, repo: Repo, ref: Ref = None, prefix: Prefix = "", cursor: Cursor = "", limit: TreeLimit = 1000
-    ) -> TreeResult:
+    def _entries(self, result: FileResult, names: list[str], key: str, position: Position) -> FileResult:
+        """A page of directory entries from `position`, within the budget and the page size."""
+        budget = self.deps.budget()
+        end = min(len(names), position.skip + position.per_page)
+        entries: list[str] = []
+        for index in range(position.skip, end):
+            if not budget.admit(names[index]):
+                end = index
+                break
+            entries.append(names[index])
+        result.entries = entries
+        result.truncated = result.truncated or budget.cut
+        if end < len(names):
+            result.next_cursor = encode_cursor(key, Position(1, end, position.per_page))
+        return result
+
+    async def _tree(self, repo: str, path: str, ref: str | None, cursor: str, limit: int) -> FileResult:
         owner, name = split(repo)
         note_target(repo)
         if ref is None:
             info = (await self.client.get(api_path("repos", owner, name), what=f"repository {repo}")).data
             ref = str(info.get("default_branch") or "HEAD")
-        key = query_key("gh_get_tree", repo=repo.lower(), ref=ref, prefix=prefix)
+        key = query_key("gh_get_file", repo=repo.lower(), ref=ref, prefix=path, recursive=True)
         position = decode_cursor(cursor, key, limit)
         page = await self.client.get(
             api_path("repos", owner, name, "git", "trees", ref), {"recursive": 1}, what=f"the tree of {ref} in {repo}"
         )
-        wanted = prefix.strip("/")
+        wanted = path.strip("/")
         paths = []
         for entry in page.data.get("tree") or []:
             entry_path = text(entry.get("path"), 1000)
-            if wanted and not (entry_path == wanted or entry_path.startswith(wanted + "/")):
+            if wanted and not entry_path.startswith(wanted + "/"):
                 continue
             paths.append(entry_path + "/" if entry.get("type") == "tree" else entry_path)
-        budget = self.deps.budget()
-        end = min(len(paths), position.skip + position.per_page)
-        entries: list[str] = []
-        for index in range(position.skip, end):
-            if not budget.admit(paths[index]):
-                end = index
-                break
-            entries.append(paths[index])
-        next_cursor = encode_cursor(key, Position(1, end, position.per_page)) if end < len(paths) else None
-        return TreeResult(
+        result = FileResult(
             repo=repo,
-            ref=ref,
+            path=path,
+            type="tree",
             sha=str(page.data.get("sha") or ""),
-            entries=entries,
-            next_cursor=next_cursor,
             # GitHub itself stops listing very large trees; say so rather than pretend the list is complete.
-            truncated=budget.cut or bool(page.data.get("truncated")),
+            truncated=bool(page.data.get("truncated")),
         )
-
-    async def list_refs(
-        self, *, repo: Repo, kind: RefKind = "branches", cursor: Cursor = "", limit: Limit = 30
-    ) -> RefList:
-        owner, name = split(repo)
-        note_target(repo)
-        key = query_key("gh_list_refs", repo=repo.lower(), kind=kind)
-        position = decode_cursor(cursor, key, limit)
-        page = await self.client.get(
-            api_path("repos", owner, name, kind),
-            {"per_page": position.per_page, "page": position.page},
-            what=f"the {kind} of {repo}",
-        )
-        body_limit = self.deps.item_text_limit()
-
-        def convert(item: dict[str, Any]) -> RefItem:
-            if kind == "releases":
-                return RefItem(
-                    name=text(item.get("name") or item.get("tag_name"), 300),
-                    tag=text(item.get("tag_name"), 300),
-                    draft=bool(item.get("draft")),
-                    prerelease=bool(item.get("prerelease")),
-                    published_at=item.get("published_at"),
-                    author=login(item.get("author")),
-                    body=markdown(item.get("body"), min(2000, body_limit)),
-                )
-            return RefItem(
-                name=text(item.get("name"), 300),
-                sha=(item.get("commit") or {}).get("sha"),
-                protected=item.get("protected") if kind == "branches" else None,
-            )
-
-        budget = self.deps.budget()
-        refs, next_cursor = fill(page, page.data or [], position=position, key=key, budget=budget, convert=convert)
-        return RefList(refs=refs, next_cursor=next_cursor, truncated=budget.cut)
+        return self._entries(result, paths, key, position)
 
     async def list_commits(
         self,
         *,
         repo: Repo,
+        sha: Sha = None,
         ref: Ref = None,
         path: OptPath = None,
         author: Author = None,
         since: Since = None,
         cursor: Cursor = "",
         limit: Limit = 20,
-    ) -> CommitList:
+    ) -> CommitsResult:
+        if sha is not None:
+            return await self._commit(repo, sha, cursor, limit)
         owner, name = split(repo)
         note_target(repo)
         filters = {
@@ -352,10 +286,10 @@ class RepoTools:
             what=f"the commits of {repo}",
         )
 
-        def convert(item: dict[str, Any]) -> CommitItem:
+        def convert(item: dict[str, Any]) -> Commit:
             commit = item.get("commit") or {}
             git_author = commit.get("author") or {}
-            return CommitItem(
+            return Commit(
                 sha=str(item.get("sha")),
                 message=text(commit.get("message"), 500),
                 author=login(item.get("author")) or opt_text(git_author.get("name"), 100),
@@ -364,9 +298,9 @@ class RepoTools:
 
         budget = self.deps.budget()
         commits, next_cursor = fill(page, page.data or [], position=position, key=key, budget=budget, convert=convert)
-        return CommitList(commits=commits, next_cursor=next_cursor, truncated=budget.cut)
+        return CommitsResult(commits=commits, next_cursor=next_cursor, truncated=budget.cut)
 
-    async def get_commit(self, *, repo: Repo, sha: CommitRef, cursor: Cursor = "", limit: Limit = 30) -> CommitDetail:
+    async def _commit(self, repo: str, sha: str, cursor: str, limit: int) -> CommitsResult:
         owner, name = split(repo)
         note_target(f"{repo}@{sha}")
         key = query_key("gh_get_commit", repo=repo.lower(), sha=sha)
@@ -391,7 +325,7 @@ class RepoTools:
             budget=budget,
             convert=lambda item: change(item, limit_chars),
         )
-        return CommitDetail(
+        detail = Commit(
             sha=str(data.get("sha")),
             message=message,
             author=login(data.get("author")) or opt_text(git_author.get("name"), 100),
@@ -400,46 +334,21 @@ class RepoTools:
             additions=int(stats.get("additions") or 0),
             deletions=int(stats.get("deletions") or 0),
             url=str(data.get("html_url") or ""),
-            files=files,
-            next_cursor=next_cursor,
-            truncated=budget.cut,
         )
+        return CommitsResult(commits=[detail], files=files, next_cursor=next_cursor, truncated=budget.cut)
 
     def specs(self) -> list[ToolSpec]:
         read = Access.READ
         on_repo = {"repo": REPOS}
         return [
             ToolSpec(
-                name="gh_search_repos",
-                title="Search repositories",
-                description=(
-                    "Search the repositories this server may read (GitHub search syntax, e.g. "
-                    "`topic:api language:go`). "
-                    "Returns names, descriptions and activity."
-                ),
-                group=GROUP,
-                access=read,
-                handler=self.search_repos,
-            ),
-            ToolSpec(
-                name="gh_search_code",
-                title="Search code",
-                description=(
-                    "Search code in the allowed repositories, or in `repo` only. Returns file paths with matching "
-                    "fragments; read a file with gh_get_file."
-                ),
-                group=GROUP,
-                access=read,
-                handler=self.search_code,
-                resource_args=on_repo,
-            ),
-            ToolSpec(
                 name="gh_get_repo",
                 title="Get repository",
                 description=(
-                    "Get a repository's metadata: default branch, visibility, language, topics, license, counts."
+                    "A repository's metadata (default branch, visibility, topics, license, counts), or its "
+                    "branches, tags, releases or labels (`part`)."
                 ),
-                group=GROUP,
+                group=GIT,
                 access=read,
                 handler=self.get_repo,
                 resource_args=on_repo,
@@ -448,8 +357,8 @@ class RepoTools:
                 name="gh_get_file",
                 title="Get file or directory",
                 description=(
-                    "Read a file's text, or list a directory. Large or binary files come back as links with a note, "
-                    "not content."
+                    "Read a file's text (continued by next_cursor), or list a directory (`recursive`: every path "
+                    "below it). Large or binary files come back as links."
                 ),
                 group=GROUP,
                 access=read,
@@ -457,41 +366,15 @@ class RepoTools:
                 resource_args=on_repo,
             ),
             ToolSpec(
-                name="gh_get_tree",
-                title="Get file tree",
-                description=(
-                    "List every path in the repository at a ref (directories end with `/`), optionally under a prefix."
-                ),
-                group=GROUP,
-                access=read,
-                handler=self.get_tree,
-                resource_args=on_repo,
-            ),
-            ToolSpec(
-                name="gh_list_refs",
-                title="List branches, tags or releases",
-                description="List a repository's branches (with head SHA), tags, or releases (with notes).",
-                group=GROUP,
-                access=read,
-                handler=self.list_refs,
-                resource_args=on_repo,
-            ),
-            ToolSpec(
                 name="gh_list_commits",
                 title="List commits",
-                description="List commits, newest first, on a ref; filter by path, author and date.",
-                group=GROUP,
+                description=(
+                    "List commits, newest first, filtered by ref, path, author and date; or with `sha`, one "
+                    "commit with its changed files and diffs."
+                ),
+                group=GIT,
                 access=read,
                 handler=self.list_commits,
-                resource_args=on_repo,
-            ),
-            ToolSpec(
-                name="gh_get_commit",
-                title="Get commit",
-                description="Get one commit: message, author, stats and changed files with their diffs (size-capped).",
-                group=GROUP,
-                access=read,
-                handler=self.get_commit,
                 resource_args=on_repo,
             ),
         ]

@@ -1,12 +1,12 @@
-"""The tool groups, in the order they are listed: read channels, search, users, then writes."""
+"""The tool groups, in the order they are listed: read channels, files, search, users, then writes."""
 
 from __future__ import annotations
 
 from warden_core import ToolSpec
-from warden_slack.tools import channels, messages, search, users
+from warden_slack.tools import channels, files, messages, search, users
 from warden_slack.tools.common import Runtime
 
-GROUPS = (channels, search, users, messages)
+GROUPS = (channels, files, search, users, messages)
 
 
 def build_specs(rt: Runtime) -> list[ToolSpec]:

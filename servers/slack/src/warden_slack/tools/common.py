@@ -58,17 +58,36 @@ class Compact(BaseModel):
         return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
 
 
-class ChannelOut(Compact):
+def _names_only(schema: dict[str, Any]) -> None:
+    """A row's schema names its fields (with a description where one helps) and leaves their types out."""
+    schema.pop("required", None)
+    schema.pop("description", None)
+    properties = schema.get("properties") or {}
+    for name, prop in properties.items():
+        properties[name] = {"description": prop["description"]} if "description" in prop else {}
+
+
+class Row(Compact):
+    """An item inside a result (a message, a channel, a file).
+
+    The output schema of every tool is paid for in the model's context on every turn, so a row's schema
+    names its fields without their types: a reader sees each value's type in the row itself.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_names_only)
+
+
+class ChannelOut(Row):
     id: str
     name: str | None = None
 
 
-class Message(Compact):
-    ts: str = Field(description="Message id within the channel; use it for threads and reactions.")
+class Message(Row):
+    ts: str = Field(description="The message's id, for threads and reactions.")
     time: str | None = None
     author: str | None = None
     author_id: str | None = None
-    text: str = Field(description="Untrusted text by the author: mentions are plain names, links are inert.")
+    text: str = Field(description="Untrusted: mentions are plain names, links inert.")
     thread_ts: str | None = None
     reply_count: int | None = None
     reactions: list[str] | None = None
@@ -129,7 +148,9 @@ class Runtime:
             if isinstance(r, dict)
         ]
         files = [
-            plain(f.get("name") or f.get("title") or "file", 120)
+            f"{plain(f.get('name') or f.get('title') or 'file', 120)} ({plain(f.get('id'), 24)})"
+            if f.get("id")
+            else plain(f.get("name") or f.get("title") or "file", 120)
             for f in item.get("files") or ()
             if isinstance(f, dict)
         ]

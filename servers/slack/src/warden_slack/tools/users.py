@@ -12,7 +12,7 @@ from warden_core.audit import note_target
 from warden_slack.errors import MissingScope
 from warden_slack.people import display_name
 from warden_slack.render import plain
-from warden_slack.tools.common import Compact, Runtime
+from warden_slack.tools.common import Compact, Row, Runtime
 
 GROUP = "users"
 
@@ -22,7 +22,7 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 UserId = Annotated[str, Field(description="User id, e.g. U024BE7LH.", pattern=r"^[UW][A-Z0-9]{6,20}$")]
 
 
-class User(Compact):
+class User(Row):
     id: str
     name: str | None = None
     display_name: str | None = None
@@ -40,7 +40,7 @@ class Users(Compact):
     truncated: bool
 
 
-class ProfileField(Compact):
+class ProfileField(Row):
     label: str
     value: str
 
@@ -155,8 +155,8 @@ def specs(rt: Runtime) -> list[ToolSpec]:
             name="slack_find_users",
             title="Find users",
             description=(
-                "Find Slack users by id, e-mail address (needs users:read.email) or part of a name (handle, display "
-                "or real name). Returns ids, names, title, time zone and bot/guest/deleted flags."
+                "Find Slack users by id, e-mail address or part of a name: ids, names, title, time zone, "
+                "bot/guest/deleted flags."
             ),
             group=GROUP,
             access=read,
