@@ -16,6 +16,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.aws.conftest import ACCOUNT, FAKE_ENV, REGION, data, make_server, text_of
 from tests.support.live_http import serve_http
+from tests.support.stdio import StdioProcess, request
 
 pytestmark = pytest.mark.anyio
 
@@ -65,6 +66,21 @@ async def test_stdio_subprocess(moto_url: str) -> None:
     assert data(who)["account"] == ACCOUNT
     assert [e["key"] for e in data(listing)["entries"]] == ["2026/11/summary.csv"]
     assert secret.is_error and "sensitive" in text_of(secret)
+
+
+def test_an_ordinary_session_ends_without_warnings(moto_url: str) -> None:
+    """The worker threads that ran the calls are idle at exit, not blocked: nothing is said about them."""
+    env = {**FAKE_ENV, "WARDEN_AWS_ENDPOINT_URL": moto_url, "WARDEN_AWS_ACCOUNTS": ACCOUNT, "WARDEN_AWS_SERVICES": "*"}
+    process = StdioProcess(["-m", "warden_aws"], env=env)
+    try:
+        process.send(request(1, "tools/call", {"name": "aws_s3_buckets", "arguments": {}}))
+        answer = process.answers({1})[1]
+        process.close_stdin()
+        assert process.wait(30) == 0
+    finally:
+        process.kill()
+    assert not answer["result"].get("isError"), answer
+    assert "WARNING" not in process.stderr.decode(), process.stderr.decode()
 
 
 @contextmanager

@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -59,14 +60,22 @@ class ServerApp(Generic[S]):
         sys.exit(code)
 
 
-def _leave_abandoned_threads(code: int) -> None:
+def _leave_abandoned_threads(code: int, grace: float = 1.0) -> None:
     """Exit now, even if worker threads are still blocked on a backend.
 
     A call cancelled at its deadline (or at shutdown) abandons its worker thread, which may stay
     blocked in a socket read until the SDK's own timeout; the interpreter would wait for it at exit,
     past the drain deadline. Everything Warden owns is closed by now, so the threads are left behind.
+
+    Idle worker threads are still alive for a moment when the event loop has just ended: anyio tells
+    them to stop as its root task finishes, and they need a few milliseconds to notice. So each
+    thread gets a short, shared grace to end before it counts as blocked.
     """
-    stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    deadline = time.monotonic() + grace
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    for thread in others:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t for t in others if t.is_alive()]
     if not stuck:
         return
     logging.getLogger(__name__).warning("exiting with %d worker threads still blocked on a backend", len(stuck))
