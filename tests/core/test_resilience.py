@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 import time
+from typing import Any
 
 import anyio
 import pytest
@@ -249,3 +252,99 @@ async def test_a_client_timeout_reports_the_time_actually_waited() -> None:
 
     with pytest.raises(Timeout, match=r"the store did not answer within 0\.1 s"):
         await backend(timeout=5, attempts=1).call(connect_timeout)
+
+
+def _next_attempt(error: UpstreamUnavailable) -> float:
+    found = re.search(r"next attempt in ([\d.]+) s", error.message)
+    assert found, error.message
+    return float(found.group(1))
+
+
+async def test_the_wait_between_trials_starts_short_and_doubles_up_to_the_reset_setting() -> None:
+    policy = ResiliencePolicy(0.5, 1, 2, breaker_reset=0.4, retry_after_cap=0.1, breaker_first_wait=0.1)
+    b = Backend("the store", policy)
+    healthy = False
+
+    async def op() -> str:
+        if not healthy:
+            raise Retryable("connection refused")
+        return "ok"
+
+    async def refused() -> float:
+        with pytest.raises(UpstreamUnavailable, match="after repeated failures") as caught:
+            await b.call(op)
+        return _next_attempt(caught.value)
+
+    for _ in range(2):
+        with pytest.raises(UpstreamUnavailable, match="connection refused"):
+            await b.call(op)
+    waits = [await refused()]
+    for _ in range(3):  # each failed trial waits longer, up to the reset setting
+        await anyio.sleep(waits[-1] + 0.02)
+        with pytest.raises(UpstreamUnavailable, match="connection refused"):
+            await b.call(op)  # the trial reaches the backend, which is still down
+        waits.append(await refused())
+    assert waits == [0.1, 0.2, 0.4, 0.4]
+
+    await anyio.sleep(0.42)
+    healthy = True
+    assert await b.call(op) == "ok"  # the trial succeeds: closed
+    healthy = False
+    for _ in range(2):
+        with pytest.raises(UpstreamUnavailable, match="connection refused"):
+            await b.call(op)
+    assert await refused() == 0.1  # the next outage starts with a short wait again
+
+
+async def test_failures_of_calls_admitted_before_the_breaker_opened_do_not_push_the_trial_back() -> None:
+    b = Backend("the store", ResiliencePolicy(5, 1, 2, breaker_reset=30, retry_after_cap=0.1, breaker_first_wait=0.3))
+    release = anyio.Event()
+
+    async def straggler() -> None:
+        await release.wait()
+        raise Retryable("connection reset")
+
+    async def down() -> None:
+        raise Retryable("connection refused")
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(lambda: _swallow(b.call(straggler)))
+        await anyio.wait_all_tasks_blocked()
+        for _ in range(2):
+            with pytest.raises(UpstreamUnavailable):
+                await b.call(down)
+        assert not b.available
+        await anyio.sleep(0.2)
+        release.set()  # the straggler fails now, with the breaker open
+    await anyio.sleep(0.12)
+    assert b.available  # half-open on time: 0.3 s after it opened, not after the straggler
+
+
+async def _swallow(call: Any) -> None:
+    with contextlib.suppress(UpstreamUnavailable):
+        await call
+
+
+async def test_an_open_breaker_says_when_a_trial_is_under_way() -> None:
+    b = backend(attempts=1, breaker_reset=0.1)
+    release = anyio.Event()
+    calls = 0
+
+    async def op() -> str:
+        nonlocal calls
+        calls += 1
+        if calls <= 3:
+            raise Retryable("connection reset")
+        await release.wait()
+        return "ok"
+
+    for _ in range(3):
+        with pytest.raises(UpstreamUnavailable):
+            await b.call(op)
+    await anyio.sleep(0.12)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(b.call, op)
+        await anyio.wait_all_tasks_blocked()
+        with pytest.raises(UpstreamUnavailable, match="a trial request is checking it now"):
+            await b.call(op)
+        release.set()

@@ -3,7 +3,11 @@
 Every backend request runs under a deadline. Reads that fail in a retryable way are retried a
 bounded number of times with jittered exponential backoff, honouring the backend's Retry-After up
 to a cap. Repeated failures open a circuit breaker: calls then fail at once with a clear error
-instead of piling up on a dead backend, until a trial call after the reset period succeeds.
+instead of piling up on a dead backend. The breaker half-opens after a short wait (1 s) and lets
+one trial call through; a failed trial doubles the wait, up to `breaker_reset`, and a successful
+one closes the breaker. So a backend that restarts in seconds is used again seconds after it is
+back, and a long outage is tried every `breaker_reset` seconds. Whatever reaches the backend
+through `call` can be the trial: a caller's call, or the server's readiness probe (`/readyz`).
 The breaker state is what `/readyz` reports.
 
 Each attempt ends in one of three ways for the breaker:
@@ -21,13 +25,14 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 import anyio
-from circuitbreaker import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN, CircuitBreaker
+from circuitbreaker import STATE_HALF_OPEN, STATE_OPEN, CircuitBreaker
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -60,9 +65,10 @@ class ResiliencePolicy:
     timeout: float
     attempts: int
     breaker_threshold: int
-    breaker_reset: float
+    breaker_reset: float  # the longest wait between trials while the breaker is open
     retry_after_cap: float
     backoff_max: float = 4.0
+    breaker_first_wait: float = 1.0  # the wait before the first trial; it doubles after each failed one
 
     @classmethod
     def from_settings(cls, settings: CoreSettings) -> ResiliencePolicy:
@@ -76,16 +82,39 @@ class ResiliencePolicy:
 
 
 class _Breaker(CircuitBreaker):  # type: ignore[misc]  # the library is untyped
-    """`circuitbreaker`'s breaker, where an attempt that taught nothing leaves the state alone.
+    """`circuitbreaker`'s breaker, with a wait before the next trial that grows while trials fail.
 
-    The library closes the breaker on every exit that is not a failure, cancellation included: a
-    call abandoned by its caller would close a breaker that other calls had just opened.
+    The library's recovery timeout is the wait: it starts at `first`, doubles after each failed trial
+    (up to `longest`), and starts again at `first` once the breaker closes. Two more departures:
+    - an attempt that taught nothing leaves the state alone (the library closes the breaker on every
+      exit that is not a failure, cancellation included: a call abandoned by its caller would close
+      a breaker that other calls had just opened);
+    - a failure while the breaker is open came from an attempt admitted before it opened: the
+      breaker already knows, so it neither restarts the wait nor counts as a failed trial.
     """
 
+    def __init__(self, *, first: float, longest: float, **kwargs: object) -> None:
+        super().__init__(recovery_timeout=first, **kwargs)
+        self._first, self._longest = first, max(first, longest)
+
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> Literal[False]:
-        if exc is None or _verdict(exc) is not _Verdict.NOTHING:
-            super().__exit__(exc_type, exc, tb)
-        return False  # never swallows the exception
+        if exc is not None and _verdict(exc) is _Verdict.NOTHING:
+            return False  # never swallows the exception
+        failed = exc_type is not None and self.is_failure(exc_type, exc)
+        state = self.state
+        if failed and state == STATE_OPEN:
+            return False
+        super().__exit__(exc_type, exc, tb)
+        if not failed:
+            self._recovery_timeout = self._first
+        elif state == STATE_HALF_OPEN:
+            self._recovery_timeout = min(self._longest, self._recovery_timeout * 2)
+        return False
+
+    @property
+    def wait(self) -> float:
+        """Seconds until the next trial may start (0 once half-open)."""
+        return max(0.0, float(self._opened + self._recovery_timeout) - time.monotonic())
 
 
 class Backend:
@@ -96,8 +125,9 @@ class Backend:
         self.policy = policy if isinstance(policy, ResiliencePolicy) else ResiliencePolicy.from_settings(policy)
         # Only transient failures count towards opening the breaker: a 404 says the backend is fine.
         self._breaker = _Breaker(
+            first=min(self.policy.breaker_first_wait, self.policy.breaker_reset),
+            longest=self.policy.breaker_reset,
             failure_threshold=self.policy.breaker_threshold,
-            recovery_timeout=self.policy.breaker_reset,
             expected_exception=lambda _type, exc: _verdict(exc) is _Verdict.OUTAGE,
             name=name,
         )
@@ -105,7 +135,7 @@ class Backend:
 
     @property
     def available(self) -> bool:
-        """False while the breaker is open; it half-opens by itself after the reset period."""
+        """False while the breaker is open; it half-opens by itself when the next trial is due."""
         return not self._breaker.opened
 
     async def call(self, operation: Callable[[], Awaitable[T]], *, retry: bool = True) -> T:
@@ -149,10 +179,14 @@ class Backend:
 
     async def _once(self, operation: Callable[[], Awaitable[T]]) -> T:
         state = self._breaker.state
-        if state == STATE_OPEN or (state == STATE_HALF_OPEN and self._trial):
+        if state == STATE_OPEN:
             raise UpstreamUnavailable(
-                f"{self.name} is unavailable after repeated failures; "
-                f"next attempt in {max(1, self._breaker.open_remaining)} s"
+                f"{self.name} is unavailable after repeated failures; next attempt in {_seconds(self._breaker.wait)}"
+            )
+        if state == STATE_HALF_OPEN and self._trial:
+            raise UpstreamUnavailable(
+                f"{self.name} is unavailable after repeated failures; a trial request is checking it now, "
+                "retry in a moment"
             )
         trial = state == STATE_HALF_OPEN
         if trial:
@@ -160,14 +194,19 @@ class Backend:
             self._trial = True
         try:
             with self._breaker, anyio.fail_after(self.policy.timeout):
-                return await operation()
+                result = await operation()
         except BaseException:
-            if self._breaker.opened and state == STATE_CLOSED:
+            if self._breaker.opened and trial:
+                logger.info("%s: the trial failed; next trial in %s", self.name, _seconds(self._breaker.wait))
+            elif self._breaker.opened:
                 logger.warning("circuit breaker for %s opened after repeated failures", self.name)
             raise
         finally:
             if trial:
                 self._trial = False
+        if trial and self._breaker.closed:
+            logger.info("circuit breaker for %s closed: the backend answers again", self.name)
+        return result
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -175,6 +214,13 @@ class Backend:
             return min(exc.retry_after, self.policy.retry_after_cap)
         jitter = wait_random_exponential(multiplier=0.2, max=self.policy.backoff_max)
         return float(jitter(state))
+
+
+def _seconds(wait: float) -> str:
+    """A wait as a caller reads it: tenths below 10 s (`0.4 s`), whole seconds, rounded up, above."""
+    if wait < 10:
+        return f"{max(0.1, math.ceil(wait * 10) / 10):g} s"
+    return f"{math.ceil(wait)} s"
 
 
 class _Verdict(enum.Enum):

@@ -52,7 +52,9 @@ def build_server(settings: Settings) -> WardenServer:
         if not databases.names:
             return False
         database = databases.get(None)
-        await database.fetch(READY_PROBE_SQL, deadline=Deadline(2.0))
+        # Through the breaker, like the other servers' probes: while it is half-open, the probe is the
+        # trial that closes it, so a replica out of rotation (no calls) still sees its database return.
+        await database.backend.call(lambda: database.fetch(READY_PROBE_SQL, deadline=Deadline(2.0)), retry=False)
         return True
 
     server = WardenServer(
