@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import re
+import socket
 import time
 from typing import Any
 
@@ -11,7 +13,7 @@ import anyio
 import pytest
 
 from warden_core.errors import NotFound, RateLimited, Timeout, UpstreamUnavailable
-from warden_core.resilience import Backend, ResiliencePolicy, Retryable
+from warden_core.resilience import Backend, ResiliencePolicy, Retryable, connection_failure
 
 pytestmark = pytest.mark.anyio
 
@@ -228,7 +230,10 @@ async def test_half_open_lets_one_trial_through_at_a_time() -> None:
 @pytest.mark.parametrize(
     ("failure", "expected"),
     [
-        (ConnectionResetError(104, "Connection reset by peer"), "the store is unavailable: the connection failed"),
+        (
+            ConnectionResetError(104, "Connection reset by peer"),
+            r"the store is unavailable: the connection was reset \(the service may be restarting\); try again",
+        ),
         (
             AttributeError("'NoneType' object has no attribute 'get'"),
             r"the store failed unexpectedly \(AttributeError\)",
@@ -348,3 +353,35 @@ async def test_an_open_breaker_says_when_a_trial_is_under_way() -> None:
         with pytest.raises(UpstreamUnavailable, match="a trial request is checking it now"):
             await b.call(op)
         release.set()
+
+
+def _wrapped(inner: BaseException) -> Exception:
+    """`inner` the way SDKs hand it on: as the argument of one wrapper, the cause of another."""
+    try:
+        try:
+            raise OSError("Connection aborted.", inner)
+        except OSError as aborted:
+            raise RuntimeError("request failed") from aborted
+    except RuntimeError as outer:
+        return outer
+
+
+@pytest.mark.parametrize(
+    ("inner", "expected"),
+    [
+        (ConnectionRefusedError(111, "Connection refused"), "the connection was refused"),
+        (ConnectionResetError(104, "Connection reset by peer"), "the connection was reset"),
+        (http.client.RemoteDisconnected("Remote end closed connection"), "closed before the answer came"),
+        (BrokenPipeError(32, "Broken pipe"), "closed before the answer came"),
+        (socket.gaierror(-2, "Name or service not known"), "the host name does not resolve"),
+        (TimeoutError("timed out"), "the connection timed out"),
+    ],
+)
+def test_lost_and_refused_connections_are_told_apart_through_the_sdks_wrappers(
+    inner: BaseException, expected: str
+) -> None:
+    assert expected in (connection_failure(_wrapped(inner)) or "")
+
+
+def test_a_failure_that_is_not_about_a_connection_is_not_described_as_one() -> None:
+    assert connection_failure(ValueError("bad json")) is None

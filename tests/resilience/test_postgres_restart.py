@@ -78,7 +78,7 @@ def test_restart_under_load_recovers_without_a_server_restart(target: Target, da
         assert during, "the restart went unnoticed: the load was too light"
         for answer in (a for _, a in answers):
             assert answer.status == 200 and (answer.result is not None), answer.raw  # every call answered
-            assert answer.elapsed < target.deadline + 5, (answer.elapsed, answer.text)  # none hung
+            assert answer.elapsed < target.deadline() + 5, (answer.elapsed, answer.text)  # none hung
             if answer.is_error:
                 assert "database 'main'" in answer.text, answer.text  # a clear error, naming the database
                 assert "unexpectedly" not in answer.text, answer.text  # and one the server understood

@@ -24,8 +24,10 @@ While half-open, one trial call at a time reaches the backend; the others fail f
 from __future__ import annotations
 
 import enum
+import errno
 import logging
 import math
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -47,6 +49,46 @@ from warden_core.settings import CoreSettings
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+AGAIN = "try again in a few seconds"
+"""What a caller can do about a backend that failed in a transient way."""
+
+_LOST = "the connection was closed before the answer came (the service may be restarting)"
+
+
+def connection_failure(exc: BaseException) -> str | None:
+    """What went wrong with a connection, in words a caller can act on; None when `exc` is not about one.
+
+    SDKs wrap the socket error that says what happened (requests wraps urllib3's, which wraps
+    http.client's), so the exception's causes, contexts, arguments and `reason` are searched too.
+    """
+    import http.client
+
+    seen: list[BaseException] = []
+    pending: list[object] = [exc]
+    while pending and len(seen) < 16:
+        item = pending.pop(0)
+        if not isinstance(item, BaseException) or any(item is known for known in seen):
+            continue
+        seen.append(item)
+        pending += [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
+    for found in seen:
+        if isinstance(found, socket.gaierror):
+            return "the host name does not resolve"
+        if isinstance(found, ConnectionRefusedError) or getattr(found, "errno", None) == errno.ECONNREFUSED:
+            return "the connection was refused (nothing listens there: the service is down or restarting)"
+        # Before resets: http.client's RemoteDisconnected is a ConnectionResetError too.
+        if isinstance(found, http.client.RemoteDisconnected | http.client.IncompleteRead | BrokenPipeError):
+            return _LOST
+        if isinstance(found, ConnectionResetError) or getattr(found, "errno", None) == errno.ECONNRESET:
+            return "the connection was reset (the service may be restarting)"
+        if isinstance(found, ConnectionAbortedError | EOFError):
+            return _LOST
+    for found in seen:
+        if isinstance(found, TimeoutError):
+            return "the connection timed out"
+    return None
 
 
 class Retryable(Exception):
@@ -159,14 +201,15 @@ class Backend:
         except Retryable as exc:
             if exc.retry_after is not None:
                 raise RateLimited(f"{self.name} is throttling requests", exc.retry_after) from None
-            raise UpstreamUnavailable(f"{self.name} is unavailable: {exc}") from None
+            raise UpstreamUnavailable(f"{self.name} is unavailable: {exc}; {AGAIN}") from None
         except TimeoutError:
             # This module's deadline, or the client's own (a connect or read timeout, often shorter).
             waited = min(self.policy.timeout, time.monotonic() - started)
             raise Timeout(f"{self.name} did not answer within {round(waited, 1):g} s") from None
         except (OSError, ConnectionError) as exc:
             logger.info("%s: connection failed (%s)", self.name, type(exc).__name__)
-            raise UpstreamUnavailable(f"{self.name} is unavailable: the connection failed") from None
+            reason = connection_failure(exc) or "the connection failed"
+            raise UpstreamUnavailable(f"{self.name} is unavailable: {reason}; {AGAIN}") from None
         except Exception as exc:
             # The client let through something it did not expect, such as a driver in an impossible
             # state after the connection broke, or an answer cut short that the SDK could not parse.

@@ -335,7 +335,12 @@ class Database:
 
     async def _release(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
         """ROLLBACK and reset in one message (END_SQL), then give the connection back; drop it if that fails."""
-        pid = conn.get_server_pid()
+        import asyncpg
+
+        try:
+            pid = conn.get_server_pid()
+        except asyncpg.InterfaceError:
+            return  # the connection was lost mid-call, and asyncpg has already given its slot back to the pool
         with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_SECONDS):
             try:
                 if not conn.is_closed():
