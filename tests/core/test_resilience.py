@@ -265,8 +265,8 @@ def _next_attempt(error: UpstreamUnavailable) -> float:
     return float(found.group(1))
 
 
-async def test_the_wait_between_trials_starts_short_and_doubles_up_to_the_reset_setting() -> None:
-    policy = ResiliencePolicy(0.5, 1, 2, breaker_reset=0.4, retry_after_cap=0.1, breaker_first_wait=0.1)
+async def test_the_wait_between_trials_starts_short_and_grows_up_to_the_reset_setting() -> None:
+    policy = ResiliencePolicy(0.5, 1, 2, breaker_reset=0.4, retry_after_cap=0.1, breaker_first_wait=0.2)
     b = Backend("the store", policy)
     healthy = False
 
@@ -289,7 +289,7 @@ async def test_the_wait_between_trials_starts_short_and_doubles_up_to_the_reset_
         with pytest.raises(UpstreamUnavailable, match="connection refused"):
             await b.call(op)  # the trial reaches the backend, which is still down
         waits.append(await refused())
-    assert waits == [0.1, 0.2, 0.4, 0.4]
+    assert waits == [0.2, 0.3, 0.4, 0.4]  # 0.2, 0.28 (said as 0.3), then the cap
 
     await anyio.sleep(0.42)
     healthy = True
@@ -298,7 +298,7 @@ async def test_the_wait_between_trials_starts_short_and_doubles_up_to_the_reset_
     for _ in range(2):
         with pytest.raises(UpstreamUnavailable, match="connection refused"):
             await b.call(op)
-    assert await refused() == 0.1  # the next outage starts with a short wait again
+    assert await refused() == 0.2  # the next outage starts with a short wait again
 
 
 async def test_failures_of_calls_admitted_before_the_breaker_opened_do_not_push_the_trial_back() -> None:

@@ -50,15 +50,15 @@ def test_blackholed_backend_ends_calls_at_the_deadline_and_trips_the_breaker(tar
                 refused = answer
                 break
         assert refused is not None, "the breaker never opened"
-        fast = call(server.base, target.tool, target.arguments, id=200)
-        assert "after repeated failures" in fast.text, fast.text
-        assert fast.elapsed < TIMEOUT, "an open breaker answers without waiting for the backend"
+        assert refused.elapsed < TIMEOUT, "an open breaker answers without waiting for the backend"
+        # Not ready while the backend does not answer: the breaker is open, or its trial (the
+        # readiness probe itself, once the breaker half-opens) fails.
         assert readyz(server.base) == 503
         assert backend_available(server.base, target) == 0
 
-        # The backend answers again: a trial call, a second or two later, closes the breaker.
+        # The backend answers again: a trial call (or the readiness probe) closes the breaker.
         target.proxy.set("pass")
-        wait_until(lambda: call(server.base, target.tool, target.arguments).ok, timeout=10, what="recovery")
+        wait_until(lambda: call(server.base, target.tool, target.arguments).ok, timeout=20, what="recovery")
         assert readyz(server.base) == 200
         assert backend_available(server.base, target) == 1
 

@@ -4,9 +4,10 @@ Every backend request runs under a deadline. Reads that fail in a retryable way 
 bounded number of times with jittered exponential backoff, honouring the backend's Retry-After up
 to a cap. Repeated failures open a circuit breaker: calls then fail at once with a clear error
 instead of piling up on a dead backend. The breaker half-opens after a short wait (1 s) and lets
-one trial call through; a failed trial doubles the wait, up to `breaker_reset`, and a successful
-one closes the breaker. So a backend that restarts in seconds is used again seconds after it is
-back, and a long outage is tried every `breaker_reset` seconds. Whatever reaches the backend
+one trial call through; each failed trial makes the next wait longer (it doubles every two failed
+trials), up to `breaker_reset`, and a successful one closes the breaker. So a backend that restarts
+in seconds is used again a second or two after it is back (trials come 1, 2.4, 4.4, 7.2, 11.2 s
+after the breaker opened), and a long outage is tried every `breaker_reset` seconds. Whatever reaches the backend
 through `call` can be the trial: a caller's call, or the server's readiness probe (`/readyz`).
 The breaker state is what `/readyz` reports.
 
@@ -110,7 +111,7 @@ class ResiliencePolicy:
     breaker_reset: float  # the longest wait between trials while the breaker is open
     retry_after_cap: float
     backoff_max: float = 4.0
-    breaker_first_wait: float = 1.0  # the wait before the first trial; it doubles after each failed one
+    breaker_first_wait: float = 1.0  # the wait before the first trial; it grows after each failed one
 
     @classmethod
     def from_settings(cls, settings: CoreSettings) -> ResiliencePolicy:
@@ -123,11 +124,17 @@ class ResiliencePolicy:
         )
 
 
+GROWTH = math.sqrt(2)
+"""How much longer an open breaker waits after each failed trial: twice as long every two trials."""
+
+
 class _Breaker(CircuitBreaker):  # type: ignore[misc]  # the library is untyped
     """`circuitbreaker`'s breaker, with a wait before the next trial that grows while trials fail.
 
-    The library's recovery timeout is the wait: it starts at `first`, doubles after each failed trial
-    (up to `longest`), and starts again at `first` once the breaker closes. Two more departures:
+    The library's recovery timeout is the wait: it starts at `first`, grows by `GROWTH` after each
+    failed trial (up to `longest`), and starts again at `first` once the breaker closes. A gentle
+    growth keeps the wait in force a few seconds into an outage short, so a backend that is back
+    after a restart is tried again soon. Two more departures:
     - an attempt that taught nothing leaves the state alone (the library closes the breaker on every
       exit that is not a failure, cancellation included: a call abandoned by its caller would close
       a breaker that other calls had just opened);
@@ -150,7 +157,7 @@ class _Breaker(CircuitBreaker):  # type: ignore[misc]  # the library is untyped
         if not failed:
             self._recovery_timeout = self._first
         elif state == STATE_HALF_OPEN:
-            self._recovery_timeout = min(self._longest, self._recovery_timeout * 2)
+            self._recovery_timeout = min(self._longest, self._recovery_timeout * GROWTH)
         return False
 
     @property

@@ -179,11 +179,11 @@ class WardenServer:
         A server with a backend must pass `readiness`: a cheap call that reaches the backend (the
         contract tests insist). The breaker alone knows only about calls that already failed.
         """
-        for backend in self.backends:
-            self.metrics.backend_available.labels(backend.name).set(1 if backend.available else 0)
         ok = all(backend.available for backend in self.backends) and not self.draining
         if ok and self._readiness is not None:
-            ok = await self._probe(self._readiness)
+            ok = await self._probe(self._readiness)  # while a breaker is half-open, the probe is its trial
+        for backend in self.backends:
+            self.metrics.backend_available.labels(backend.name).set(1 if backend.available else 0)
         self.metrics.ready.set(1 if ok else 0)
         return ok
 

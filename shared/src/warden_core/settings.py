@@ -150,7 +150,7 @@ class CoreSettings(BaseSettings):
         30.0,
         gt=0,
         description="Longest wait, in seconds, between trial calls while the breaker is open "
-        "(the first trial comes after 1 s, and the wait doubles after each failed one).",
+        "(the first trial comes after 1 s, and the wait doubles every two failed trials).",
     )
     retry_after_cap: float = Field(30.0, ge=0, description="Longest Retry-After from a backend that is honoured.")
 
