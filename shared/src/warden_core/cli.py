@@ -25,10 +25,12 @@ from typing import Any, Generic, TypeVar
 import anyio
 from pydantic import SecretStr
 
+from warden_core import tracing
 from warden_core.auth import hash_api_key
 from warden_core.logs import configure_logging
 from warden_core.server import WardenServer
 from warden_core.settings import CoreSettings, SettingsError
+from warden_core.tracing import Instrumentation
 
 S = TypeVar("S", bound=CoreSettings)
 
@@ -49,6 +51,7 @@ class ServerApp(Generic[S]):
     settings: type[S]
     build: Callable[[S], WardenServer]
     flags: Sequence[Flag] = field(default_factory=tuple)
+    tracing: Instrumentation | None = None  # how the backend SDK is traced, when OTEL_* asks for traces
 
     @property
     def name(self) -> str:
@@ -118,14 +121,19 @@ def run(app: ServerApp[Any], argv: Sequence[str] | None = None) -> int:
         if args.command == "tools":
             sys.stdout.write(json.dumps(describe_tools(server), indent=2) + "\n")
             return 0
-        if settings.transport == "http":
-            from warden_core.http import serve_http  # HTTP machinery is not needed over stdio
+        traces = tracing.start(server.name, app.tracing)
+        try:
+            if settings.transport == "http":
+                from warden_core.http import serve_http  # HTTP machinery is not needed over stdio
 
-            anyio.run(serve_http, server)
-        else:
-            from warden_core.stdio import serve_stdio
+                anyio.run(serve_http, server)
+            else:
+                from warden_core.stdio import serve_stdio
 
-            anyio.run(serve_stdio, server)
+                anyio.run(serve_stdio, server)
+        finally:
+            if traces is not None:
+                traces.shutdown()  # the process may end with os._exit next: nothing at exit would flush
     except SettingsError as exc:
         sys.stderr.write(f"warden-{app.name}: {exc}\n")
         return 2

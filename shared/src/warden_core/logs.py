@@ -1,5 +1,8 @@
 """Logging to stderr, masked. stdout belongs to the protocol in stdio mode, so nothing logs there.
 
+Lines are JSON when stderr is not a terminal and text on one, like the audit events that may
+share stderr (see `logfmt`). Python's warnings are logged too, in the same format.
+
 Must run before `MCPServer()` is constructed: the SDK calls `logging.basicConfig()`, which does
 nothing once the root logger has a handler.
 """
@@ -9,15 +12,14 @@ from __future__ import annotations
 import logging
 import sys
 
+from warden_core.logfmt import formatter
 from warden_core.redaction import RedactingFilter
-
-_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
-    handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.setFormatter(formatter(sys.stderr))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -26,5 +28,6 @@ def configure_logging(level: str = "INFO") -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    logging.captureWarnings(True)
     # Per-request access lines duplicate the audit trail.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

@@ -32,7 +32,7 @@ from mcp.server.request_state import RequestStateSecurity
 from mcp.shared.exceptions import MCPError
 from pydantic import ConfigDict, ValidationError
 
-from warden_core import audit
+from warden_core import audit, tracing
 from warden_core.audit import Auditor, AuditRecord
 from warden_core.auth import LOCAL, Principal
 from warden_core.caps import json_size
@@ -113,6 +113,7 @@ class WardenServer:
         # The server's own objects (its client, caches): reachable from resolvers via `of(ctx)`, and from tests.
         self.runtime = runtime
         self.name = f"warden-{settings.server_name}"
+        self.version = version
         self.specs = tuple(specs)
         self.policy = Policy.from_settings(settings, self.specs, default_groups=default_groups, allowlists=allowlists)
         self.exposed = tuple(spec for spec in self.specs if self.policy.exposes(spec))
@@ -302,6 +303,7 @@ class WardenServer:
             return await call_next(ctx)  # notifications are not requests: nothing to answer or audit
         outer = audit.current()
         record = outer or self.auditor.open(request_id=str(ctx.request_id), transport=self.transport)
+        tracing.stamp(record)  # inside the SDK's server span for this request
         principal = principal_of(ctx.request)
         record.principal, record.client_id = principal.id, principal.client_id
         record.method = ctx.method
@@ -340,6 +342,7 @@ class WardenServer:
                 self._finish(record, result)
                 return result
         finally:
+            tracing.annotate(record)
             self.inflight -= 1
             self.metrics.inflight.dec()
             tool = record.tool if record.tool in self._by_name else ("unknown" if record.tool else "")

@@ -34,7 +34,7 @@ from warden_aws.classification import Classification
 from warden_aws.errors import map_error
 from warden_aws.policy import Decision, OperationPolicy
 from warden_aws.settings import Settings
-from warden_core import Allowlist, Backend, NotConfigured, PolicyDenied
+from warden_core import Allowlist, Backend, NotConfigured, PolicyDenied, attribution
 from warden_core.audit import note_target
 
 logger = logging.getLogger(__name__)
@@ -170,6 +170,7 @@ class AwsClient:
                 client.meta.events.register(
                     "before-send", lambda request, **_: self._egress(request, regional=regional)
                 )
+                client.meta.events.register("before-send", _attribute)
                 self._clients[key] = client
         return client
 
@@ -268,6 +269,17 @@ class AwsClient:
             return answer
 
         return await self.backend.call(lambda: self.thread(run), retry=False)
+
+
+def _attribute(request: Any, **_: Any) -> None:
+    """End the User-Agent with the MCP request's attribution (CloudTrail records it as `userAgent`).
+
+    User-Agent is not signed (SigV4 leaves it out), and each attempt is a request made afresh.
+    """
+    comment = attribution.user_agent_comment()
+    agent = str(request.headers.get("User-Agent", ""))
+    if comment and comment not in agent:
+        request.headers["User-Agent"] = f"{agent} {comment}"
 
 
 def _no_credentials() -> Exception:

@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import anyio.to_thread
 
-from warden_core import NotConfigured, PolicyDenied, UpstreamUnavailable
+from warden_core import NotConfigured, PolicyDenied, UpstreamUnavailable, attribution
 from warden_core.resilience import Backend
 from warden_core.text import strip_invisible
 from warden_github import __version__
@@ -170,7 +170,7 @@ class GitHubClient:
         """GET an API path (built with `path`). Reads retry on transient failures."""
         requester = self._requester()
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        headers = {"Accept": accept} if accept else None
+        headers = _Headers({"Accept": accept} if accept else {})
 
         def work() -> Page:
             response_headers, data = requester.requestJsonAndCheck("GET", url, parameters=query, headers=headers)
@@ -182,8 +182,10 @@ class GitHubClient:
         """A write: never retried, since GitHub may have acted on the first attempt."""
         requester = self._requester()
 
+        headers = _Headers()
+
         def work() -> Any:
-            return requester.requestJsonAndCheck(verb, url, input=body)[1]
+            return requester.requestJsonAndCheck(verb, url, input=body, headers=headers)[1]
 
         return await self._run(work, what, retry=False)
 
@@ -208,8 +210,10 @@ class GitHubClient:
         url = api_path("repos", owner, name, "actions", "jobs", job_id, "logs")
         cap = self.settings.retry_after_cap
 
+        attributed = _Headers()
+
         def locate() -> str:
-            status, headers, data = requester.requestJson("GET", url)
+            status, headers, data = requester.requestJson("GET", url, headers=attributed)
             if status >= 400:
                 try:
                     body = json.loads(data) if isinstance(data, str) and data.startswith("{") else None
@@ -258,6 +262,24 @@ class GitHubClient:
             if response.status_code >= 300:
                 raise UpstreamUnavailable(f"the log storage redirected again for {what}; refused")
             return read_tail(response.iter_content(65536), tail_lines, self.settings.max_log_bytes)
+
+
+class _Headers(dict[str, str]):
+    """Request headers for PyGithub that end its User-Agent with the MCP request's attribution.
+
+    PyGithub sets `User-Agent` itself, on the headers a call passes, just before sending; this is where
+    the request id and principal join it (GitHub's audit log records the User-Agent). Made in the
+    event loop, where the request is known, and reused by every attempt of the call.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._comment = attribution.user_agent_comment()
+
+    def __setitem__(self, key: str, value: str) -> None:
+        if key.lower() == "user-agent" and self._comment:
+            value = f"{value} {self._comment}"
+        super().__setitem__(key, value)
 
 
 def _route_pygithub_logs() -> None:

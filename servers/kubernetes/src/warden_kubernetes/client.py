@@ -37,6 +37,7 @@ from warden_core import (
     Timeout,
     UpstreamUnavailable,
     WardenError,
+    attribution,
 )
 from warden_core.text import strip_invisible
 from warden_kubernetes import errors
@@ -307,6 +308,7 @@ class KubeClient:
         prepared = api.param_serialize(
             method, path, query_params=list(query), header_params=headers, body=body, auth_settings=["BearerToken"]
         )
+        _attribute(prepared[2])
         timeout = (_CONNECT_TIMEOUT, read_timeout or self.settings.backend_timeout)
         return api.call_api(*prepared, _request_timeout=timeout).response
 
@@ -529,6 +531,18 @@ class KubeClient:
 
     async def delete(self, conn: Connection, path: str, what: str) -> dict[str, Any]:
         return await self.run(lambda: self._json(conn, "DELETE", path, what), what=what, retry=False)
+
+
+def _attribute(headers: dict[str, str]) -> None:
+    """Name the MCP request in the API server's audit event: its `userAgent`, and its `auditID` (`Audit-ID`).
+
+    The API server takes a client's Audit-ID as the event's id; each request gets its own, starting
+    with the MCP request's id.
+    """
+    headers["User-Agent"] = attribution.user_agent(headers.get("User-Agent", ""))
+    audit_id = attribution.audit_id()
+    if audit_id is not None:
+        headers["Audit-ID"] = audit_id
 
 
 def _describe(rt: ResourceType, name: str | None, namespace: str | None) -> str:

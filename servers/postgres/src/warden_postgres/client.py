@@ -47,6 +47,7 @@ from warden_core import (
     NotConfigured,
     PermissionDenied,
     Timeout,
+    attribution,
     json_size,
 )
 from warden_core.resilience import Backend, ResiliencePolicy
@@ -196,6 +197,17 @@ def session_start_sql(settings: Settings) -> str:
     return f"{BEGIN_SQL}; SELECT {calls}"
 
 
+def with_application_name(start_sql: str, name: str | None) -> str:
+    """The session start, also naming the MCP request for the transaction (pg_stat_activity, logs, pgaudit).
+
+    `name` is Warden's own (request id and principal, reduced to plain characters by the core's
+    attribution) and goes in as a quoted literal; the transaction's end puts the start-up name back.
+    """
+    if name is None:
+        return start_sql
+    return f"{start_sql}, pg_catalog.set_config('application_name', {quote_literal(name)}, true)"
+
+
 # --- One configured database. ------------------------------------------------------------------------
 
 
@@ -314,7 +326,8 @@ class Database:
         try:
             try:
                 # One round trip: BEGIN and set_config calls, server-authored text (see session_start_sql).
-                await conn.execute(self._start_sql, timeout=deadline.remaining())
+                start = with_application_name(self._start_sql, attribution.application_name("warden-postgres"))
+                await conn.execute(start, timeout=deadline.remaining())
             except TimeoutError:
                 # BEGIN and a few set_config calls cannot be slow on a database that answers: it is unreachable, and
                 # so is this connection (no ROLLBACK could get through it either).

@@ -10,6 +10,7 @@ from warden_postgres.client import Databases, Deadline, preflight
 from warden_postgres.resources import register
 from warden_postgres.role import RoleReport
 from warden_postgres.settings import Settings
+from warden_postgres.telemetry import TRACING
 from warden_postgres.tools import DEFAULT_GROUPS, all_specs
 from warden_postgres.tools.common import SCHEMAS, ToolContext
 
@@ -77,6 +78,7 @@ def build_server(settings: Settings) -> WardenServer:
 APP = ServerApp(
     settings=Settings,
     build=build_server,
+    tracing=TRACING,
     flags=[
         Flag(
             "--strict-role",

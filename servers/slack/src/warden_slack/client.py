@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio.to_thread
 
+from warden_core import attribution
 from warden_core.errors import NotConfigured, Timeout, UpstreamUnavailable, WardenError
 from warden_core.resilience import Backend
 from warden_slack import __version__
@@ -132,7 +133,9 @@ class SlackClient:
         sent: list[bool] | None = None,
     ) -> dict[str, Any]:
         web = self._web(using)
-        call = functools.partial(web.api_call, method, **kwargs)
+        # The MCP request's attribution ends the User-Agent (the call's own headers win over the client's).
+        agent = attribution.user_agent(web.headers["User-Agent"])
+        call = functools.partial(web.api_call, method, headers={"User-Agent": agent}, **kwargs)
         setting = self.setting(using)
 
         async def once() -> dict[str, Any]:
