@@ -3,6 +3,7 @@ streamable HTTP with an API key, in both protocol eras."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -81,6 +82,10 @@ def test_an_ordinary_session_ends_without_warnings(moto_url: str) -> None:
         process.kill()
     assert not answer["result"].get("isError"), answer
     assert "WARNING" not in process.stderr.decode(), process.stderr.decode()
+    # stderr is not a terminal here: log records and the audit event are all JSON lines.
+    lines = [json.loads(line) for line in process.stderr.decode().splitlines() if line.strip()]
+    assert [line["request_id"] for line in lines if line.get("method") == "tools/call"] == ["1"]
+    assert all("level" in line and "logger" in line for line in lines if "method" not in line), lines
 
 
 @contextmanager

@@ -111,13 +111,16 @@ def wanted(environ: Mapping[str, str] | None = None) -> bool:
 
 def _defaults(service: str, environ: Mapping[str, str]) -> dict[str, Any]:
     """Warden's defaults for the SDK's configurator, for what the environment leaves unsaid."""
+    from opentelemetry.sdk._configuration import _get_exporter_entry_point
     from opentelemetry.sdk.resources import SERVICE_NAME, OTELResourceDetector
 
     kwargs: dict[str, Any] = {}
     if not environ.get("OTEL_TRACES_EXPORTER"):
         protocol = environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        # "otlp" follows the protocol variable; without one, the SDK would pick gRPC.
-        kwargs["trace_exporter_names"] = ["otlp" if protocol else "otlp_proto_http"]
+        # With a protocol, the SDK maps "otlp" to its exporter; without one it would pick gRPC, not the spec's default.
+        kwargs["trace_exporter_names"] = [
+            _get_exporter_entry_point("otlp", "traces") if protocol else "otlp_proto_http"
+        ]
     # The SDK's own reading of OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES decides whether a name was given.
     if SERVICE_NAME not in OTELResourceDetector().detect().attributes:
         kwargs["resource_attributes"] = {SERVICE_NAME: service}
@@ -185,7 +188,8 @@ def start(service: str, instrumentation: Instrumentation | None = None) -> Traci
         configurator = Configurator()  # type: ignore[no-untyped-call]  # the SDK leaves these unannotated
         configurator.configure(span_processors=[CleanAttributes()], **_defaults(service, os.environ))  # type: ignore[no-untyped-call]
     except (RuntimeError, ValueError) as exc:
-        raise SettingsError(f"OpenTelemetry: {exc}") from None
+        hint = " (OTLP over gRPC needs the extra warden-core[otlp-grpc])" if "grpc" in str(exc) else ""
+        raise SettingsError(f"OpenTelemetry: {exc}{hint}") from None
     provider = trace.get_tracer_provider()
     for instrumentor in instrumentation.instrumentors() if instrumentation else ():
         instrumentor.instrument(tracer_provider=provider)

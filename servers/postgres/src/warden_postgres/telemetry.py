@@ -61,14 +61,18 @@ def _scan(sql: str) -> list[Any]:
 
 
 def span_name(name: str, attributes: Mapping[str, Any]) -> str:
-    """The instrumentation names a span after the statement's first word, which may be anything: use the shape's."""
+    """The instrumentation names a span after the statement's first word, which may be anything: use its keyword.
+
+    The statement attribute is already a shape when this runs; the keyword is read from it the way the
+    server's lexer reads it (comments skipped), and only a keyword is used.
+    """
     statement = attributes.get("db.statement") or attributes.get("db.query.text")
     if not isinstance(statement, str):
         return name
-    shape = statement_shape(statement)
-    tokens = _scan(shape)
-    first = shape[tokens[0].start : tokens[0].end + 1] if tokens else shape.split(" ", 1)[0]
-    return ("CURSOR: " if name.startswith("CURSOR: ") else "") + first
+    tokens = [t for t in _scan(statement) if t.name not in _COMMENTS]
+    first = tokens[0] if tokens else None
+    keyword = statement[first.start : first.end + 1] if first is not None and first.kind != "NO_KEYWORD" else "…"
+    return ("CURSOR: " if name.startswith("CURSOR: ") else "") + keyword
 
 
 def _instrumentors() -> list[Any]:
