@@ -39,6 +39,8 @@ def test_quick_bench_writes_every_figure(pg_admin_dsn: str, tmp_path: Path) -> N
         "bare MCPServer HTTP",
         "warden-postgres stdio",
         "warden-postgres HTTP",
+        "warden-postgres, tracing on stdio",
+        "warden-postgres, tracing on HTTP",
     }
     assert all(0 < figure["p50_ms"] <= figure["p99_ms"] for figure in per_call.values())
 

@@ -30,7 +30,7 @@ def warden_backends(admin: str) -> Counter[str]:
         try:
             rows = await conn.fetch(
                 "SELECT coalesce(state, 'none') AS state FROM pg_stat_activity "
-                "WHERE application_name = 'warden-postgres' AND pid <> pg_backend_pid()"
+                "WHERE application_name LIKE 'warden-postgres%' AND pid <> pg_backend_pid()"
             )
         finally:
             await conn.close()
