@@ -57,7 +57,8 @@ class Command:
     env: dict[str, str]
 
     def popen(self, extra: tuple[str, ...] = (), **kwargs: Any) -> subprocess.Popen[bytes]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("WARDEN_", "BENCH_"))} | self.env
+        # Nothing from the caller's environment changes what is measured (OTEL_* would turn tracing on).
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WARDEN_", "BENCH_", "OTEL_"))} | self.env
         return subprocess.Popen([sys.executable, *self.args, *extra], env=env, cwd=ROOT, **kwargs)
 
 

@@ -5,7 +5,8 @@
 1. Cold start: spawn to the first `tools/list` answer over stdio, per server, beside a bare
    `MCPServer` with one echo tool (bench/bare.py). The idle RSS of each process is read then too.
 2. Per-call overhead: warden-postgres `pg_query` of `SELECT 1` over stdio and over HTTP, p50 and p99,
-   beside the raw asyncpg call through a pool and beside the bare server's own query tool.
+   beside the raw asyncpg call through a pool and beside the bare server's own query tool; and once
+   more with tracing on (OTEL_* set, spans exported over OTLP/HTTP to a sink on loopback).
 3. HTTP throughput: calls per second at 1, 8 and 32 concurrent clients, for `pg_query` and for a
    cheap tool (bench/echo.py: an echo behind the whole core), auth and audit on, beside the bare server.
 4. Memory: peak RSS of warden-postgres while it answers a query that would return 10^8 rows.
@@ -37,6 +38,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
 
@@ -98,7 +100,8 @@ def warden_env(prefix: str, **values: str) -> dict[str, str]:
     return {f"WARDEN_{prefix}_{key}": value for key, value in (common | values).items()}
 
 
-def commands(dsn: str) -> dict[str, Command]:
+def commands(dsn: str, otlp: str) -> dict[str, Command]:
+    traced = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
     found = {
         "floor": Command("bare MCPServer", ("bench/bare.py",), {}),  # one echo tool: the cold-start floor
         "bare": Command("bare MCPServer", ("bench/bare.py",), {"BENCH_POSTGRES_DSN": dsn}),
@@ -110,6 +113,11 @@ def commands(dsn: str) -> dict[str, Command]:
             ("-m", "warden_postgres"),
             warden_env("POSTGRES", DSN=dsn, UNSAFE_ALLOW_SUPERUSER="true"),
         ),
+        "traced": Command(
+            "warden-postgres, tracing on",
+            ("-m", "warden_postgres"),
+            warden_env("POSTGRES", DSN=dsn, UNSAFE_ALLOW_SUPERUSER="true") | traced,
+        ),
     }
     for name in ("github", "kubernetes", "slack", "aws"):
         found[name] = Command(f"warden-{name}", ("-m", f"warden_{name}"), warden_env(name.upper()))
@@ -117,6 +125,29 @@ def commands(dsn: str) -> dict[str, Command]:
 
 
 COLD_START = ("floor", "postgres", "github", "kubernetes", "slack", "aws")
+
+
+@contextmanager
+def span_sink() -> Iterator[str]:
+    """An OTLP/HTTP endpoint on loopback that takes every export and answers 200, as a collector would."""
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # --- 1. Cold start and idle memory. --------------------------------------------------------------------
@@ -170,7 +201,7 @@ def per_call(cmds: dict[str, Command], dsn: str, plan: Plan, log: IO[bytes]) -> 
             "raw asyncpg": lambda: loop.run_until_complete(pool.fetch("SELECT 1"))
         }
         ids = itertools.count(1)
-        for name in ("bare", "postgres"):
+        for name in ("bare", "postgres", "traced"):
             label = cmds[name].label
             stdio = StdioServer(cmds[name], log)
             stack.callback(stdio.close)
@@ -416,14 +447,15 @@ def main() -> int:
     # sources are compiled here too: with PYTHONDONTWRITEBYTECODE set, every start would recompile them.
     for source in [ROOT / "shared" / "src", *sorted((ROOT / "servers").glob("*/src"))]:
         compileall.compile_dir(source, quiet=1)
-    cmds = commands(args.dsn)
-    results: dict[str, Any] = {
-        "time": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "plan": plan.__dict__ | {"levels": list(plan.levels)},
-        "labels": {name: command.label for name, command in cmds.items()},
-    }
-    with tempfile.TemporaryFile(prefix="warden-bench-") as log:  # the servers' stderr: logs and audit events
+    # The servers' stderr (logs and audit events) goes to a scratch file; traced servers export to the sink.
+    with span_sink() as otlp, tempfile.TemporaryFile(prefix="warden-bench-") as log:
+        cmds = commands(args.dsn, otlp)
+        results: dict[str, Any] = {
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": machine(),
+            "plan": plan.__dict__ | {"levels": list(plan.levels)},
+            "labels": {name: command.label for name, command in cmds.items()},
+        }
         if "cold" in sections:
             results["cold_start"] = cold_start(cmds, plan, log)
         if "call" in sections:

@@ -3,6 +3,7 @@ streamable HTTP with an API key, in both protocol eras."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.aws.conftest import ACCOUNT, FAKE_ENV, REGION, data, make_server, text_of
 from tests.support.live_http import serve_http
+from tests.support.stdio import StdioProcess, request
 
 pytestmark = pytest.mark.anyio
 
@@ -73,6 +75,27 @@ async def test_stdio_subprocess(moto_url: str) -> None:
     assert data(who)["account"] == ACCOUNT
     assert [e["key"] for e in data(listing)["entries"]] == ["2026/11/summary.csv"]
     assert secret.is_error and "sensitive" in text_of(secret)
+
+
+def test_an_ordinary_session_ends_without_warnings(moto_url: str) -> None:
+    """The worker threads that ran the calls are idle at exit, not blocked: nothing is said about them."""
+    env = {**FAKE_ENV, "WARDEN_AWS_ENDPOINT_URL": moto_url, "WARDEN_AWS_ACCOUNTS": ACCOUNT, "WARDEN_AWS_SERVICES": "*"}
+    process = StdioProcess(["-m", "warden_aws"], env=env)
+    try:
+        process.send(
+            request(1, "tools/call", {"name": "aws_call", "arguments": {"service": "s3", "operation": "ListBuckets"}})
+        )
+        answer = process.answers({1})[1]
+        process.close_stdin()
+        assert process.wait(30) == 0
+    finally:
+        process.kill()
+    assert not answer["result"].get("isError"), answer
+    assert "WARNING" not in process.stderr.decode(), process.stderr.decode()
+    # stderr is not a terminal here: log records and the audit event are all JSON lines.
+    lines = [json.loads(line) for line in process.stderr.decode().splitlines() if line.strip()]
+    assert [line["request_id"] for line in lines if line.get("method") == "tools/call"] == ["1"]
+    assert all("level" in line and "logger" in line for line in lines if "method" not in line), lines
 
 
 @contextmanager

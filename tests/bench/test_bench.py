@@ -39,6 +39,8 @@ def test_quick_bench_writes_every_figure(pg_admin_dsn: str, tmp_path: Path) -> N
         "bare MCPServer HTTP",
         "warden-postgres stdio",
         "warden-postgres HTTP",
+        "warden-postgres, tracing on stdio",
+        "warden-postgres, tracing on HTTP",
     }
     assert all(0 < figure["p50_ms"] <= figure["p99_ms"] for figure in per_call.values())
 
@@ -52,7 +54,7 @@ def test_quick_bench_writes_every_figure(pg_admin_dsn: str, tmp_path: Path) -> N
     assert all(rate > 0 for levels in loads.values() for rate in levels.values())
 
     memory = result["memory"]
-    assert memory["rows_returned"] == 1000  # the row cap, out of 10^8
+    assert 0 < memory["rows_returned"] <= 1000  # the row cap or the output cap, whichever comes first, of 10^8
     assert memory["peak_over_idle_mib"] >= 0
 
     assert {target["target"] for target in result["targets"]} == {

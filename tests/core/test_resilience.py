@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import re
+import socket
 import time
+from typing import Any
 
 import anyio
 import pytest
 
 from warden_core.errors import NotFound, RateLimited, Timeout, UpstreamUnavailable
-from warden_core.resilience import Backend, ResiliencePolicy, Retryable
+from warden_core.resilience import Backend, ResiliencePolicy, Retryable, connection_failure
 
 pytestmark = pytest.mark.anyio
 
@@ -225,7 +230,10 @@ async def test_half_open_lets_one_trial_through_at_a_time() -> None:
 @pytest.mark.parametrize(
     ("failure", "expected"),
     [
-        (ConnectionResetError(104, "Connection reset by peer"), "the store is unavailable: the connection failed"),
+        (
+            ConnectionResetError(104, "Connection reset by peer"),
+            r"the store is unavailable: the connection was reset \(the service may be restarting\); try again",
+        ),
         (
             AttributeError("'NoneType' object has no attribute 'get'"),
             r"the store failed unexpectedly \(AttributeError\)",
@@ -249,3 +257,131 @@ async def test_a_client_timeout_reports_the_time_actually_waited() -> None:
 
     with pytest.raises(Timeout, match=r"the store did not answer within 0\.1 s"):
         await backend(timeout=5, attempts=1).call(connect_timeout)
+
+
+def _next_attempt(error: UpstreamUnavailable) -> float:
+    found = re.search(r"next attempt in ([\d.]+) s", error.message)
+    assert found, error.message
+    return float(found.group(1))
+
+
+async def test_the_wait_between_trials_starts_short_and_grows_up_to_the_reset_setting() -> None:
+    policy = ResiliencePolicy(0.5, 1, 2, breaker_reset=0.4, retry_after_cap=0.1, breaker_first_wait=0.2)
+    b = Backend("the store", policy)
+    healthy = False
+
+    async def op() -> str:
+        if not healthy:
+            raise Retryable("connection refused")
+        return "ok"
+
+    async def refused() -> float:
+        with pytest.raises(UpstreamUnavailable, match="after repeated failures") as caught:
+            await b.call(op)
+        return _next_attempt(caught.value)
+
+    for _ in range(2):
+        with pytest.raises(UpstreamUnavailable, match="connection refused"):
+            await b.call(op)
+    waits = [await refused()]
+    for _ in range(3):  # each failed trial waits longer, up to the reset setting
+        await anyio.sleep(waits[-1] + 0.02)
+        with pytest.raises(UpstreamUnavailable, match="connection refused"):
+            await b.call(op)  # the trial reaches the backend, which is still down
+        waits.append(await refused())
+    assert waits == [0.2, 0.3, 0.4, 0.4]  # 0.2, 0.28 (said as 0.3), then the cap
+
+    await anyio.sleep(0.42)
+    healthy = True
+    assert await b.call(op) == "ok"  # the trial succeeds: closed
+    healthy = False
+    for _ in range(2):
+        with pytest.raises(UpstreamUnavailable, match="connection refused"):
+            await b.call(op)
+    assert await refused() == 0.2  # the next outage starts with a short wait again
+
+
+async def test_failures_of_calls_admitted_before_the_breaker_opened_do_not_push_the_trial_back() -> None:
+    b = Backend("the store", ResiliencePolicy(5, 1, 2, breaker_reset=30, retry_after_cap=0.1, breaker_first_wait=0.3))
+    release = anyio.Event()
+
+    async def straggler() -> None:
+        await release.wait()
+        raise Retryable("connection reset")
+
+    async def down() -> None:
+        raise Retryable("connection refused")
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(lambda: _swallow(b.call(straggler)))
+        await anyio.wait_all_tasks_blocked()
+        for _ in range(2):
+            with pytest.raises(UpstreamUnavailable):
+                await b.call(down)
+        assert not b.available
+        await anyio.sleep(0.2)
+        release.set()  # the straggler fails now, with the breaker open
+    await anyio.sleep(0.12)
+    assert b.available  # half-open on time: 0.3 s after it opened, not after the straggler
+
+
+async def _swallow(call: Any) -> None:
+    with contextlib.suppress(UpstreamUnavailable):
+        await call
+
+
+async def test_an_open_breaker_says_when_a_trial_is_under_way() -> None:
+    b = backend(attempts=1, breaker_reset=0.1)
+    release = anyio.Event()
+    calls = 0
+
+    async def op() -> str:
+        nonlocal calls
+        calls += 1
+        if calls <= 3:
+            raise Retryable("connection reset")
+        await release.wait()
+        return "ok"
+
+    for _ in range(3):
+        with pytest.raises(UpstreamUnavailable):
+            await b.call(op)
+    await anyio.sleep(0.12)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(b.call, op)
+        await anyio.wait_all_tasks_blocked()
+        with pytest.raises(UpstreamUnavailable, match="a trial request is checking it now"):
+            await b.call(op)
+        release.set()
+
+
+def _wrapped(inner: BaseException) -> Exception:
+    """`inner` the way SDKs hand it on: as the argument of one wrapper, the cause of another."""
+    try:
+        try:
+            raise OSError("Connection aborted.", inner)
+        except OSError as aborted:
+            raise RuntimeError("request failed") from aborted
+    except RuntimeError as outer:
+        return outer
+
+
+@pytest.mark.parametrize(
+    ("inner", "expected"),
+    [
+        (ConnectionRefusedError(111, "Connection refused"), "the connection was refused"),
+        (ConnectionResetError(104, "Connection reset by peer"), "the connection was reset"),
+        (http.client.RemoteDisconnected("Remote end closed connection"), "closed before the answer came"),
+        (BrokenPipeError(32, "Broken pipe"), "closed before the answer came"),
+        (socket.gaierror(-2, "Name or service not known"), "the host name does not resolve"),
+        (TimeoutError("timed out"), "the connection timed out"),
+    ],
+)
+def test_lost_and_refused_connections_are_told_apart_through_the_sdks_wrappers(
+    inner: BaseException, expected: str
+) -> None:
+    assert expected in (connection_failure(_wrapped(inner)) or "")
+
+
+def test_a_failure_that_is_not_about_a_connection_is_not_described_as_one() -> None:
+    assert connection_failure(ValueError("bad json")) is None

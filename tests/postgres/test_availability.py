@@ -25,7 +25,8 @@ SLACK = 10.0
 ATTACKS = {
     "segfaulted the parser": "SELECT " + "+".join(["1"] * 25_000),
     "a 16 MB error message": "SELECT repeat('x', 16000000)::int",
-    "one row of 1,600 x 65 KB": "SELECT " + ", ".join(f"repeat('x', 65000) AS c{i}" for i in range(1600)),
+    # Each value under the default value cap (32 KiB), so only the row's size can stop it.
+    "one row of 1,600 x 30 KB": "SELECT " + ", ".join(f"repeat('x', 30000) AS c{i}" for i in range(1600)),
 }
 EXPLAIN = {"sql": "SELECT repeat('x', 100000000) AS big", "verbose": True}  # a 100 MB plan
 
@@ -98,7 +99,7 @@ def test_every_attack_at_once_is_answered_in_time_within_bounded_memory(shop: Sh
     by_name = {sent[id][0]: message["result"] for id, (message, _) in answers.items()}
     assert "nested too deeply" in by_name["segfaulted the parser"]["content"][0]["text"]
     assert by_name["a 16 MB error message"]["content"][0]["text"].endswith("… [SQLSTATE 22P02]")
-    assert "a row too large to read" in by_name["one row of 1,600 x 65 KB"]["structuredContent"]["truncation"]
+    assert "a row too large to read" in by_name["one row of 1,600 x 30 KB"]["structuredContent"]["truncation"]
     assert by_name["a 100 MB plan"]["structuredContent"]["truncation"].startswith("the plan is 100,0")
     assert growth < 150  # each of these brought 380-673 MB into the process before
 

@@ -71,7 +71,8 @@ async def test_explain_of_a_huge_folded_constant_says_how_big_the_plan_is(server
 
 
 async def test_a_plan_somewhat_over_the_budget_comes_back_cut_as_text(server: WardenServer) -> None:
-    result = await traced(server, "pg_explain", {"sql": "SELECT repeat('x', 400000) AS big", "verbose": True})
+    size = 2 * server.settings.max_output_bytes  # over the budget, under the 4x that comes back null
+    result = await traced(server, "pg_explain", {"sql": f"SELECT repeat('x', {size}) AS big", "verbose": True})
     plan = result[0].structured_content
     budget = server.settings.max_output_bytes - 1024
     assert isinstance(plan["plan"], str) and plan["plan"].startswith('[{"Plan":')
@@ -87,10 +88,11 @@ async def test_a_plan_that_fits_is_whole(server: WardenServer) -> None:
 
 
 async def test_a_row_of_1600_wide_values_is_not_read(server: WardenServer) -> None:
-    """Each value is under the value cap (65,536), so the measuring wrapper keeps them all: 104 MB in one row."""
-    columns = ", ".join(f"repeat('x', 65000) AS c{i}" for i in range(1600))
+    """Each value is under the default value cap (32 KiB, from MAX_OUTPUT_BYTES), so the measuring wrapper keeps
+    them all: 48 MB in one row."""
+    columns = ", ".join(f"repeat('x', 30000) AS c{i}" for i in range(1600))
     result, peak = await traced(server, "pg_query", {"sql": f"SELECT {columns}"})
-    report(f"one row of 1,600 x 65 KB: Python allocation peak {peak:.1f} MiB")
+    report(f"one row of 1,600 x 30 KB: Python allocation peak {peak:.1f} MiB")
     assert not result.is_error, result.content
     answer = result.structured_content
     assert answer["rows"] == [] and answer["truncated"] is True
@@ -102,7 +104,8 @@ async def test_a_row_of_1600_wide_values_is_not_read(server: WardenServer) -> No
 
 
 async def test_rows_before_the_oversized_one_come_back(server: WardenServer) -> None:
-    wide = ", ".join(f"CASE WHEN n = 3 THEN repeat('y', 60000) END AS w{i}" for i in range(40))  # 2.4 MB at n = 3
+    # 1.2 MB at n = 3, each value under the default value cap (32 KiB)
+    wide = ", ".join(f"CASE WHEN n = 3 THEN repeat('y', 30000) END AS w{i}" for i in range(40))
     result, _ = await traced(server, "pg_query", {"sql": f"SELECT n, {wide} FROM generate_series(1, 5) AS n"})
     answer = result.structured_content
     assert [row[0] for row in answer["rows"]] == [1, 2]

@@ -57,8 +57,9 @@ async def test_the_session_names_the_role_the_principal_and_the_request(mapped: 
     sql = "SELECT current_user, session_user, current_setting('application_name')"
     row = (await query(mapped, ALICE, sql))["rows"][0]
     assert row[:2] == [roles.analyst, roles.login]
-    name, principal, request = row[2].split(" ")
-    assert (name, principal) == ("warden-postgres", "user/alice@example.com") and request
+    # warden-postgres/<request id>/<caller>/<end user>: the gateway's key, then the person it acts for.
+    name, request, caller = row[2].split("/", 2)
+    assert (name, caller) == ("warden-postgres", "apikey/contextforge/alice@example.com") and request
 
 
 async def test_concurrent_principals_on_one_connection_each_see_only_their_own(mapped: WardenServer) -> None:

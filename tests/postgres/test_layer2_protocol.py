@@ -171,34 +171,30 @@ def test_the_session_start_text_is_one_begin_and_one_select_of_literals(schemas:
 
 
 @pytest.mark.parametrize(
-    ("role", "caller"),
+    ("role", "application"),
     [
-        ("analyst", "apikey/ci"),
-        ('we"ird', "oauth/o'brien@example.com"),
-        ("x", "sso:a\\'); SELECT pg_terminate_backend(1); --"),
-        ("y", "e\u0301\u202eend\x00user"),
+        ("analyst", "warden-postgres/1f2e/apikey/ci"),
+        ('we"ird', "warden-postgres/7/oauth/o'brien"),
+        ("x", "warden-postgres/9/a\\'); SELECT pg_terminate_backend(1); --"),
     ],
 )
-def test_the_identity_part_is_one_set_role_and_one_set_config_of_a_plain_literal(role: str, caller: str) -> None:
-    """ROLE_MAP adds exactly SET LOCAL ROLE <the role> and set_config('application_name', <literal>, true);
-    whatever a trusted gateway names as the caller, it stays one literal of characters that need no quoting."""
+def test_the_request_and_role_parts_are_a_set_config_of_a_literal_and_one_set_role(role: str, application: str) -> None:
+    """The start names the MCP request (application_name, one more literal argument of its SELECT) and, with
+    ROLE_MAP, adds exactly SET LOCAL ROLE <the role>: whatever the texts hold, they stay a literal and a name."""
     from pglast import ast as pg
     from pglast import parse_sql
 
-    from warden_postgres.client import start_message
+    from tests.postgres.conftest import settings_for
+    from warden_postgres.client import session_start_sql, start_message
 
-    text = start_message("BEGIN", (role, f"warden-postgres {caller} 1f2e"), None)
-    begin, set_role, select = (raw.stmt for raw in parse_sql(text))
-    assert isinstance(begin, pg.TransactionStmt)
+    plain = session_start_sql(settings_for("postgresql://x@127.0.0.1/db"))
+    begin, select, set_role = (raw.stmt for raw in parse_sql(start_message(plain, role, application, None)))
+    assert isinstance(begin, pg.TransactionStmt) and isinstance(select, pg.SelectStmt)
+    assert select.fromClause is None
+    pinned = {target.val.args[0].val.sval: target.val.args[1].val.sval for target in select.targetList}
+    assert pinned["application_name"] == application
     assert isinstance(set_role, pg.VariableSetStmt) and set_role.name == "role" and set_role.is_local
     assert [arg.val.sval for arg in set_role.args] == [role]
-    assert isinstance(select, pg.SelectStmt) and select.fromClause is None and len(select.targetList) == 1
-    call = select.targetList[0].val
-    assert [part.sval for part in call.funcname] == ["pg_catalog", "set_config"]
-    name, value, local = call.args
-    assert name.val.sval == "application_name" and local.val.boolval
-    assert value.val.sval.startswith("warden-postgres ") and value.val.sval.isascii()
-    assert not set(value.val.sval) & set("'\\;\"$")
 
 
 @pytest.mark.parametrize("functions", [(), ("public.f",), ("it's.f*",), ("a.b'); DROP TABLE customers; --",)])

@@ -194,7 +194,7 @@ async def _mapped_roles_do_not_leak(db: Database, roles: Roles) -> None:
     assert not isinstance(first, Exception) and not isinstance(bob, Exception)
     alice_row, bob_row = first.rows[0], bob.rows[0]
     assert (alice_row[0], alice_row[1]) == (bob_row[0], roles.analyst)  # the same backend, Alice's role
-    assert bob_row[1] == roles.oncall and "bob@example.com" in bob_row[3]
+    assert bob_row[1] == roles.oncall  # (application_name names a tool call's request: tests/postgres/test_identity.py)
     assert login is not None and login["pid"] == alice_row[0]
     assert (login["user"], login["session"], login["application"]) == (roles.login, roles.login, "warden-postgres")
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 import logging
 import socket
 import uuid
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import anyio
+import asyncpg
 import pytest
 
 from tests.postgres.conftest import running, settings_for
@@ -70,7 +73,7 @@ async def test_failures_never_reveal_the_dsn(
     elif case == "refused":
         parts = urlsplit(shop.readonly)
         dsn = f"postgresql://{parts.username}:{canary}@127.0.0.1:{_free_port()}{parts.path}"
-        expected = "cannot reach database 'main'"
+        expected = "database 'main' is unavailable: cannot connect: the connection was refused"
     else:
         table = f"secret_{uuid.uuid4().hex[:8]}"
         await run_sql(shop.owner, f"CREATE TABLE {table} (x int)")  # the read-only role gets no grant on it
@@ -86,3 +89,35 @@ async def test_failures_never_reveal_the_dsn(
     assert dsn not in seen
     if case == "refused":
         assert str(urlsplit(dsn).port) not in seen
+
+
+async def test_a_connection_lost_mid_call_says_so_and_what_to_do(shop: Shop) -> None:
+    """The session is terminated while its statement runs (as a restart does): a clear, retryable error."""
+    slow = "SELECT count(*) FROM generate_series(1, 2000000000) AS g"
+    terminate = (
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE application_name LIKE 'warden-postgres%' AND query LIKE '%generate_series(1, 2000000000)%'"
+    )
+    async with running(settings_for(shop.readonly, backend_attempts=1)) as server, connect(server) as client:
+        async with anyio.create_task_group() as tasks:
+            results: list[Any] = []
+
+            async def slow_call() -> None:
+                results.append(await client.call_tool("pg_query", {"sql": slow}))
+
+            tasks.start_soon(slow_call)
+            admin = await asyncpg.connect(shop.admin)
+            try:
+                with anyio.fail_after(10):
+                    while not await admin.fetchval(terminate):  # noqa: ASYNC110  (polling another process)
+                        await anyio.sleep(0.05)
+            finally:
+                await admin.close()
+        # The connection is gone, the pool is whole: the next call works.
+        after = await client.call_tool("pg_query", {"sql": "SELECT 1 AS one"})
+    assert results[0].is_error
+    text = str(results[0].content[0].text)
+    assert "database 'main' is unavailable: the connection was lost mid-call" in text, text
+    assert "try again in a few seconds" in text
+    assert "unexpectedly" not in text
+    assert not after.is_error

@@ -118,7 +118,7 @@ class _Builder:
             proxy=proxy,
             tool="pg_query",
             arguments={"sql": "SELECT count(*) FROM customers"},
-            settings={"DSN": targets.through(db.shop.readonly, proxy.port), "CONNECT_TIMEOUT": "1"},
+            settings={"DSN": targets.through(db.shop.readonly, proxy.port)},
             tmp=self.tmp,
         )
 
@@ -180,15 +180,11 @@ class _Builder:
             proxy=proxy,
             tool="aws_s3_buckets",
             arguments={},
-            # botocore's own timeouts must fit in the backend deadline, or a dead pooled connection
-            # outlives the fault in an abandoned worker thread.
             settings={
                 "GROUPS": "inventory",  # the group of aws_s3_buckets, off by default
                 "ENDPOINT_URL": proxy.url(),
                 "ACCOUNTS": "123456789012",
                 "SERVICES": "*",
-                "CONNECT_TIMEOUT": "1",
-                "READ_TIMEOUT": "1.5",
             },
             extra_env=dict(targets.AWS_ENV),
             throttle=targets.aws_throttle(),

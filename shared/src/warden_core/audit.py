@@ -25,6 +25,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import IO, Any
 
+from warden_core import logfmt
 from warden_core.redaction import redact
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class AuditRecord:
     masked: dict[str, int] | None = None
     """Secret values masked in the answer, by kind (the egress filter's tally)."""
     duration_ms: float | None = None
+    trace_id: str | None = None  # the request's trace (the caller's, when it sent one)
+    span_id: str | None = None  # Warden's span for the request, when tracing is on
     _started: float = field(default_factory=perf_counter, repr=False)
 
     def deny(self, outcome: str, reason: str) -> None:
@@ -75,6 +78,19 @@ class AuditRecord:
         event = {k: v for k, v in vars(self).items() if not k.startswith("_") and v is not None}
         event["duration_ms"] = round((perf_counter() - self._started) * 1000, 3)
         return redact(json.dumps(event, default=str, separators=(",", ":"), ensure_ascii=False))
+
+    def as_text(self) -> str:
+        """The event as one readable line, for a person watching stderr on a terminal."""
+        what = " ".join(part for part in (self.method, self.tool) if part)
+        result = f"{self.result_bytes} bytes, " if self.result_bytes is not None else ""
+        took = round((perf_counter() - self._started) * 1000, 1)
+        line = f"{self.time} AUDIT {self.server}: {what} by {self.principal}: {self.decision} {self.outcome}"
+        line += f" ({result}{took:g} ms) request_id={self.request_id}"
+        if self.trace_id:
+            line += f" trace_id={self.trace_id}"
+        if self.reason:
+            line += f": {self.reason}"
+        return redact(line)
 
 
 _current: contextvars.ContextVar[AuditRecord | None] = contextvars.ContextVar("warden_audit", default=None)
@@ -119,8 +135,11 @@ class Auditor:
         self._lock = threading.Lock()
         self._healthy = True
         self._stream: IO[str]
+        self._text = False
         if sink == "stderr":
             self._stream = sys.stderr
+            # stderr has one format for log records and audit events: JSON lines, or text on a terminal.
+            self._text = not logfmt.wants_json(sys.stderr)
         else:
             path = Path(sink)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -162,7 +181,7 @@ class Auditor:
             self.write(record)
 
     def write(self, record: AuditRecord) -> None:
-        line = record.as_json()
+        line = record.as_text() if self._text else record.as_json()
         try:
             with self._lock:
                 self._stream.write(line + "\n")

@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -24,10 +25,12 @@ from typing import Any, Generic, TypeVar
 import anyio
 from pydantic import SecretStr
 
+from warden_core import tracing
 from warden_core.auth import hash_api_key
 from warden_core.logs import configure_logging
 from warden_core.server import WardenServer
 from warden_core.settings import CoreSettings, SettingsError
+from warden_core.tracing import Instrumentation
 
 S = TypeVar("S", bound=CoreSettings)
 
@@ -48,6 +51,7 @@ class ServerApp(Generic[S]):
     settings: type[S]
     build: Callable[[S], WardenServer]
     flags: Sequence[Flag] = field(default_factory=tuple)
+    tracing: Instrumentation | None = None  # how the backend SDK is traced, when OTEL_* asks for traces
 
     @property
     def name(self) -> str:
@@ -59,14 +63,22 @@ class ServerApp(Generic[S]):
         sys.exit(code)
 
 
-def _leave_abandoned_threads(code: int) -> None:
+def _leave_abandoned_threads(code: int, grace: float = 1.0) -> None:
     """Exit now, even if worker threads are still blocked on a backend.
 
     A call cancelled at its deadline (or at shutdown) abandons its worker thread, which may stay
     blocked in a socket read until the SDK's own timeout; the interpreter would wait for it at exit,
     past the drain deadline. Everything Warden owns is closed by now, so the threads are left behind.
+
+    Idle worker threads are still alive for a moment when the event loop has just ended: anyio tells
+    them to stop as its root task finishes, and they need a few milliseconds to notice. So each
+    thread gets a short, shared grace to end before it counts as blocked.
     """
-    stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    deadline = time.monotonic() + grace
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    for thread in others:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t for t in others if t.is_alive()]
     if not stuck:
         return
     logging.getLogger(__name__).warning("exiting with %d worker threads still blocked on a backend", len(stuck))
@@ -114,14 +126,19 @@ def run(app: ServerApp[Any], argv: Sequence[str] | None = None) -> int:
             return 0
         if server.policy.cedar is not None:
             _reload_on_sighup(server)
-        if settings.transport == "http":
-            from warden_core.http import serve_http  # HTTP machinery is not needed over stdio
+        traces = tracing.start(server.name, app.tracing)
+        try:
+            if settings.transport == "http":
+                from warden_core.http import serve_http  # HTTP machinery is not needed over stdio
 
-            anyio.run(serve_http, server)
-        else:
-            from warden_core.stdio import serve_stdio
+                anyio.run(serve_http, server)
+            else:
+                from warden_core.stdio import serve_stdio
 
-            anyio.run(serve_stdio, server)
+                anyio.run(serve_stdio, server)
+        finally:
+            if traces is not None:
+                traces.shutdown()  # the process may end with os._exit next: nothing at exit would flush
     except SettingsError as exc:
         sys.stderr.write(f"warden-{app.name}: {exc}\n")
         return 2

@@ -36,7 +36,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from warden_core import identity
+from warden_core import identity, tracing
 from warden_core.audit import AuditRecord
 from warden_core.auth import ANONYMOUS_LOOPBACK, Authenticator, AuthError, Principal
 from warden_core.server import PRINCIPAL_KEY, WardenServer, drain_plan
@@ -94,9 +94,14 @@ class FrontDoor:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        with tracing.incoming(scope["headers"]):
+            await self._handle(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
         record = self.server.auditor.open(request_id=uuid.uuid4().hex, transport="http")
         record.method = f"{scope['method']} {scope['path']}"
+        tracing.stamp(record)  # the caller's trace, if its headers name one
         rejected = await self.origin_check.validate_request(request, is_post=False)
         if rejected is not None:
             record.deny("bad_origin" if rejected.status_code == 403 else "bad_host", "DNS-rebinding protection")

@@ -34,7 +34,7 @@ from mcp.server.request_state import RequestStateSecurity
 from mcp.shared.exceptions import MCPError
 from pydantic import ConfigDict, ValidationError
 
-from warden_core import audit, identity, redaction
+from warden_core import audit, identity, redaction, tracing
 from warden_core.audit import Auditor, AuditRecord
 from warden_core.auth import AuthError, Principal
 from warden_core.caps import json_size
@@ -123,6 +123,7 @@ class WardenServer:
         # The server's own objects (its client, caches): reachable from resolvers via `of(ctx)`, and from tests.
         self.runtime = runtime
         self.name = f"warden-{settings.server_name}"
+        self.version = version
         self.specs = tuple(specs)
         self.policy = Policy.from_settings(settings, self.specs, default_groups=default_groups, allowlists=allowlists)
         self.exposed = tuple(spec for spec in self.specs if self.policy.exposes(spec))
@@ -193,11 +194,11 @@ class WardenServer:
         A server with a backend must pass `readiness`: a cheap call that reaches the backend (the
         contract tests insist). The breaker alone knows only about calls that already failed.
         """
-        for backend in self.backends:
-            self.metrics.backend_available.labels(backend.name).set(1 if backend.available else 0)
         ok = all(backend.available for backend in self.backends) and not self.draining
         if ok and self._readiness is not None:
-            ok = await self._probe(self._readiness)
+            ok = await self._probe(self._readiness)  # while a breaker is half-open, the probe is its trial
+        for backend in self.backends:
+            self.metrics.backend_available.labels(backend.name).set(1 if backend.available else 0)
         self.metrics.ready.set(1 if ok else 0)
         return ok
 
@@ -316,6 +317,7 @@ class WardenServer:
             return await call_next(ctx)  # notifications are not requests: nothing to answer or audit
         outer = audit.current()
         record = outer or self.auditor.open(request_id=str(ctx.request_id), transport=self.transport)
+        tracing.stamp(record)  # inside the SDK's server span for this request
         params = ctx.params if isinstance(ctx.params, Mapping) else {}
         principal, bad_identity = self._identify(record, ctx.request, params)
         acting = identity.enter(principal)
@@ -354,6 +356,7 @@ class WardenServer:
                 return result
         finally:
             identity.leave(acting)
+            tracing.annotate(record)
             self.inflight -= 1
             self.metrics.inflight.dec()
             tool = record.tool if record.tool in self._by_name else ("unknown" if record.tool else "")

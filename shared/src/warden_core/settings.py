@@ -180,7 +180,12 @@ class CoreSettings(BaseSettings):
     backend_timeout: float = Field(20.0, gt=0, description="Deadline of one backend request, in seconds.")
     backend_attempts: int = Field(3, ge=1, le=10, description="Attempts for a retryable backend read.")
     breaker_threshold: int = Field(5, ge=1, description="Consecutive backend failures that open the breaker.")
-    breaker_reset: float = Field(30.0, gt=0, description="Seconds an open breaker waits before a trial call.")
+    breaker_reset: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait, in seconds, between trial calls while the breaker is open "
+        "(the first trial comes after 1 s, and the wait doubles every two failed trials).",
+    )
     retry_after_cap: float = Field(30.0, ge=0, description="Longest Retry-After from a backend that is honoured.")
 
     # --- Audit and logs. ------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from warden_aws.classification import Classification
 from warden_aws.errors import map_error
 from warden_aws.policy import Decision, OperationPolicy
 from warden_aws.settings import Settings
-from warden_core import Allowlist, Backend, NotConfigured, PermissionDenied, PolicyDenied, identity
+from warden_core import Allowlist, Backend, NotConfigured, PermissionDenied, PolicyDenied, attribution, identity
 from warden_core.audit import note_target
 from warden_core.auth import Principal
 from warden_core.identity import IdentityMap
@@ -198,6 +198,7 @@ class AwsClient:
                 client.meta.events.register(
                     "before-send", lambda request, **_: self._egress(request, regional=regional)
                 )
+                client.meta.events.register("before-send", _attribute)
                 if len(self._clients) > _MAX_CLIENTS:
                     self._clients.clear()
                 self._clients[key] = client
@@ -387,6 +388,17 @@ class AwsClient:
             return answer
 
         return await self.backend.call(lambda: self.thread(run), retry=False)
+
+
+def _attribute(request: Any, **_: Any) -> None:
+    """End the User-Agent with the MCP request's attribution (CloudTrail records it as `userAgent`).
+
+    User-Agent is not signed (SigV4 leaves it out), and each attempt is a request made afresh.
+    """
+    comment = attribution.user_agent_comment()
+    agent = str(request.headers.get("User-Agent", ""))
+    if comment and comment not in agent:
+        request.headers["User-Agent"] = f"{agent} {comment}"
 
 
 def _no_credentials() -> Exception:

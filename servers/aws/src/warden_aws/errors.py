@@ -15,7 +15,7 @@ from warden_core import (
     strip_invisible,
     truncate_text,
 )
-from warden_core.resilience import Retryable
+from warden_core.resilience import Retryable, connection_failure
 
 THROTTLING = frozenset(
     {
@@ -83,8 +83,11 @@ def map_error(exc: BaseException, what: str) -> BaseException:
         return InvalidArgument(f"invalid parameters for {what}: {_clean(exc.kwargs.get('report', exc), 800)}")
     if isinstance(exc, bx.ConnectTimeoutError | bx.ReadTimeoutError):
         return Retryable(f"AWS did not answer {what} in time")
-    if isinstance(exc, bx.EndpointConnectionError | bx.ConnectionClosedError | bx.HTTPClientError):
-        return Retryable(f"cannot reach AWS for {what}")
+    if isinstance(exc, bx.ConnectionClosedError):
+        return Retryable(f"the connection was closed before the answer to {what} came (AWS may be restarting it)")
+    if isinstance(exc, bx.EndpointConnectionError | bx.HTTPClientError):
+        reason = connection_failure(exc) or "the connection failed"
+        return Retryable(f"cannot reach AWS for {what}: {reason}")
     if isinstance(exc, bx.ClientError):
         return _client_error(exc, what)
     if isinstance(exc, bx.BotoCoreError):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from warden_aws import __version__
 from warden_aws.client import AwsClient
 from warden_aws.settings import Settings
 from warden_aws.tools import DEFAULT_GROUPS, all_specs
 from warden_core import Allowlist, Backend, ServerApp, WardenServer
+from warden_core.tracing import Instrumentation
 
 INSTRUCTIONS = (
     "Read-only access to AWS: failures (CloudWatch alarms and their history, Logs Insights), who did what "
@@ -45,4 +48,10 @@ def build_server(settings: Settings) -> WardenServer:
     return server
 
 
-APP = ServerApp(settings=Settings, build=build_server)
+def _instrumentors() -> list[Any]:
+    from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+
+    return [BotocoreInstrumentor()]  # one span per AWS operation (its retries inside), named service.Operation
+
+
+APP = ServerApp(settings=Settings, build=build_server, tracing=Instrumentation(_instrumentors))

@@ -44,7 +44,7 @@ from urllib.parse import parse_qs, quote, unquote, urljoin, urlsplit
 
 import anyio.to_thread
 
-from warden_core import Allowlist, NotConfigured, PolicyDenied, UpstreamUnavailable
+from warden_core import Allowlist, NotConfigured, PolicyDenied, UpstreamUnavailable, attribution
 from warden_core.resilience import Backend
 from warden_core.text import strip_invisible
 from warden_github import __version__
@@ -253,7 +253,7 @@ class GitHubClient:
         A redirect that is no repository move is raised as `Redirected`, for the caller to judge.
         """
         requester, pool = self._requester()
-        sent = {"Accept": accept} if accept else {}
+        sent = _Headers({"Accept": accept} if accept else {})
         if self.app is not None:
             sent["Authorization"] = f"token {self.app.token(self._mint)}"
         for _ in range(_MAX_MOVES + 1):
@@ -262,7 +262,7 @@ class GitHubClient:
                     verb,
                     url,
                     parameters=params,
-                    headers=dict(sent) or None,
+                    headers=_Headers(sent),
                     input=body,
                     # PyGithub types `cnx` as its own connection classes; it only calls the three methods.
                     cnx=cast(Any, _Exchange(pool)),
@@ -420,6 +420,24 @@ def _json(raw: str, *, ok: bool, what: str) -> Any:
         if ok:
             raise UpstreamUnavailable(f"GitHub answered the request for {what} with something not JSON") from None
         return None
+
+
+class _Headers(dict[str, str]):
+    """Request headers for PyGithub that end its User-Agent with the MCP request's attribution.
+
+    PyGithub sets `User-Agent` itself, on the headers a call passes, just before sending; this is where
+    the request id and principal join it (GitHub's audit log records the User-Agent). Made for each
+    attempt in the worker thread, which runs in the call's context (anyio copies it), so the request is known.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._comment = attribution.user_agent_comment()
+
+    def __setitem__(self, key: str, value: str) -> None:
+        if key.lower() == "user-agent" and self._comment:
+            value = f"{value} {self._comment}"
+        super().__setitem__(key, value)
 
 
 def _route_pygithub_logs() -> None:

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from warden_core import InvalidArgument, NotFound, PermissionDenied, PolicyDenied, RateLimited, Retryable, WardenError
+from warden_core.resilience import connection_failure
 from warden_core.text import strip_invisible
 
 # Secondary limits without a Retry-After: GitHub asks clients to wait at least a minute.
@@ -113,6 +114,8 @@ def from_exception(exc: BaseException, what: str, retry_after_cap: float) -> Bas
         return from_status(exc.status, exc.headers, exc.data, what, retry_after_cap)
     if isinstance(exc, rex.Timeout):
         return TimeoutError("GitHub did not answer in time")
-    if isinstance(exc, rex.ConnectionError | rex.ChunkedEncodingError | ConnectionError):
-        return Retryable("connection to GitHub failed")
+    if isinstance(exc, rex.ChunkedEncodingError):
+        return Retryable("its answer was cut off (the connection closed mid-answer)")
+    if isinstance(exc, rex.ConnectionError | ConnectionError):
+        return Retryable(connection_failure(exc) or "the connection failed")
     return exc

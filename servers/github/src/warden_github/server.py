@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from warden_core import Allowlist, Flag, NotFound, ServerApp, WardenServer
+from warden_core.tracing import Instrumentation
 from warden_github import __version__
 from warden_github.client import GitHubClient
 from warden_github.content import Content
@@ -51,8 +53,15 @@ def build_server(settings: Settings) -> WardenServer:
     return server
 
 
+def _instrumentors() -> list[Any]:
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
+    return [RequestsInstrumentor()]  # PyGithub sends its requests with requests
+
+
 APP = ServerApp(
     settings=Settings,
     build=build_server,
+    tracing=Instrumentation(_instrumentors),
     flags=[Flag("--lockdown", "lockdown", "withhold content from authors without push access")],
 )

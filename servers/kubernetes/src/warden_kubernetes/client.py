@@ -39,6 +39,7 @@ from warden_core import (
     Timeout,
     UpstreamUnavailable,
     WardenError,
+    attribution,
     identity,
 )
 from warden_core.auth import Principal
@@ -338,6 +339,7 @@ class KubeClient:
         verb, url, header_params, payload, post = api.param_serialize(
             method, path, query_params=query, header_params=headers, body=body, auth_settings=["BearerToken"]
         )
+        _attribute(header_params)
         if self.settings.impersonate:
             header_params = self._impersonation(header_params)
         timeout = (_CONNECT_TIMEOUT, read_timeout or self.settings.backend_timeout)
@@ -617,6 +619,18 @@ def impersonated(principal: Principal, settings: Settings) -> tuple[str, list[st
         if not g.startswith("system:") and any(fnmatch.fnmatchcase(g, pattern) for pattern in allowed)
     )
     return settings.impersonate_user_prefix + principal.acting_name, groups
+
+
+def _attribute(headers: dict[str, str]) -> None:
+    """Name the MCP request in the API server's audit event: its `userAgent`, and its `auditID` (`Audit-ID`).
+
+    The API server takes a client's Audit-ID as the event's id; each request gets its own, starting
+    with the MCP request's id.
+    """
+    headers["User-Agent"] = attribution.user_agent(headers.get("User-Agent", ""))
+    audit_id = attribution.audit_id()
+    if audit_id is not None:
+        headers["Audit-ID"] = audit_id
 
 
 def _describe(rt: ResourceType, name: str | None, namespace: str | None) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from mcp.server.mcpserver.prompts.base import Prompt
 
 from warden_core import Allowlist, Backend, ServerApp, WardenServer
 from warden_core.egress import Egress
+from warden_core.tracing import Instrumentation
 from warden_kubernetes import __version__
 from warden_kubernetes.client import InCluster, KubeClient
 from warden_kubernetes.kinds import KindFilter
@@ -92,4 +93,10 @@ def build_server(settings: Settings, *, incluster: InCluster | None = None) -> W
     return server
 
 
-APP = ServerApp(settings=Settings, build=build_server)
+def _instrumentors() -> list[Any]:
+    from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
+
+    return [URLLib3Instrumentor()]  # the kubernetes client sends its requests with urllib3
+
+
+APP = ServerApp(settings=Settings, build=build_server, tracing=Instrumentation(_instrumentors))

@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import re
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -52,7 +51,7 @@ from warden_core import (
     PermissionDenied,
     Policy,
     Timeout,
-    audit,
+    attribution,
     identity,
     json_size,
 )
@@ -257,36 +256,38 @@ SELECT session_user::text AS login,
 """
 
 
-def session_identity_sql(role: str, application: str) -> str:
-    """What the session start adds for a mapped principal: its role, and an application_name naming it.
+def session_identity_sql(role: str) -> str:
+    """What the session start adds for a mapped principal: its role (ROLE_MAP), transaction-local.
 
-    Both are transaction-local (the ROLLBACK of END_SQL undoes them, and its RESET ALL and SET SESSION
-    AUTHORIZATION DEFAULT would anyway). The role comes from ROLE_MAP (checked as a role name at start)
-    and is quoted as an identifier. The application name carries the caller's id, which a trusted
-    gateway's header can choose: it is cut to characters that need no quoting at all (anything else
-    becomes `_`), then written as a literal. Tool SQL can change neither: SET, RESET and set_config
-    are refused by the validator.
+    The ROLLBACK of END_SQL undoes it (and its RESET ALL and SET SESSION AUTHORIZATION DEFAULT would
+    anyway). The role comes from ROLE_MAP (checked as a role name at start) and is quoted as an
+    identifier. Tool SQL cannot change it: SET and RESET are refused by the validator.
     """
-    name = _APPLICATION_UNSAFE.sub("_", application)[:63]
-    return (
-        f"; SET LOCAL ROLE {quote_ident(role)}"
-        f"; SELECT pg_catalog.set_config('application_name', {quote_literal(name)}, true)"
-    )
+    return f"; SET LOCAL ROLE {quote_ident(role)}"
 
 
-_APPLICATION_UNSAFE = re.compile(r"[^A-Za-z0-9 @._:/+-]")
-
-
-def start_message(start: str, mapped: tuple[str, str] | None, plan_start: str | None) -> str:
-    """The one message that opens a session, in this order: the settings' start (session_start_sql), the
-    caller's role (ROLE_MAP, session_identity_sql), and the plan check's start (plan_check.start_sql),
-    last because the plan check reads the message's command tag. No tool input reaches any of it."""
-    text = start
-    if mapped is not None:
-        text += session_identity_sql(*mapped)
+def start_message(start: str, role: str | None, application: str | None, plan_start: str | None) -> str:
+    """The one message that opens a session, in this order: the settings' start (session_start_sql), which
+    also names the MCP request (with_application_name), the caller's role (ROLE_MAP, session_identity_sql),
+    and the plan check's start (plan_check.start_sql), last because the plan check reads the message's
+    command tag. No tool input reaches any of it."""
+    text = with_application_name(start, application)
+    if role is not None:
+        text += session_identity_sql(role)
     if plan_start is not None:
         text += "; " + plan_start
     return text
+
+
+def with_application_name(start_sql: str, name: str | None) -> str:
+    """The session start, also naming the MCP request for the transaction (pg_stat_activity, logs, pgaudit).
+
+    `name` is Warden's own (request id and principal, reduced to plain characters by the core's
+    attribution) and goes in as a quoted literal; the transaction's end puts the start-up name back.
+    """
+    if name is None:
+        return start_sql
+    return f"{start_sql}, pg_catalog.set_config('application_name', {quote_literal(name)}, true)"
 
 
 # --- One configured database. ------------------------------------------------------------------------
@@ -400,8 +401,8 @@ class Database:
         async with self._session(pool, deadline, mapped) as (conn, _):
             yield conn
 
-    async def _mapped_role(self, pool: asyncpg.Pool, deadline: Deadline) -> tuple[str, str]:
-        """The caller's role from ROLE_MAP, checked once per role; and the application_name for the session."""
+    async def _mapped_role(self, pool: asyncpg.Pool, deadline: Deadline) -> str:
+        """The caller's role from ROLE_MAP, checked once per role."""
         principal = identity.current()
         mapped = self.roles.lookup(principal)
         if mapped is None:
@@ -411,8 +412,7 @@ class Database:
             )
         if mapped not in self._granted:
             await self._check_granted(pool, mapped, deadline)
-        record = audit.current()
-        return mapped, f"warden-postgres {principal.acting_id} {record.request_id if record else ''}".rstrip()
+        return mapped
 
     async def _check_granted(self, pool: asyncpg.Pool, mapped: str, deadline: Deadline) -> None:
         """The login role must be a member of a mapped role (SET ROLE needs it); strict_role checks its privileges."""
@@ -438,7 +438,7 @@ class Database:
                 self.name,
                 row["login"],
             )
-        async with self._session(pool, deadline, (mapped, "warden-postgres role check")) as (conn, _):
+        async with self._session(pool, deadline, mapped) as (conn, _):
             try:
                 report = await role.inspect(conn, seconds=deadline.remaining())
             except BaseException as exc:
@@ -457,14 +457,14 @@ class Database:
         self,
         pool: asyncpg.Pool,
         deadline: Deadline,
-        mapped: tuple[str, str] | None = None,
+        mapped: str | None = None,
         *,
         check_plans: bool = False,
     ) -> AsyncIterator[tuple[asyncpg.Connection, str]]:
         """A connection inside the server's transaction, and its start message's command tag, within the
         caller's fair share of the pool.
 
-        `mapped`: the caller's role and application_name (ROLE_MAP, see session_identity_sql).
+        `mapped`: the caller's role (ROLE_MAP, see session_identity_sql).
         `check_plans`: the start for tool SQL, which also prepares the plan check (plan_check.start_sql);
         it comes last, since its command tag is the answer the plan check reads.
         """
@@ -485,7 +485,7 @@ class Database:
 
     @asynccontextmanager
     async def _connection(
-        self, pool: asyncpg.Pool, deadline: Deadline, mapped: tuple[str, str] | None, *, check_plans: bool
+        self, pool: asyncpg.Pool, deadline: Deadline, mapped: str | None, *, check_plans: bool
     ) -> AsyncIterator[tuple[asyncpg.Connection, str]]:
         try:
             # The fair share leaves a pooled connection free for this caller: waiting here is waiting for the
@@ -501,8 +501,9 @@ class Database:
             try:
                 # One round trip of server-authored text (see start_message).
                 plan_start = self._plan_start_sql if check_plans else None
+                application = attribution.application_name("warden-postgres")
                 started = await conn.execute(
-                    start_message(self._start_sql, mapped, plan_start), timeout=deadline.remaining()
+                    start_message(self._start_sql, mapped, application, plan_start), timeout=deadline.remaining()
                 )
             except TimeoutError:
                 # BEGIN and a few set_config calls cannot be slow on a database that answers: it is unreachable, and

@@ -7,8 +7,6 @@ of our own. The core masks known secrets in every error text on top of this.
 
 from __future__ import annotations
 
-import errno
-import socket
 from typing import Any
 
 from warden_core import (
@@ -20,13 +18,18 @@ from warden_core import (
     UpstreamUnavailable,
     WardenError,
 )
-from warden_core.resilience import Retryable
+from warden_core.resilience import Retryable, connection_failure
 from warden_postgres import wire
 
 _MAX_MESSAGE = 600
 
 # SQLSTATEs of a database that is there but cannot take us right now: worth another try.
-_TRANSIENT = frozenset({"53300", "53400", "57P01", "57P02", "57P03", "40001", "40P01", "55006"})
+_TRANSIENT = frozenset({"53300", "53400", "40001", "40P01", "55006"})
+# The server ended our session: an administrator (or a fast shutdown, as in a restart) or a crash.
+_SHUTDOWN = frozenset({"57P01", "57P02"})
+
+LOST = "the connection was lost mid-call (the database server closed it: it may be restarting)"
+STARTING = "the database server is starting up and does not accept connections yet"
 
 
 def _capped(value: object) -> str:
@@ -50,15 +53,9 @@ def _pg_text(exc: Any) -> str:
 
 
 def _socket_reason(exc: BaseException) -> str:
-    if isinstance(exc, socket.gaierror):
-        return "the host name does not resolve"
-    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
-        return "connection refused"
-    if isinstance(exc, TimeoutError):
-        return "connection timed out"
     if isinstance(exc, FileNotFoundError):
         return "no server socket at that path"
-    return "the connection failed"
+    return connection_failure(exc) or "the connection failed"
 
 
 def translate(exc: BaseException, database: str, *, connecting: bool = False) -> BaseException:
@@ -72,8 +69,12 @@ def translate(exc: BaseException, database: str, *, connecting: bool = False) ->
     if isinstance(exc, asyncpg.PostgresError):
         state = exc.sqlstate or ""
         text = _pg_text(exc)
-        if state in _TRANSIENT or state.startswith("08"):
-            return Retryable(f"database {database!r}: {text}")
+        if state in _SHUTDOWN or state.startswith("08"):
+            return Retryable(LOST)
+        if state == "57P03":
+            return Retryable(STARTING)
+        if state in _TRANSIENT:
+            return Retryable(text)
         if state in {"57014"}:
             return Timeout(f"database {database!r} cancelled the statement: {text}")
         if state == "55P03":
@@ -93,16 +94,16 @@ def translate(exc: BaseException, database: str, *, connecting: bool = False) ->
         return UpstreamUnavailable(f"database {database!r}: its connection settings are invalid")
     if isinstance(exc, asyncpg.InternalClientError):
         # The driver's protocol state after the server went away mid-operation (a restart, say).
-        return Retryable(f"database {database!r}: the connection was lost")
+        return Retryable(LOST)
     if isinstance(exc, asyncpg.InterfaceError):
         text = _capped(exc)
         if "argument" in text:
             return InvalidArgument(text)
-        return Retryable(f"database {database!r}: the connection was lost")
+        return Retryable(LOST)
     if isinstance(exc, TimeoutError):
         if connecting:
-            return Retryable(f"database {database!r}: connection timed out")
+            return Retryable("connecting timed out")
         return Timeout(f"database {database!r} did not answer in time; the statement was cancelled")
     if isinstance(exc, OSError):
-        return Retryable(f"cannot reach database {database!r}: {_socket_reason(exc)}")
+        return Retryable(f"cannot connect: {_socket_reason(exc)}")
     return exc

@@ -10,6 +10,7 @@ from warden_postgres.client import Databases, Deadline, preflight
 from warden_postgres.resources import register
 from warden_postgres.role import RoleReport
 from warden_postgres.settings import Settings
+from warden_postgres.telemetry import TRACING
 from warden_postgres.tools import DEFAULT_GROUPS, all_specs
 from warden_postgres.tools.common import SCHEMAS, ToolContext
 
@@ -59,7 +60,11 @@ def build_server(settings: Settings) -> WardenServer:
         if not databases.names:
             return False
         database = databases.get(None)
-        await database.fetch(READY_PROBE_SQL, deadline=Deadline(2.0), as_login=True)
+        # Through the breaker, like the other servers' probes: while it is half-open, the probe is the
+        # trial that closes it, so a replica out of rotation (no calls) still sees its database return.
+        await database.backend.call(
+            lambda: database.fetch(READY_PROBE_SQL, deadline=Deadline(2.0), as_login=True), retry=False
+        )
         return True
 
     server = WardenServer(
@@ -83,6 +88,7 @@ def build_server(settings: Settings) -> WardenServer:
 APP = ServerApp(
     settings=Settings,
     build=build_server,
+    tracing=TRACING,
     flags=[
         Flag(
             "--strict-role",

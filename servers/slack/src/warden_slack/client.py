@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import anyio.to_thread
 
+from warden_core import attribution
 from warden_core.errors import InvalidArgument, NotConfigured, PolicyDenied, Timeout, UpstreamUnavailable, WardenError
 from warden_core.resilience import Backend
 from warden_slack import __version__
@@ -82,6 +83,7 @@ class SlackClient:
         self.settings = settings
         self.backend = Backend("Slack", settings)
         self._clients: dict[Which, WebClient] = {}
+        self._user_agent = ""
         self._lock = threading.Lock()
         # The SDK may wait out one Retry-After inside the backend deadline; longer waits are reported.
         self.max_rate_limit_wait = min(settings.retry_after_cap, settings.backend_timeout / 2)
@@ -112,6 +114,8 @@ class SlackClient:
                     retry_handlers=[_rate_limit_handler(self.max_rate_limit_wait)],
                     user_agent_suffix=f"warden-slack/{__version__}",
                 )
+                # The client's own headers would win over a call's: each call sets the User-Agent instead.
+                self._user_agent = client.headers.pop("User-Agent")
                 self._clients[which] = client
         return client
 
@@ -192,7 +196,9 @@ class SlackClient:
         sent: list[bool] | None = None,
     ) -> dict[str, Any]:
         web = self._web(using)
-        call = functools.partial(web.api_call, method, **kwargs)
+        # The MCP request's attribution ends the User-Agent (Slack's access logs record it).
+        agent = attribution.user_agent(self._user_agent)
+        call = functools.partial(web.api_call, method, headers={"User-Agent": agent}, **kwargs)
         setting = self.setting(using)
 
         async def once() -> dict[str, Any]:

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from warden_core.errors import InvalidArgument, NotFound, PermissionDenied, RateLimited, WardenError
-from warden_core.resilience import Retryable
+from warden_core.resilience import Retryable, connection_failure
 
 _CODE = re.compile(r"^[a-z0-9_.]{1,64}$")
 _SCOPES = re.compile(r"^[a-z0-9_.:,]{1,200}$")
@@ -116,5 +116,5 @@ def transport_failure(exc: BaseException, method: str) -> Exception:
     """A network-level failure (reset, refused, TLS, timeout) is transient."""
     if isinstance(exc, WardenError):
         return exc
-    reason = type(exc).__name__
-    return Retryable(f"cannot reach Slack for {method} ({reason})")
+    reason = connection_failure(exc) or f"the connection failed ({type(exc).__name__})"
+    return Retryable(f"{reason}, calling {method}")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from warden_core import Allowlist, Flag, ServerApp, WardenServer
+from warden_core.tracing import Instrumentation
 from warden_slack import __version__
 from warden_slack.client import SlackClient
 from warden_slack.gate import ChannelDirectory, ChannelGate
@@ -59,8 +62,15 @@ def build_server(settings: Settings) -> WardenServer:
     return server
 
 
+def _instrumentors() -> list[Any]:
+    from opentelemetry.instrumentation.urllib import URLLibInstrumentor
+
+    return [URLLibInstrumentor()]  # slack-sdk's WebClient sends its requests with urllib
+
+
 APP = ServerApp(
     settings=Settings,
     build=build_server,
+    tracing=Instrumentation(_instrumentors),
     flags=(Flag("--allow-dms", "allow_dms", "allow direct messages and group DMs (still allowlisted)"),),
 )
