@@ -29,8 +29,8 @@ $(INTEROP): tests/interop/package.json tests/interop/package-lock.json
 
 install: .venv/.synced $(INTEROP) ## Install the Python workspace (locked) and the npm test clients
 
-test: install ## Run the whole test suite (PostgreSQL from WARDEN_TEST_POSTGRES_DSN, else embedded)
-	$(RUN) pytest
+test: install ## Run the whole test suite (PostgreSQL from WARDEN_TEST_POSTGRES_DSN, else embedded; ARGS="tests/postgres" for some)
+	$(RUN) pytest $(ARGS)
 
 lint: .venv/.synced ## ruff, format check, mypy (strict on the core), hadolint, compose.yaml
 	$(RUN) ruff check .
