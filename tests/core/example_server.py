@@ -1,7 +1,8 @@
 """A small server built with warden-core, as every real server is: the core's tests drive it.
 
 It has a backend (an in-process "store" that can be made slow or broken), tools at every access
-level, a tool with progress, one that logs and prints, and one confirmed by the user.
+level, a tool with progress, one that logs and prints, and one confirmed by the user; a resource
+template, a prompt and argument completion.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Annotated, ClassVar
 
 import anyio
 from mcp.server.mcpserver import Context, Sample
-from mcp.types import CreateMessageResult, SamplingMessage, TextContent
+from mcp.types import Completion, CompletionArgument, CreateMessageResult, SamplingMessage, TextContent
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -266,6 +267,15 @@ def build_server(settings: ExampleSettings) -> WardenServer:
         server.policy.check("shelves", shelf, "shelf")
         return "\n".join(await backend.call(lambda: store.read(shelf)))
 
+    @server.mcp.prompt(name="ex_tidy_shelf", description="How to tidy one shelf with the ex_* tools.")
+    def tidy_shelf(shelf: str) -> str:
+        return f"List the items on shelf {shelf!r} with ex_list_items, then suggest an order for them."
+
+    async def complete(ref: object, argument: CompletionArgument, context: object) -> Completion:
+        shelves = [shelf for shelf in settings.shelves if shelf.startswith(argument.value)]
+        return Completion(values=shelves, total=len(shelves), has_more=False)
+
+    server.mcp.completion()(complete)  # type: ignore[no-untyped-call]
     return server
 
 

@@ -18,7 +18,7 @@ import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any, cast
 
 import anyio
@@ -38,6 +38,7 @@ from warden_core.auth import LOCAL, Principal
 from warden_core.caps import json_size
 from warden_core.errors import PolicyDenied, Timeout, UpstreamUnavailable, WardenError
 from warden_core.metrics import Metrics
+from warden_core.names import INVALID_PARAMS, unknown_name
 from warden_core.policy import Allowlist, Policy
 from warden_core.ratelimit import RateLimiter
 from warden_core.redaction import redact
@@ -317,10 +318,11 @@ class WardenServer:
         self.inflight += 1
         self.metrics.inflight.inc()
         try:
-            with nullcontext() if outer else self.auditor.recording(record):
+            with _failures_marked(record) if outer else self.auditor.recording(record):
                 if refusal is not None:
                     return refusal
                 try:
+                    await self._refuse_unknown(record, ctx.method, params)
                     if ctx.method in _GUARDED_READS:
                         await self._guard_read(record, ctx.method)
                         with self._abortable() as aborted:
@@ -345,6 +347,13 @@ class WardenServer:
             tool = record.tool if record.tool in self._by_name else ("unknown" if record.tool else "")
             self.metrics.requests.labels(ctx.method, tool, record.outcome).inc()
             self.metrics.duration.labels(ctx.method).observe(time.perf_counter() - started)
+
+    async def _refuse_unknown(self, record: AuditRecord, method: str, params: Mapping[str, Any]) -> None:
+        """Refuse a request naming a tool, prompt, resource or completion reference this server lacks."""
+        unknown = await unknown_name(self.mcp, method, params, self._exposed_by_name)
+        if unknown is not None:
+            record.deny(unknown.outcome, unknown.message)
+            raise MCPError(INVALID_PARAMS, unknown.message, unknown.data)
 
     async def _guard_read(self, record: AuditRecord, method: str) -> None:
         """What the tool guard does for tools, for resource reads, prompts and completions."""
@@ -392,13 +401,22 @@ class WardenServer:
             if isinstance(block, dict) and isinstance(block.get("text"), str):
                 block["text"] = redact(block["text"])
         if record.outcome == "ok":
-            # The guard did not run, so the SDK refused before the handler: unknown tool or bad arguments.
-            if record.tool is None or self.exposed_spec(record.tool) is None:
-                record.deny("unknown_tool", "no such tool on this server")
-            else:
-                record.deny("invalid_arguments", "arguments failed validation")
+            # The guard did not run, so the SDK refused before the handler: the arguments are invalid.
+            record.deny("invalid_arguments", "arguments failed validation")
         elif record.decision == "allow":
             record.decision = "error"
+
+
+@contextmanager
+def _failures_marked(record: AuditRecord) -> Iterator[None]:
+    """What `Auditor.recording` does to a record someone else writes (the HTTP front door's): an
+    exception escaping the request is an internal error, whatever the transport."""
+    try:
+        yield
+    except BaseException:
+        if record.outcome == "ok":
+            record.fail("internal_error")
+        raise
 
 
 def _compact_text_copy(result: dict[str, Any]) -> None:
