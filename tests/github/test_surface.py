@@ -49,7 +49,7 @@ async def test_default_surface_is_read_only_and_small() -> None:
     assert all(tool["annotations"]["readOnlyHint"] for tool in tools)
     assert {spec.group for spec in server.exposed} == set(ALL_GROUPS)
     # Measured: see the README. A budget, not a target: a bigger surface needs a deliberate change here.
-    assert size(tools) < 34_000
+    assert size(tools) < 35_500
 
 
 async def test_write_tools_need_read_only_off_and_a_write_allowlist() -> None:

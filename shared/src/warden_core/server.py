@@ -43,7 +43,7 @@ from warden_core.policy import Allowlist, Policy
 from warden_core.ratelimit import RateLimiter
 from warden_core.redaction import redact
 from warden_core.resilience import Backend
-from warden_core.schemas import lean
+from warden_core.schemas import json_schema
 from warden_core.settings import CoreSettings
 from warden_core.specs import ToolSpec
 
@@ -231,8 +231,9 @@ class WardenServer:
             type(base.__name__, (base,), {"model_config": ConfigDict(extra="forbid"), "__module__": __name__}),
         )
         tool.fn_metadata.arg_model = strict
-        tool.parameters = lean(strict.model_json_schema(by_alias=True))
-        tool.fn_metadata.output_schema = lean(tool.fn_metadata.output_schema, output=True)
+        tool.parameters = json_schema(strict)
+        if tool.fn_metadata.output_model is not None:
+            tool.fn_metadata.output_schema = json_schema(tool.fn_metadata.output_model, output=True)
         return tool
 
     def _guarded(self, spec: ToolSpec) -> Callable[..., Awaitable[Any]]:
