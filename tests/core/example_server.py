@@ -32,6 +32,7 @@ class ExampleSettings(CoreSettings):
     model_config = SettingsConfigDict(env_prefix="WARDEN_EXAMPLE_")  # the rest is inherited from CoreSettings
     server_name: ClassVar[str] = "example"
     default_port: ClassVar[int] = 8199
+    required: ClassVar[tuple[str, ...]] = ("token",)
 
     token: SecretStr | None = Field(None, description="Pretend backend credential.")
     shelves: CommaList = Field(("main",), description="Shelves the server may read.")
@@ -279,7 +280,7 @@ def build_server(settings: ExampleSettings) -> WardenServer:
     return server
 
 
-APP = ServerApp(settings=ExampleSettings, build=build_server)
+APP = ServerApp(settings=ExampleSettings, build=build_server, version="0.1.0")
 
 if __name__ == "__main__":
     APP.main()

@@ -44,4 +44,4 @@ def build_server(settings: Settings) -> WardenServer:
     return server
 
 
-APP = ServerApp(settings=Settings, build=build_server)
+APP = ServerApp(settings=Settings, build=build_server, version=__version__)

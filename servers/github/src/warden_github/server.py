@@ -54,4 +54,5 @@ APP = ServerApp(
     settings=Settings,
     build=build_server,
     flags=[Flag("--lockdown", "lockdown", "withhold content from authors without push access")],
+    version=__version__,
 )

@@ -86,4 +86,4 @@ def build_server(settings: Settings, *, incluster: InCluster | None = None) -> W
     return server
 
 
-APP = ServerApp(settings=Settings, build=build_server)
+APP = ServerApp(settings=Settings, build=build_server, version=__version__)

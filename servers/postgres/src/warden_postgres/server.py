@@ -82,4 +82,5 @@ APP = ServerApp(
             "refuse to serve a database whose role can write, owns objects or holds file/program/signal roles",
         )
     ],
+    version=__version__,
 )

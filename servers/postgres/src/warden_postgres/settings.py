@@ -40,6 +40,7 @@ class Settings(CoreSettings):
     model_config = SettingsConfigDict(env_prefix="WARDEN_POSTGRES_")  # the rest is inherited from CoreSettings
     server_name: ClassVar[str] = "postgres"
     default_port: ClassVar[int] = 8101
+    required: ClassVar[tuple[str, ...]] = ("dsn",)
 
     dsn: SecretStr | None = Field(None, description="postgresql:// URL of the database, served under the name `main`.")
     databases: SecretStr | None = Field(
@@ -74,6 +75,9 @@ class Settings(CoreSettings):
     explain_analyze: bool = Field(
         False, description="Allow EXPLAIN ANALYZE, which runs the statement (still read-only and rolled back)."
     )
+
+    def missing(self) -> tuple[str, ...]:
+        return () if self.databases is not None else super().missing()  # DATABASES alone will do too
 
     @field_validator("dsn")
     @classmethod

@@ -62,4 +62,5 @@ APP = ServerApp(
     settings=Settings,
     build=build_server,
     flags=(Flag("--allow-dms", "allow_dms", "allow direct messages and group DMs (still allowlisted)"),),
+    version=__version__,
 )
