@@ -7,9 +7,13 @@ details stay in the server log.
 
 from __future__ import annotations
 
+import errno
+import socket
+import ssl
 from typing import ClassVar
 
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from pydantic import ValidationError
 
 
 class WardenError(ToolError, ResourceError):
@@ -55,8 +59,8 @@ class NotConfigured(WardenError):
 
     kind = "not_configured"
 
-    def __init__(self, setting: str, what: str) -> None:
-        super().__init__(f"{what} is not configured: set {setting}")
+    def __init__(self, setting: str, what: str, message: str | None = None) -> None:
+        super().__init__(message or f"{what} is not configured: set {setting}")
         self.setting = setting
 
 
@@ -80,3 +84,54 @@ class Timeout(WardenError):
     """The call hit its deadline; the backend work was cancelled."""
 
     kind = "timeout"
+
+
+def invalid_arguments(exc: ValidationError) -> str:
+    """What was wrong with a call's arguments, one clause per problem, without the values (the
+    caller's data) and without pydantic's layout and documentation links."""
+    clauses = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "missing":
+            clauses.append(f"`{where}` is required")
+        elif error["type"] == "extra_forbidden":
+            clauses.append(f"`{where}` is not an argument of this tool")
+        else:
+            message = str(error["msg"])
+            message = message[:1].lower() + message[1:]
+            clauses.append(f"`{where}`: {message}" if where else message)
+    return "invalid arguments: " + "; ".join(clauses)
+
+
+def network_reason(exc: BaseException) -> str:
+    """Why a connection failed, in a few words, found anywhere in the chain of causes (HTTP clients
+    wrap the socket error two or three times): a DNS failure must not read like any other."""
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if reason := _socket_reason(current):
+            return reason
+        kwargs = getattr(current, "kwargs", None)  # botocore keeps the wrapped error there
+        wrapped = kwargs.get("error") if isinstance(kwargs, dict) else None
+        pending += [current.__cause__, current.__context__, getattr(current, "reason", None), wrapped, *current.args]
+    return "the connection failed"
+
+
+def _socket_reason(exc: BaseException) -> str | None:
+    if isinstance(exc, socket.gaierror):
+        return "the host name does not resolve"
+    if isinstance(exc, ssl.SSLError):
+        return "the TLS handshake failed"
+    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+        return "connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "connection timed out"
+    if getattr(exc, "errno", None) in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return "no route to the host"
+    return None

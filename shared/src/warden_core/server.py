@@ -26,6 +26,7 @@ import pydantic_core
 from mcp.server import MCPServer
 from mcp.server.caching import CacheHint
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.server.request_state import RequestStateSecurity
@@ -36,7 +37,7 @@ from warden_core import audit
 from warden_core.audit import Auditor, AuditRecord
 from warden_core.auth import LOCAL, Principal
 from warden_core.caps import json_size
-from warden_core.errors import PolicyDenied, Timeout, UpstreamUnavailable, WardenError
+from warden_core.errors import PolicyDenied, Timeout, UpstreamUnavailable, WardenError, invalid_arguments
 from warden_core.metrics import Metrics
 from warden_core.names import INVALID_PARAMS, unknown_name
 from warden_core.policy import Allowlist, Policy
@@ -216,7 +217,7 @@ class WardenServer:
 
     # --- Registration. -------------------------------------------------------------------------------
     def _tool(self, spec: ToolSpec) -> Tool:
-        tool = Tool.from_function(
+        tool = _Tool.from_function(
             self._guarded(spec),
             name=spec.name,
             title=spec.title,
@@ -406,6 +407,19 @@ class WardenServer:
             record.deny("invalid_arguments", "arguments failed validation")
         elif record.decision == "allow":
             record.decision = "error"
+
+
+class _Tool(Tool):
+    """The SDK's tool, whose argument errors read as one sentence: no pydantic layout, values or links."""
+
+    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+        try:
+            return await super().run(arguments, context, convert_result)
+        except ToolError as exc:
+            if type(exc) is ToolError and isinstance(exc.__cause__, ValidationError):  # the SDK's argument check
+                problem = invalid_arguments(exc.__cause__)
+                raise ToolError(f"Error executing tool {self.name}: {problem}") from exc.__cause__
+            raise
 
 
 @contextmanager

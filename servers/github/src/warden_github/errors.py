@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from warden_core import InvalidArgument, NotFound, PermissionDenied, RateLimited, Retryable, WardenError
+from warden_core.errors import network_reason
 from warden_core.text import strip_invisible
 
 # Secondary limits without a Retry-After: GitHub asks clients to wait at least a minute.
@@ -100,5 +101,5 @@ def from_exception(exc: BaseException, what: str, retry_after_cap: float) -> Bas
     if isinstance(exc, rex.Timeout):
         return TimeoutError("GitHub did not answer in time")
     if isinstance(exc, rex.ConnectionError | rex.ChunkedEncodingError | ConnectionError):
-        return Retryable("connection to GitHub failed")
+        return Retryable(f"cannot reach GitHub: {network_reason(exc)}")
     return exc

@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from warden_core import InvalidArgument, NotConfigured, NotFound, PermissionDenied, Retryable, UpstreamUnavailable
+from warden_core.errors import network_reason
 from warden_core.text import strip_invisible
 from warden_kubernetes.masking import Masker
 
@@ -85,11 +86,11 @@ def from_exception(exc: BaseException, what: str, masker: Masker) -> BaseExcepti
         logger.warning("kubernetes configuration could not be loaded: %s", masker.text(str(exc)))
         return NotConfigured("WARDEN_KUBERNETES_KUBECONFIG", "a usable Kubernetes credential")
     if isinstance(exc, u3.NewConnectionError):  # a subclass of ConnectTimeoutError in urllib3 2
-        return Retryable("cannot reach the API server")
+        return Retryable(f"cannot reach the API server: {network_reason(exc)}")
     if isinstance(exc, u3.ReadTimeoutError | u3.ConnectTimeoutError):
         return TimeoutError("the API server did not answer in time")
     if isinstance(exc, u3.SSLError):
         return UpstreamUnavailable("TLS to the API server failed; check the CA and server URL")
     if isinstance(exc, u3.HTTPError | ConnectionError | OSError):
-        return Retryable("cannot reach the API server")
+        return Retryable(f"cannot reach the API server: {network_reason(exc)}")
     return exc

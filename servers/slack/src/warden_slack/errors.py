@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from warden_core.errors import InvalidArgument, NotFound, PermissionDenied, RateLimited, WardenError
+from warden_core.errors import InvalidArgument, NotFound, PermissionDenied, RateLimited, WardenError, network_reason
 from warden_core.resilience import Retryable
 
 _CODE = re.compile(r"^[a-z0-9_.]{1,64}$")
@@ -116,5 +116,4 @@ def transport_failure(exc: BaseException, method: str) -> Exception:
     """A network-level failure (reset, refused, TLS, timeout) is transient."""
     if isinstance(exc, WardenError):
         return exc
-    reason = type(exc).__name__
-    return Retryable(f"cannot reach Slack for {method} ({reason})")
+    return Retryable(f"cannot reach Slack for {method}: {network_reason(exc)}")

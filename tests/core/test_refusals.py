@@ -1,6 +1,9 @@
-"""A request naming a tool, prompt, resource or completion reference the server lacks gets one clean
-JSON-RPC error (-32602, naming it) on every transport and in both eras, is audited as a refusal with
-the same outcome everywhere, and leaves no traceback in the log.
+"""Requests the server cannot take, answered cleanly.
+
+A request naming a tool, prompt, resource or completion reference the server lacks gets one JSON-RPC
+error (-32602, naming it) on every transport and in both eras, is audited as a refusal with the same
+outcome everywhere, and leaves no traceback in the log. Bad arguments to a real tool read as one
+sentence, without the caller's values and without pydantic's layout.
 
 Every server here writes its audit events to a file, so the three transports are read the same way.
 """
@@ -26,6 +29,7 @@ from tests.core.example_server import ExampleSettings, build_server
 from tests.interop.clients import clean_env
 from tests.support.live_http import serve_http
 from tests.support.stdio import EXAMPLE, ROOT
+from warden_core.errors import network_reason
 from warden_core.testing import connect, connect_http
 
 pytestmark = pytest.mark.anyio
@@ -117,3 +121,34 @@ async def test_known_names_still_answer(era: str) -> None:
     assert by_prompt.completion.values == ["books"]
     assert by_template.completion.values == ["main"]
     assert not tool.is_error
+
+
+async def test_bad_arguments_read_as_one_sentence_without_values_or_links() -> None:
+    async with connect(build_server(ExampleSettings.load())) as client:
+        missing = await client.call_tool("ex_echo", {})
+        extra = await client.call_tool("ex_echo", {"text": "a", "colour": "secret-ish value"})
+        wrong = await client.call_tool("ex_echo", {"text": 12345})
+    assert [block.text for result in (missing, extra, wrong) for block in result.content] == [
+        "Error executing tool ex_echo: invalid arguments: `text` is required",
+        "Error executing tool ex_echo: invalid arguments: `colour` is not an argument of this tool",
+        "Error executing tool ex_echo: invalid arguments: `text`: input should be a valid string",
+    ]
+
+
+def test_the_cause_of_a_network_failure_is_found_however_deeply_it_is_wrapped() -> None:
+    import socket
+    import urllib.error
+
+    def wrapped(inner: BaseException) -> BaseException:
+        try:
+            try:
+                raise inner
+            except OSError as exc:
+                raise ConnectionError("connection failed") from exc
+        except ConnectionError as outer:
+            return RuntimeError(outer)
+
+    assert network_reason(wrapped(socket.gaierror(-2, "Name or service not known"))) == "the host name does not resolve"
+    assert network_reason(urllib.error.URLError(ConnectionRefusedError(111, "refused"))) == "connection refused"
+    assert network_reason(wrapped(TimeoutError())) == "connection timed out"
+    assert network_reason(RuntimeError("no cause at all")) == "the connection failed"
