@@ -1,7 +1,7 @@
 """Smoke-test the servers' images (`make test-images`, through `scripts/images.sh test [server ...]`).
 
 For each image warden-<name>:
-- contents: it holds warden-core, warden-<name> and their locked dependencies, nothing else, and its
+- contents: it holds lpwarden-core, lpwarden-<name> and their locked dependencies, nothing else, and its
   user is uid 10001;
 - stdio: `run -i` with a read-only root filesystem, no capabilities, no-new-privileges and no network;
   a real MCP client lists the tools;
@@ -78,8 +78,8 @@ def check_contents(name: str, image: str) -> None:
         json.loads(engine("run", "--rm", "--network", "none", "--entrypoint", "python3", image, "-c", LIST_DISTS))
     )
     check(installed <= pinned, f"installed but not in the lock export: {sorted(installed - pinned)}")
-    warden = {dist.split("==")[0] for dist in installed if dist.startswith("warden")}
-    check(warden == {"warden-core", f"warden-{name}"}, f"warden distributions: {sorted(warden)}")
+    warden = {dist.split("==")[0] for dist in installed if "warden" in dist}
+    check(warden == {"lpwarden-core", f"lpwarden-{name}"}, f"warden distributions: {sorted(warden)}")
     user = engine("run", "--rm", "--network", "none", "--entrypoint", "id", image, "-u")
     check(user == "10001", f"runs as uid {user}")
 

@@ -1,4 +1,4 @@
-"""A small server built with warden-core, as every real server is: the core's tests drive it.
+"""A small server built with warden_core, as every real server is: the core's tests drive it.
 
 It has a backend (an in-process "store" that can be made slow or broken), tools at every access
 level, a tool with progress, one that logs and prints, and one confirmed by the user; a resource
