@@ -11,7 +11,7 @@ RUN := $(UV) run --frozen
 SERVERS := postgres github kubernetes slack aws
 INTEROP := tests/interop/node_modules/.package-lock.json
 
-.PHONY: help install test lint typecheck demo bench soak docs clean $(addprefix run-,$(SERVERS))
+.PHONY: help install test test-install lint typecheck demo bench soak docs clean $(addprefix run-,$(SERVERS))
 
 help: ## Show the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -31,6 +31,9 @@ install: .venv/.synced $(INTEROP) ## Install the Python workspace (locked) and t
 
 test: install ## Run the whole test suite (PostgreSQL from WARDEN_TEST_POSTGRES_DSN, else embedded; ARGS="tests/postgres" for some)
 	$(RUN) pytest $(ARGS)
+
+test-install: .venv/.synced ## Install each server's wheel on its own (uv tool, pipx, pip from git) and check what it brings
+	UV=$(UV) $(RUN) python scripts/test_install.py
 
 lint: .venv/.synced ## ruff, format check, mypy (strict on the core), hadolint, compose.yaml
 	$(RUN) ruff check .
