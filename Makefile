@@ -40,6 +40,7 @@ lint: .venv/.synced ## ruff, format check, mypy (strict on the core), hadolint, 
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 	$(RUN) python scripts/dockerfiles.py --check
+	$(RUN) python scripts/server_json.py --check
 	$(RUN) hadolint servers/*/Dockerfile
 	scripts/check-compose.sh
 
@@ -64,7 +65,7 @@ clean: ## Remove installed environments and caches
 # --- Containers: docker or podman, whichever works; offline base image and wheelhouse when needed. ---
 IMAGES ?= $(SERVERS)
 
-.PHONY: images test-images dockerfiles
+.PHONY: images test-images dockerfiles server-json
 
 images: .venv/.synced ## Build the servers' images (make images IMAGES="slack aws" for some)
 	UV=$(UV) scripts/images.sh build $(IMAGES)
@@ -74,3 +75,6 @@ test-images: images ## Smoke-test the images: tools/list over stdio, /healthz an
 
 dockerfiles: ## Write servers/*/Dockerfile from deploy/docker/Dockerfile.in
 	$(RUN) python scripts/dockerfiles.py
+
+server-json: .venv/.synced ## Write servers/*/server.json (MCP registry entries) from each server's settings and pyproject
+	$(RUN) python scripts/server_json.py

@@ -7,7 +7,8 @@
    from) with build/dist as extra find-links and the package index reachable: every distribution it
    brings must be named in uv.lock (so no PyPI namesake such as `warden-core`), and `warden-<name>
    --version` and `warden-<name> tools` must answer.
-3. For the first server, the other ways users install: pipx from the wheel, and pip from a git
+3. For the first server, the other ways users install: `uvx lpwarden-<name>` (what the registry entry
+   says to run), pipx from the wheel, and pip from a git
    subdirectory. `pip install "git+file://<repo>#subdirectory=servers/<name>"` alone must not bring
    any `warden-*` distribution (until lpwarden-core is on the index it fails naming it); with the
    core's subdirectory beside it, it installs and answers.
@@ -105,6 +106,15 @@ def uv_tool(name: str, work: Path, lock: set[str]) -> str:
     return f"uv tool install: {seconds:4.1f} s, {count} distributions, {size_mb(environment):.0f} MB; {said}"
 
 
+def uvx(name: str, work: Path, lock: set[str]) -> str:
+    """`uvx lpwarden-<name>`, as MCP clients and the registry's `runtimeHint` run a server."""
+    start = time.monotonic()
+    said = run(UV, "tool", "run", "--find-links", DIST, f"{PREFIX}{name}", "--version").stdout.strip()
+    if not said.startswith(f"warden-{name} "):
+        raise Failed(f"uvx {PREFIX}{name} --version said {said!r}")
+    return f"uvx {PREFIX}{name}: {time.monotonic() - start:4.1f} s; {said.split(' (')[0]}"
+
+
 def pipx(name: str, work: Path, lock: set[str]) -> str:
     env = os.environ | {"PIPX_HOME": str(work / "pipx"), "PIPX_BIN_DIR": str(work / "pipx-bin")}
     start = time.monotonic()
@@ -142,7 +152,7 @@ def main(servers: list[str]) -> int:
     shutil.rmtree(DIST, ignore_errors=True)
     run(UV, "build", "--quiet", "--all-packages", "--wheel", "--out-dir", DIST)
     lock = locked_names()
-    checks = [(name, uv_tool) for name in servers] + [(servers[0], pipx), (servers[0], pip_from_git)]
+    checks = [(name, uv_tool) for name in servers] + [(servers[0], check) for check in (uvx, pipx, pip_from_git)]
     failures = 0
     for name, check in checks:
         with tempfile.TemporaryDirectory(prefix="warden-install-") as work:

@@ -34,7 +34,8 @@ def test_a_server_requires_exactly_its_core_and_no_other_warden_distribution(nam
     requirements = project(name)["dependencies"]
     warden = [req for req in requirements if "warden" in req]
     assert warden == [f"{PREFIX}core=={project('core')['version']}"]
-    assert project(name)["scripts"] == {f"warden-{name}": f"warden_{name}.__main__:main"}
+    main = f"warden_{name}.__main__:main"
+    assert project(name)["scripts"] == {f"warden-{name}": main, f"{PREFIX}{name}": main}  # the second for `uvx`
 
 
 @pytest.mark.parametrize("name", list(PROJECTS))

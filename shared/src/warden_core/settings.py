@@ -94,6 +94,7 @@ class SettingsError(Exception):
 class SettingDoc:
     """One setting as an operator sees it: its variable, default (as the environment spells it) and meaning."""
 
+    field: str
     env: str
     default: str
     description: str
@@ -287,6 +288,7 @@ class CoreSettings(BaseSettings):
             default = cls.default_port if name == "port" else field.get_default(call_default_factory=True)
             docs.append(
                 SettingDoc(
+                    field=name,
                     env=cls.env_name(name),
                     default="" if default is None else env_value(default, with_secrets=True),
                     description=field.description or "",
