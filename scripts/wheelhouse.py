@@ -11,6 +11,9 @@
                                           hashes from uv.lock)
     build/wheelhouse/requirements/<name>-warden.txt
                                           then lpwarden-core and lpwarden-<name>, pinned to their hashes
+    build/wheelhouse/requirements/<name>-image.txt
+                                          both, without what no image platform installs (pywin32 and
+                                          the like): what the image's SBOM lists
 
 The two steps are two image layers, so a change to the code reinstalls only the code.
 
@@ -129,7 +132,10 @@ def main(servers: list[str]) -> int:
         if re.search(rf"^{DIST}", exported, re.MULTILINE):
             raise SystemExit(f"{DIST}{name} depends on another workspace package; the image would miss it")
         (REQUIREMENTS / f"{name}.txt").write_text(exported)
-        (REQUIREMENTS / f"{name}-warden.txt").write_text(f"{pins[f'{DIST}core']}\n{pins[f'{DIST}{name}']}\n")
+        warden = f"{pins[f'{DIST}core']}\n{pins[f'{DIST}{name}']}\n"
+        (REQUIREMENTS / f"{name}-warden.txt").write_text(warden)
+        image = [entry for entry in map(needed, entries(exported + warden)) if entry]
+        (REQUIREMENTS / f"{name}-image.txt").write_text("\n".join(image) + "\n")
     wheels = len(list(WHEELS.glob("*.whl")))
     sys.stdout.write(f"wheelhouse: {wheels} wheels, local wheels and requirements for {', '.join(servers)}\n")
     return 0
