@@ -425,10 +425,11 @@ class _Tool(Tool):
 @contextmanager
 def _failures_marked(record: AuditRecord) -> Iterator[None]:
     """What `Auditor.recording` does to a record someone else writes (the HTTP front door's): an
-    exception escaping the request is an internal error, whatever the transport."""
+    exception escaping the request is an internal error, whatever the transport. (A cancellation, a
+    client gone, is left to the front door.)"""
     try:
         yield
-    except BaseException:
+    except Exception:
         if record.outcome == "ok":
             record.fail("internal_error")
         raise
