@@ -2,9 +2,10 @@
 
 Each ```sh block is run by bash from the repository root (as the READMEs assume), in the environment a
 newcomer's shell has: the system's PATH only (no `.venv/bin`, no uv), no `WARDEN_*` variable, a
-throwaway HOME, stdin closed. The repository is this checkout, installed as `make test` leaves it; the
-environment is fresh. A block passes when it exits 0; a block that starts a server that runs until
-stopped (`SERVES`) passes once that server answers `/healthz` on its port, and is then stopped.
+throwaway HOME, stdin closed; the rest of the machine's environment (its CA bundle, say) stays. The
+repository is this checkout, installed as `make test` leaves it; the environment is fresh. A block
+passes when it exits 0; a block that starts a server that runs until stopped (`SERVES`) passes once
+that server answers `/healthz` on its port, and is then stopped.
 
 A block that needs something this machine lacks is listed in `NEEDS` with the reason; any other block
 runs, so a README cannot gain a command nobody checks. The server READMEs begin with the install from
@@ -81,7 +82,13 @@ def marked(table: dict[tuple[str, str], object], readme: str, block: str) -> obj
     return next((value for (where, text), value in table.items() if where == readme and text in block), None)
 
 
+# Set by the tools running this test, not by a newcomer's shell.
+RUNNER = ("WARDEN_", "VIRTUAL_ENV", "UV_", "MAKE", "MFLAGS", "PYTEST", "PYTHON", "COV_")
+
+
 def newcomer_env(home: Path, readme: str) -> dict[str, str]:
+    """The machine's environment (its CA bundle settings, locale) less what this test's runners add."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(RUNNER)}
     path = SYSTEM_PATH
     if readme.startswith("servers/"):
         # What `pipx install lpwarden-<name>` leaves: the server's command on PATH.
@@ -90,7 +97,7 @@ def newcomer_env(home: Path, readme: str) -> dict[str, str]:
         installed.mkdir(parents=True, exist_ok=True)
         (installed / f"warden-{name}").symlink_to(ROOT / ".venv" / "bin" / f"warden-{name}")
         path = f"{installed}:{path}"
-    return {"PATH": path, "HOME": str(home), "LANG": "C.UTF-8", "TERM": "dumb"}
+    return env | {"PATH": path, "HOME": str(home)}
 
 
 def healthy(port: int) -> bool:
