@@ -11,7 +11,7 @@ RUN := $(UV) run --frozen
 SERVERS := postgres github kubernetes slack aws
 INTEROP := tests/interop/node_modules/.package-lock.json
 
-.PHONY: help install test lint typecheck demo bench soak docs clean $(addprefix run-,$(SERVERS))
+.PHONY: help install wheels test test-install lint typecheck demo bench soak docs clean $(addprefix run-,$(SERVERS))
 
 help: ## Show the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -29,14 +29,23 @@ $(INTEROP): tests/interop/package.json tests/interop/package-lock.json
 
 install: .venv/.synced $(INTEROP) ## Install the Python workspace (locked) and the npm test clients
 
-test: install ## Run the whole test suite (PostgreSQL from WARDEN_TEST_POSTGRES_DSN, else embedded)
-	$(RUN) pytest
+test: install ## Run the whole test suite (PostgreSQL from WARDEN_TEST_POSTGRES_DSN, else embedded; ARGS="tests/postgres" for some)
+	$(RUN) pytest $(ARGS)
+
+wheels: .venv/.synced ## Build the six wheels (lpwarden-core and the servers) into build/dist
+	rm -rf build/dist
+	$(UV) build --quiet --all-packages --wheel --out-dir build/dist
+	@ls build/dist
+
+test-install: .venv/.synced ## Install each server's wheel on its own (uv tool, pipx, pip from git) and check what it brings
+	UV=$(UV) $(RUN) python scripts/test_install.py
 
 lint: .venv/.synced ## ruff, format check, mypy (strict on the core), hadolint, compose.yaml
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 	$(RUN) python scripts/dockerfiles.py --check
+	$(RUN) python scripts/server_json.py --check
 	$(RUN) hadolint servers/*/Dockerfile
 	scripts/check-compose.sh
 
@@ -61,7 +70,7 @@ clean: ## Remove installed environments and caches
 # --- Containers: docker or podman, whichever works; offline base image and wheelhouse when needed. ---
 IMAGES ?= $(SERVERS)
 
-.PHONY: images test-images dockerfiles
+.PHONY: images test-images wheelhouse dockerfiles server-json
 
 images: .venv/.synced ## Build the servers' images (make images IMAGES="slack aws" for some)
 	UV=$(UV) scripts/images.sh build $(IMAGES)
@@ -69,5 +78,11 @@ images: .venv/.synced ## Build the servers' images (make images IMAGES="slack aw
 test-images: images ## Smoke-test the images: tools/list over stdio, /healthz and authenticated tools/list over HTTP
 	UV=$(UV) scripts/images.sh test $(IMAGES)
 
+wheelhouse: .venv/.synced ## Make build/wheelhouse: what the images install, from the lock (make images does this)
+	UV=$(UV) $(RUN) python scripts/wheelhouse.py
+
 dockerfiles: ## Write servers/*/Dockerfile from deploy/docker/Dockerfile.in
 	$(RUN) python scripts/dockerfiles.py
+
+server-json: .venv/.synced ## Write servers/*/server.json (MCP registry entries) from each server's settings and pyproject
+	$(RUN) python scripts/server_json.py

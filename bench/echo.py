@@ -1,4 +1,4 @@
-"""The cheap tool with Warden's full pipeline: a warden-core server whose one tool echoes its input.
+"""The cheap tool with Warden's full pipeline: a warden_core server whose one tool echoes its input.
 
     python bench/echo.py [--transport http --port N]     (settings from WARDEN_ECHO_*)
 

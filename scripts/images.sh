@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the servers' container images with docker or podman, whichever works on this machine.
 #
-#   scripts/images.sh build [server ...]   wheelhouse, base image, then one image per server (default: all)
+#   scripts/images.sh build [server ...]   wheelhouse, base image, then one image per server (default: all),
+#                                          each with its SBOM in build/sbom/
 #   scripts/images.sh test [server ...]    smoke-test the built images (scripts/test_images.py)
 #   scripts/images.sh engine               print the engine (installs podman when neither works)
 #   scripts/images.sh base                 print the base image (makes one offline when none can be pulled)
@@ -114,7 +115,19 @@ build() {
     "$ENGINE" build --quiet "${format[@]}" --network none --build-arg "BASE_IMAGE=$base" \
       -f "servers/$name/Dockerfile" -t "${IMAGE_PREFIX}warden-$name:$version" -t "${IMAGE_PREFIX}warden-$name:latest" . >/dev/null
     log "${IMAGE_PREFIX}warden-$name:$version built in $((SECONDS - start)) s"
+    sbom "$name" "$version"
   done
+}
+
+# sbom NAME VERSION: build/sbom/warden-NAME-VERSION.cdx.json, a CycloneDX SBOM of what the image installs from
+# the wheelhouse (the lock's pins and hashes, plus lpwarden-core and the server), made with cyclonedx-py.
+sbom() {
+  local out=build/sbom/warden-$1-$2.cdx.json
+  mkdir -p build/sbom
+  # cyclonedx-py warns that a requirements file carries no dependency graph: it is a flat, pinned list.
+  PYTHONWARNINGS=ignore::UserWarning "$UV" run --frozen cyclonedx-py requirements --mc-type application \
+    --pyproject "servers/$1/pyproject.toml" --output-reproducible -o "$out" "build/wheelhouse/requirements/$1-image.txt"
+  log "$out written"
 }
 
 ENGINE=$(engine)

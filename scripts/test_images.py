@@ -1,8 +1,8 @@
 """Smoke-test the servers' images (`make test-images`, through `scripts/images.sh test [server ...]`).
 
 For each image warden-<name>:
-- contents: it holds warden-core, warden-<name> and their locked dependencies, nothing else, and its
-  user is uid 10001;
+- contents: it holds lpwarden-core, lpwarden-<name> and their locked dependencies, nothing else, all
+  listed in its SBOM (build/sbom/), and its user is uid 10001;
 - stdio: `run -i` with a read-only root filesystem, no capabilities, no-new-privileges and no network;
   a real MCP client lists the tools;
 - HTTP by environment (`WARDEN_<NAME>_TRANSPORT=http`, API key, same hardening, port published on a
@@ -65,8 +65,15 @@ def engine(*args: str, timeout: float = 120) -> str:
     return done.stdout.strip()
 
 
+def image_version(image: str) -> str:
+    """The version tag `make images` gave the image beside :latest (the server's version)."""
+    tags = json.loads(engine("image", "inspect", "--format", "{{json .RepoTags}}", image))
+    return next(tag.rsplit(":", 1)[1] for tag in tags if not tag.endswith(":latest"))
+
+
 def check_contents(name: str, image: str) -> None:
-    """Installed distributions against the image's requirements (uv export of the lock + two wheels)."""
+    """Installed distributions against the image's requirements (uv export of the lock + two wheels),
+    and against its SBOM."""
     requirements = "".join(
         (ROOT / "build" / "wheelhouse" / "requirements" / f"{name}{part}.txt").read_text() for part in ("", "-warden")
     )
@@ -78,8 +85,13 @@ def check_contents(name: str, image: str) -> None:
         json.loads(engine("run", "--rm", "--network", "none", "--entrypoint", "python3", image, "-c", LIST_DISTS))
     )
     check(installed <= pinned, f"installed but not in the lock export: {sorted(installed - pinned)}")
-    warden = {dist.split("==")[0] for dist in installed if dist.startswith("warden")}
-    check(warden == {"warden-core", f"warden-{name}"}, f"warden distributions: {sorted(warden)}")
+    version = image_version(image)
+    sbom = json.loads((ROOT / "build" / "sbom" / f"warden-{name}-{version}.cdx.json").read_text())
+    listed = {f"{c['name'].lower().replace('_', '-')}=={c['version']}" for c in sbom["components"]}
+    check(installed <= listed, f"installed but not in the SBOM: {sorted(installed - listed)}")
+    check(sbom["metadata"]["component"]["name"] == f"lpwarden-{name}", "the SBOM describes another component")
+    warden = {dist.split("==")[0] for dist in installed if "warden" in dist}
+    check(warden == {"lpwarden-core", f"lpwarden-{name}"}, f"warden distributions: {sorted(warden)}")
     user = engine("run", "--rm", "--network", "none", "--entrypoint", "id", image, "-u")
     check(user == "10001", f"runs as uid {user}")
 

@@ -4,13 +4,16 @@
 
     build/wheelhouse/wheels/              every locked runtime dependency of the servers, downloaded
                                           and hash-checked
-    build/wheelhouse/local/               warden-core and the servers, built from this checkout
+    build/wheelhouse/local/               lpwarden-core and the servers, built from this checkout
     build/wheelhouse/requirements/<name>.txt
                                           the dependencies image warden-<name> installs: `uv export
-                                          --frozen --no-dev --package warden-<name>` (pins, markers and
+                                          --frozen --no-dev --package lpwarden-<name>` (pins, markers and
                                           hashes from uv.lock)
     build/wheelhouse/requirements/<name>-warden.txt
-                                          then warden-core and warden-<name>, pinned to their hashes
+                                          then lpwarden-core and lpwarden-<name>, pinned to their hashes
+    build/wheelhouse/requirements/<name>-image.txt
+                                          both, without what no image platform installs (pywin32 and
+                                          the like): what the image's SBOM lists
 
 The two steps are two image layers, so a change to the code reinstalls only the code.
 
@@ -35,6 +38,7 @@ WHEELS = OUT / "wheels"
 LOCAL = OUT / "local"
 REQUIREMENTS = OUT / "requirements"
 UV = os.environ.get("UV", "uv")
+DIST = "lpwarden-"  # every distribution of the project: lpwarden-core, lpwarden-<name>
 EXPORT = [UV, "export", "--frozen", "--no-dev", "--no-emit-workspace", "--no-header", "--no-annotate", "--quiet"]
 
 # The images run CPython 3.11 on Debian 12, x86-64. The patch level depends on the base image (3.11.2
@@ -104,12 +108,12 @@ def download(requirements: str) -> None:
 
 
 def local_wheels() -> dict[str, str]:
-    """Build warden-core and every server; return `name==version --hash=...` by distribution name."""
+    """Build lpwarden-core and every server; return `name==version --hash=...` by distribution name."""
     for old in LOCAL.glob("*.whl"):
         old.unlink()
     run(UV, "build", "--quiet", "--all-packages", "--wheel", "--out-dir", LOCAL)
     pins = {}
-    for wheel in LOCAL.glob("warden_*.whl"):
+    for wheel in LOCAL.glob(f"{DIST.replace('-', '_')}*.whl"):
         dist, version = wheel.name.split("-")[:2]
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
         pins[dist.replace("_", "-")] = f"{dist.replace('_', '-')}=={version} --hash=sha256:{digest}"
@@ -124,11 +128,14 @@ def main(servers: list[str]) -> int:
     download(run(*EXPORT, "--all-packages", capture=True))
     pins = local_wheels()
     for name in servers:
-        exported = run(*EXPORT, "--package", f"warden-{name}", capture=True)
-        if re.search(r"^warden-", exported, re.MULTILINE):
-            raise SystemExit(f"warden-{name} depends on another workspace package; the image would miss it")
+        exported = run(*EXPORT, "--package", f"{DIST}{name}", capture=True)
+        if re.search(rf"^{DIST}", exported, re.MULTILINE):
+            raise SystemExit(f"{DIST}{name} depends on another workspace package; the image would miss it")
         (REQUIREMENTS / f"{name}.txt").write_text(exported)
-        (REQUIREMENTS / f"{name}-warden.txt").write_text(f"{pins['warden-core']}\n{pins[f'warden-{name}']}\n")
+        warden = f"{pins[f'{DIST}core']}\n{pins[f'{DIST}{name}']}\n"
+        (REQUIREMENTS / f"{name}-warden.txt").write_text(warden)
+        image = [entry for entry in map(needed, entries(exported + warden)) if entry]
+        (REQUIREMENTS / f"{name}-image.txt").write_text("\n".join(image) + "\n")
     wheels = len(list(WHEELS.glob("*.whl")))
     sys.stdout.write(f"wheelhouse: {wheels} wheels, local wheels and requirements for {', '.join(servers)}\n")
     return 0

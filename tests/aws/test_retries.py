@@ -86,3 +86,9 @@ async def test_requests_never_go_to_an_endpoint_nobody_configured(
     refused = await call(server, "aws_call", LIST_GROUPS)
     assert refused.is_error and "not an AWS endpoint" in text_of(refused)
     assert fake.requests == []
+
+
+async def test_an_endpoint_that_does_not_resolve_is_named_as_such() -> None:
+    server = make_server(endpoint_url="https://no-such-host.invalid", backend_attempts=1)
+    text = text_of(await call(server, "aws_whoami", {}))
+    assert "cannot reach AWS for sts:GetCallerIdentity: the host name does not resolve;" in text, text

@@ -74,7 +74,7 @@ async def test_without_credentials_the_server_lists_tools_and_names_the_setting(
     async with connect(server) as client:
         assert len((await client.list_tools()).tools) == 7
         result = await client.call_tool("aws_whoami", {})
-    assert result.is_error and "AWS credentials is not configured: set WARDEN_AWS_PROFILE" in text_of(result)
+    assert result.is_error and "an AWS credential is not configured: set WARDEN_AWS_PROFILE" in text_of(result)
 
 
 async def test_without_a_region_the_error_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,4 +85,8 @@ async def test_without_a_region_the_error_names_the_setting(monkeypatch: pytest.
 
 async def test_an_unknown_profile_names_the_setting() -> None:
     result = await call(make_server(profile="does-not-exist"), "aws_lambda_functions", {})
-    assert result.is_error and "does-not-exist" in text_of(result) and "WARDEN_AWS_PROFILE" in text_of(result)
+    # The profile is set, so the error says it is not defined (not that it should be set).
+    assert result.is_error and text_of(result).endswith(
+        "AWS profile 'does-not-exist' is not defined in the AWS config or credentials file "
+        "(~/.aws/config, ~/.aws/credentials): check WARDEN_AWS_PROFILE (or AWS_PROFILE)"
+    )

@@ -1,7 +1,8 @@
-"""A small server built with warden-core, as every real server is: the core's tests drive it.
+"""A small server built with warden_core, as every real server is: the core's tests drive it.
 
 It has a backend (an in-process "store" that can be made slow or broken), tools at every access
-level, a tool with progress, one that logs and prints, and one confirmed by the user.
+level, a tool with progress, one that logs and prints, and one confirmed by the user; a resource
+template, a prompt and argument completion.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Annotated, Any, ClassVar
 
 import anyio
 from mcp.server.mcpserver import Context, Sample
-from mcp.types import Completion, CreateMessageResult, SamplingMessage, TextContent
+from mcp.types import Completion, CompletionArgument, CreateMessageResult, SamplingMessage, TextContent
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -31,6 +32,7 @@ class ExampleSettings(CoreSettings):
     model_config = SettingsConfigDict(env_prefix="WARDEN_EXAMPLE_")  # the rest is inherited from CoreSettings
     server_name: ClassVar[str] = "example"
     default_port: ClassVar[int] = 8199
+    required: ClassVar[tuple[str, ...]] = ("token",)
 
     token: SecretStr | None = Field(None, description="Pretend backend credential.")
     shelves: CommaList = Field(("main",), description="Shelves the server may read.")
@@ -266,6 +268,10 @@ def build_server(settings: ExampleSettings) -> WardenServer:
         server.policy.check("shelves", shelf, "shelf")
         return "\n".join(await backend.call(lambda: store.read(shelf)))
 
+    @server.mcp.prompt(name="ex_tidy_shelf", description="How to tidy one shelf with the ex_* tools.")
+    def tidy_shelf(shelf: str) -> str:
+        return f"List the items on shelf {shelf!r} with ex_list_items, then suggest an order for them."
+
     # A prompt and a completion that quote backend data, as real servers' do.
     @server.mcp.prompt(name="shelf_report", description="Report on the items of a shelf.")
     async def shelf_report(shelf: str) -> str:
@@ -273,15 +279,18 @@ def build_server(settings: ExampleSettings) -> WardenServer:
         items = await backend.call(lambda: store.read(shelf))
         return "Summarize these items:\n" + "\n".join(items)
 
-    @server.mcp.completion()
-    async def complete_items(ref: Any, argument: Any, context: Any) -> Completion:
-        items = await backend.call(lambda: store.read("main"))
-        return Completion(values=[item for item in items if item.startswith(argument.value)][:20])
+    async def complete(ref: Any, argument: CompletionArgument, context: object) -> Completion:
+        if getattr(ref, "name", None) == "shelf_report":  # the items of the main shelf, from the backend
+            items = await backend.call(lambda: store.read("main"))
+            return Completion(values=[item for item in items if item.startswith(argument.value)][:20])
+        shelves = [shelf for shelf in settings.shelves if shelf.startswith(argument.value)]
+        return Completion(values=shelves, total=len(shelves), has_more=False)
 
+    server.mcp.completion()(complete)  # type: ignore[no-untyped-call]
     return server
 
 
-APP = ServerApp(settings=ExampleSettings, build=build_server)
+APP = ServerApp(settings=ExampleSettings, build=build_server, version="0.1.0")
 
 if __name__ == "__main__":
     APP.main()

@@ -142,8 +142,8 @@ def test_sighup_reloads_the_policy_file(tmp_path: Path) -> None:
         os.kill(os.getpid(), signal.SIGHUP)
     finally:
         signal.signal(signal.SIGHUP, previous)
-    identity.enter(api_key("stranger"))
-    server.policy.guard(server.exposed_spec("ex_list_items"), {"shelf": "main"})  # now permitted
+    with acting_as(api_key("stranger")):
+        server.policy.guard(server.exposed_spec("ex_list_items"), {"shelf": "main"})  # now permitted
 
 
 def test_a_bad_or_missing_file_stops_the_start(tmp_path: Path) -> None:

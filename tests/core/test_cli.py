@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import subprocess
 import sys
 import threading
@@ -86,3 +88,56 @@ def test_threads_that_end_within_the_grace_are_not_reported(caplog: pytest.LogCa
     _leave_abandoned_threads(0)  # returns (a blocked thread would make it exit the process)
     assert not finishing.is_alive()
     assert "still blocked" not in caplog.text
+
+
+def test_version_names_the_server_the_core_and_the_sdk(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run(APP, ["--version"])
+    assert exited.value.code == 0
+    assert re.fullmatch(
+        r"warden-example 0\.1\.0 \(core \d+\.\d+\.\d+, mcp \d+\.\d+\.\d+\S*, Python 3\.\d+\.\d+\)\n",
+        capsys.readouterr().out,
+    )
+
+
+def test_help_lists_the_commands_and_every_setting_with_its_default_and_meaning(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        run(APP, ["--help"])
+    text = " ".join(capsys.readouterr().out.split())  # unwrapped
+    for command in ("serve", "tools", "claude-config", "hash-key"):
+        assert f" {command} " in text
+    for name in ExampleSettings.model_fields:
+        assert ExampleSettings.env_name(name) in text, name
+    assert "WARDEN_EXAMPLE_TOKEN (required, secret, default: unset) Pretend backend credential." in text
+    assert "WARDEN_EXAMPLE_SHELVES (default: main) Shelves the server may read." in text
+    assert "WARDEN_EXAMPLE_RATE_LIMIT (default: 120/minute) Calls per principal per tool" in text
+    assert "WARDEN_EXAMPLE_PORT (default: 8199)" in text
+
+
+def test_a_misspelled_setting_is_named_with_the_closest_real_one(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WARDEN_EXAMPLE_SHELF", "books")
+    monkeypatch.setenv("WARDEN_EXAMPLE_ZZZ", "1")
+    monkeypatch.setenv("WARDEN_EXAMPLE_SHELVES", "main")  # a real one: no word about it
+    assert run(APP, ["tools"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings == [
+        "warden-example: warning: WARDEN_EXAMPLE_SHELF is not a setting and is ignored "
+        "(did you mean WARDEN_EXAMPLE_SHELVES?)",
+        "warden-example: warning: WARDEN_EXAMPLE_ZZZ is not a setting and is ignored (see warden-example --help)",
+    ]
+
+
+def test_claude_config_shows_unset_required_settings_as_placeholders_and_says_so(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [name for name in os.environ if name.startswith("WARDEN_EXAMPLE_")]:
+        monkeypatch.delenv(name)
+    assert run(APP, ["claude-config"]) == 0
+    printed = capsys.readouterr()
+    entry = json.loads(printed.out)["mcpServers"]["warden-example"]
+    assert entry["env"] == {"WARDEN_EXAMPLE_TOKEN": "<required: Pretend backend credential.>"}
+    assert "warden-example: required, not set: WARDEN_EXAMPLE_TOKEN (placeholders above)" in printed.err

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, requires
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -32,3 +33,14 @@ def ports() -> dict[str, int]:
 def registered() -> dict[str, Any]:
     """The servers installed in this environment (`warden.servers` entry points): name -> ServerApp."""
     return {ep.name: ep.load() for ep in entry_points(group="warden.servers")}
+
+
+@cache
+def distribution(name: str) -> str:
+    """The distribution that installs server `name` (its entry point's), or for "core", the one the servers require."""
+    dists = {ep.name: ep.dist.name for ep in entry_points(group="warden.servers") if ep.dist is not None}
+    if name != "core":
+        return dists[name]
+    cores = {re.split(r"[=<>~!; \[]", req, maxsplit=1)[0] for req in requires(dists["postgres"]) or () if "core" in req}
+    (core,) = cores
+    return core

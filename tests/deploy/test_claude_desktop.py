@@ -43,9 +43,15 @@ async def test_printed_entry_launches_the_server_and_lists_its_tools(name: str, 
     entry = config["mcpServers"][key]
     assert key == f"warden-{name}"
     assert Path(entry["command"]).is_absolute() and Path(entry["command"]).exists()
-    assert entry["env"] == {setting: excluded}
+    # Required settings left unset appear as placeholders to fill in; the user would put real values there.
+    required = {key: value for key, value in entry["env"].items() if value.startswith("<required: ")}
+    assert set(required) == {
+        registered()[name].settings.env_name(field) for field in registered()[name].settings.required
+    }
+    assert entry["env"] == {setting: excluded} | required
 
-    params = StdioServerParameters(command=entry["command"], args=entry["args"], env=entry["env"], cwd=str(tmp_path))
+    env = {key: value for key, value in entry["env"].items() if key not in required}
+    params = StdioServerParameters(command=entry["command"], args=entry["args"], env=env, cwd=str(tmp_path))
     with anyio.fail_after(60):
         async with Client(params, mode="legacy") as client:
             listed = [tool.name for tool in (await client.list_tools()).tools]

@@ -48,7 +48,7 @@ def test_dockerfile_shape(name: str) -> None:
     assert ("COPY", f"build/wheelhouse/requirements/{name}.txt /requirements.txt") in build
     assert ("COPY", f"build/wheelhouse/requirements/{name}-warden.txt /requirements-warden.txt") in build
     local = next(args.split()[:-1] for op, args in build if op == "COPY" and "/local/" in args)
-    assert local == ["build/wheelhouse/local/warden_core-*.whl", f"build/wheelhouse/local/warden_{name}-*.whl"]
+    assert local == ["build/wheelhouse/local/lpwarden_core-*.whl", f"build/wheelhouse/local/lpwarden_{name}-*.whl"]
     assert any(op == "ENV" and "PIP_NO_INDEX=1" in args for op, args in build)  # the wheelhouse or nothing
 
     assert [op for op, _ in runtime].count("RUN") == 1  # only the user is made here: no tools, no caches

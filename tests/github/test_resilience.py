@@ -126,3 +126,11 @@ async def test_the_token_never_reaches_logs_audit_or_errors(
     assert failed.is_error and fake_github.token not in text_of(failed)
     assert "github.Requester" in err and "echo token" in err, "PyGithub's request log went through the root handler"
     assert fake_github.token not in err
+
+
+async def test_an_api_host_that_does_not_resolve_is_named_as_such() -> None:
+    server = build_server(
+        settings_for(None, token="ghp_dns", api_url="https://no-such-host.invalid", backend_attempts=1)
+    )
+    failed, text = await get_repo(server)
+    assert failed and "cannot reach GitHub: the host name does not resolve;" in text, text

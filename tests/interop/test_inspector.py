@@ -8,12 +8,13 @@ Exit codes are the Inspector's: 0 ok, 3 auth required, 5 tool error.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.interop.clients import Completed, NpmClients
+from tests.interop.clients import Completed, NpmClients, clean_env
 from tests.interop.servers import EXAMPLE_SERVER, HttpServer
 
 pytestmark = pytest.mark.interop
@@ -208,3 +209,49 @@ def test_http_audit_names_the_api_key_principal(
     listed = [e for e in example_http_with_key.audit_events(start) if e["method"] == "tools/list"]
     assert listed
     assert {e["principal"] for e in listed} == {"apikey/ci"}
+
+
+# --- Every Warden server's tool schemas, through the Inspector's strict portability check. ------------
+
+# Settings that expose every tool a server has (writes and optional groups included), so every schema is checked.
+EVERY_TOOL = {
+    "postgres": {},
+    "github": {
+        "READ_ONLY": "false",
+        "REPOS": "acme/api",
+        "WRITE_REPOS": "acme/api",
+        "GROUPS": "repos,git,issues,pull_requests,runs,actions,security,context",
+    },
+    "kubernetes": {
+        "READ_ONLY": "false",
+        "ALLOW_DESTRUCTIVE": "true",
+        "WRITE_NAMESPACES": "shop",
+        "GROUPS": "resources,workloads,cluster,usage,helm,access",
+    },
+    "slack": {
+        "READ_ONLY": "false",
+        "CHANNELS": "C024BE91L",
+        "WRITE_CHANNELS": "C024BE91L",
+        "GROUPS": "channels,files,messages,search,users",
+    },
+    "aws": {"GROUPS": "identity,api,api_docs,inventory,monitoring,audit,security,cost"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_TOOL))
+def test_every_tool_schema_passes_the_strict_portability_check(
+    npm_clients: NpmClients, client_home: Path, name: str
+) -> None:
+    settings = {f"WARDEN_{name.upper()}_{key}": value for key, value in EVERY_TOOL[name].items()}
+    command = [sys.executable, "-m", f"warden_{name}"]
+    every = subprocess.run([*command, "tools"], capture_output=True, text=True, check=True, env=clean_env() | settings)
+    assert all(tool["exposed"] for tool in json.loads(every.stdout)), "every tool is listed, so every schema is checked"
+
+    env = [arg for item in settings.items() for arg in ("-e", "=".join(item))]
+    run = npm_clients.inspector_cli(
+        *env, *command, "--method", "tools/list", "--strict", "--format", "json", home=client_home
+    )
+    assert run.returncode == EXIT_OK, run.describe()
+    assert len(run.json()["result"]["tools"]) == len(json.loads(every.stdout))
+    findings = [line for line in run.stderr.splitlines() if line.startswith(("Warning:", "Error:"))]
+    assert findings == [], run.describe()

@@ -103,9 +103,19 @@ async def test_an_unreachable_api_server(tmp_path: Path) -> None:
     server = build_server(
         Settings.load(kubeconfig=str(config), namespaces=("shop",), backend_attempts=2, breaker_threshold=2)
     )
-    assert "cannot reach the API server" in await error(server, "k8s_list", PODS)
+    assert "cannot reach the API server: the connection was refused" in await error(server, "k8s_list", PODS)
     assert not await server.ready()
     assert "unavailable after repeated failures" in await error(server, "k8s_list", PODS)
+
+
+async def test_an_api_server_that_does_not_resolve_is_named_as_such(tmp_path: Path) -> None:
+    kube = FakeKube()
+    with kube.serving():
+        config = kube.kubeconfig(tmp_path / "config")
+        config.write_text(config.read_text().replace(kube.url, "https://no-such-host.invalid"))
+    server = build_server(Settings.load(kubeconfig=str(config), namespaces=("shop",), backend_attempts=1))
+    message = await error(server, "k8s_list", PODS)
+    assert "cannot reach the API server: the host name does not resolve;" in message, message
 
 
 async def test_in_cluster_service_account_over_tls(tmp_path: Path) -> None:

@@ -141,7 +141,7 @@ async def test_names_cannot_reach_other_paths(cluster: FakeKube, make_server: Ma
         result = await call(server, "k8s_get", arguments)
         # Refused by the schema pattern, or (for a namespace) by the allowlist, which is checked first.
         refusal = text(result).lower()
-        assert result.is_error and ("validation" in refusal or "not allowed by this server's policy" in refusal)
+        assert result.is_error and ("invalid arguments" in refusal or "not allowed by this server's policy" in refusal)
     assert cluster.requests == []
 
 

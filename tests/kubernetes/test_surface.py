@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.kubernetes.helpers import error
-from warden_core.testing import check_contract, check_toolsnaps, connect, list_tools_json
+from warden_core.testing import check_contract, check_tools_list_budget, check_toolsnaps, connect, list_tools_json
 from warden_kubernetes.server import build_server
 from warden_kubernetes.settings import Settings
 from warden_kubernetes.tools import GROUPS
@@ -34,14 +34,6 @@ READ_TOOLS = [
 ]
 WRITE_TOOLS = ["k8s_scale", "k8s_rollout_restart", "k8s_delete_pod"]
 OPTIONAL_TOOLS = ["k8s_helm", "k8s_access"]  # read tools in groups that are off by default
-# What the default `tools/list` may cost a client's context, in characters of compact JSON.
-BUDGET = 12_000
-
-
-def tools_list_chars(tools: list[dict[str, object]]) -> int:
-    """The listed tools as a client receives and forwards them (name, title, description, schemas,
-    annotations), as compact JSON."""
-    return len(json.dumps(tools, separators=(",", ":")))
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -83,9 +75,7 @@ async def test_writes_need_three_opt_ins(settings: dict[str, object]) -> None:
 
 
 async def test_default_tools_list_fits_the_context_budget() -> None:
-    tools = await list_tools_json(build_server(Settings.load()))
-    size = tools_list_chars(tools)
-    assert size <= BUDGET, f"the default tools/list costs {size} characters, over the budget of {BUDGET}"
+    await check_tools_list_budget(build_server(Settings.load()))
 
 
 async def test_the_context_argument_is_offered_only_when_a_call_may_pick_one() -> None:

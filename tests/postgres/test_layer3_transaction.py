@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -332,12 +332,20 @@ async def test_schema_names_reach_the_search_path_as_values(shop: Shop) -> None:
 
 
 class RoundTrips:
-    """A TCP relay in front of PostgreSQL that counts round trips: client messages after a server reply."""
+    """A TCP relay in front of PostgreSQL that counts round trips: client messages after a server reply.
+
+    It fronts the very server `dsn` names, over TCP or a unix socket (`?host=/dir`, as the embedded
+    server's DSN has it), and offers it on a loopback port.
+    """
 
     def __init__(self, dsn: str) -> None:
         parts = urlsplit(dsn)
-        self._target = (parts.hostname or "127.0.0.1", parts.port or 5432)
-        self._parts = parts
+        query = dict(parse_qsl(parts.query))
+        host = query.pop("host", None) or parts.hostname or "localhost"
+        port = int(query.pop("port", None) or parts.port or 5432)
+        self._socket = f"{host}/.s.PGSQL.{port}" if host.startswith("/") else None
+        self._target = (host, port)
+        self._parts = parts._replace(query=urlencode(query))
         self.count = 0
         self.dsn = ""
         self._server: asyncio.Server | None = None
@@ -353,8 +361,13 @@ class RoundTrips:
         assert self._server is not None
         self._server.close()
 
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self._socket is not None:
+            return await asyncio.open_unix_connection(self._socket)
+        return await asyncio.open_connection(*self._target)
+
     async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        server_reader, server_writer = await asyncio.open_connection(*self._target)
+        server_reader, server_writer = await self._open()
         last = ["server"]
 
         async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, side: str) -> None:

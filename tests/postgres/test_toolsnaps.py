@@ -9,7 +9,7 @@ import pytest
 
 from tests.postgres.conftest import running, settings_for
 from tests.postgres.layers import report
-from warden_core.testing import check_contract, check_toolsnaps, list_tools_json
+from warden_core.testing import check_contract, check_tools_list_budget, check_toolsnaps, list_tools_json
 
 pytestmark = pytest.mark.anyio
 
@@ -34,6 +34,11 @@ async def test_toolsnaps_and_contract(mode: str) -> None:
         "pg_explain",
     ]
     assert all(tool["annotations"]["readOnlyHint"] for tool in tools)
+
+
+async def test_default_tools_list_fits_the_context_budget() -> None:
+    async with running(settings_for()) as server:
+        await check_tools_list_budget(server)
 
 
 async def test_descriptions_carry_no_configuration() -> None:

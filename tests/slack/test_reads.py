@@ -101,7 +101,7 @@ async def test_history_time_window_count_and_cursor(make_server: ServerFactory, 
     error = await call_error(server, "slack_channel_history", {"channel": GENERAL, "since": "last tuesday"})
     assert "window like 1d" in error
     error = await call_error(server, "slack_thread_replies", {"channel": ENG, "ts": "1.000000"})
-    assert "validation" in error.lower()
+    assert "invalid arguments: `ts`: string should match pattern" in error
 
 
 async def test_output_cap_truncates_with_a_cursor_that_resumes(fake_slack: FakeSlack) -> None:
@@ -407,3 +407,9 @@ async def test_rejected_token_is_explained_and_never_leaks(
     captured = capfd.readouterr()
     for sink in (error, caplog.text, captured.out, captured.err):
         assert BOT_TOKEN not in sink and "FakeBotToken" not in sink
+
+
+async def test_an_api_host_that_does_not_resolve_is_named_as_such(fake_slack: FakeSlack) -> None:
+    settings = slack_settings(fake_slack, api_url="https://no-such-host.invalid/api/", backend_attempts=1)
+    error = await call_error(build_server(settings), "slack_list_channels")
+    assert "cannot reach Slack for conversations.list: the host name does not resolve;" in error, error

@@ -1,4 +1,4 @@
-"""warden-core: the kernel every Warden server is built on.
+"""warden_core (distribution lpwarden-core): the kernel every Warden server is built on.
 
 A server describes its tools as `ToolSpec`s, its settings as a `CoreSettings` subclass and its
 resource allowlists as `Allowlist`s, then hands them to `WardenServer`. Policy, auth, audit,

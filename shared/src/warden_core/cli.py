@@ -5,8 +5,10 @@
     warden-<name> claude-config           print a claude_desktop_config.json entry
     warden-<name> tools                   print the tool surface (needs no credentials)
     warden-<name> hash-key                hash an API key for the *_API_KEYS setting
+    warden-<name> --help | --version      the commands and every setting; the versions
 
-Settings come from the environment; the flags override the transport settings.
+Settings come from the environment; the flags override the transport settings. `--help` documents
+every setting from the settings model itself, so it cannot drift from what the server reads.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import logging
 import os
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,13 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import anyio
-from pydantic import SecretStr
 
 from warden_core import tracing
 from warden_core.auth import hash_api_key
 from warden_core.logs import configure_logging
 from warden_core.server import WardenServer
-from warden_core.settings import CoreSettings, SettingsError
+from warden_core.settings import CoreSettings, SettingsError, env_value
 from warden_core.tracing import Instrumentation
 
 S = TypeVar("S", bound=CoreSettings)
@@ -44,14 +46,23 @@ class Flag:
     help: str
 
 
+COMMANDS = {
+    "serve": "serve MCP over stdio (the default), or streamable HTTP with --transport http",
+    "tools": "print every tool as JSON: exposed or not, and why (needs no credentials)",
+    "claude-config": "print a claude_desktop_config.json entry for the settings in effect",
+    "hash-key": "read an API key on stdin and print its digest, for the API_KEYS setting",
+}
+
+
 @dataclass(frozen=True)
 class ServerApp(Generic[S]):
-    """What a server package hands the core: its settings class and how to build it."""
+    """What a server package hands the core: its settings class, how to build it, and its version."""
 
     settings: type[S]
     build: Callable[[S], WardenServer]
     flags: Sequence[Flag] = field(default_factory=tuple)
     tracing: Instrumentation | None = None  # how the backend SDK is traced, when OTEL_* asks for traces
+    version: str = "unknown"
 
     @property
     def name(self) -> str:
@@ -89,8 +100,21 @@ def _leave_abandoned_threads(code: int, grace: float = 1.0) -> None:
 
 
 def _parser(app: ServerApp[Any]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"warden-{app.name}", description=(app.settings.__doc__ or "").strip())
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "claude-config", "tools", "hash-key"])
+    parser = argparse.ArgumentParser(
+        prog=f"warden-{app.name}",
+        description=(app.settings.__doc__ or "").strip(),
+        epilog=_epilog(app),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="serve",
+        choices=list(COMMANDS),
+        metavar="command",
+        help="see below (default: serve)",
+    )
+    parser.add_argument("--version", action=_Version, app=app, help="print the versions and exit")
     parser.add_argument("--transport", choices=["stdio", "http"], help="default: stdio (or the TRANSPORT setting)")
     parser.add_argument("--host", help="address to bind in HTTP mode (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help=f"port to bind in HTTP mode (default {app.settings.default_port})")
@@ -98,6 +122,37 @@ def _parser(app: ServerApp[Any]) -> argparse.ArgumentParser:
     for flag in app.flags:
         parser.add_argument(flag.name, dest=flag.setting, action="store_true", default=None, help=flag.help)
     return parser
+
+
+def _epilog(app: ServerApp[Any]) -> str:
+    lines = ["commands:"]
+    lines += [f"  {name:<15} {meaning}" for name, meaning in COMMANDS.items()]
+    lines += ["", "settings (environment variables, read once at start):"]
+    for doc in app.settings.settings():
+        notes = [note for note, on in (("required", doc.required), ("secret", doc.secret)) if on]
+        default = f"default: {doc.default}" if doc.default else "default: unset"
+        lines.append(f"  {doc.env}  ({', '.join([*notes, default])})")
+        lines += textwrap.wrap(doc.description, width=96, initial_indent=" " * 6, subsequent_indent=" " * 6)
+    return "\n".join(lines)
+
+
+class _Version(argparse.Action):
+    """`--version`: the server's, the core's and the SDK's versions (read only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, app: ServerApp[Any], **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+        self.app = app
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        from importlib.metadata import version
+
+        from warden_core import __version__ as core
+
+        python = ".".join(map(str, sys.version_info[:3]))
+        sys.stdout.write(
+            f"warden-{self.app.name} {self.app.version} (core {core}, mcp {version('mcp')}, Python {python})\n"
+        )
+        parser.exit()
 
 
 def run(app: ServerApp[Any], argv: Sequence[str] | None = None) -> int:
@@ -114,11 +169,15 @@ def run(app: ServerApp[Any], argv: Sequence[str] | None = None) -> int:
         return 0
     overrides = {name: getattr(args, name) for name in ("transport", "host", "port")}
     overrides |= {flag.setting: getattr(args, flag.setting) for flag in app.flags}
+    for line in app.settings.unknown_variables():
+        sys.stderr.write(f"warden-{app.name}: warning: {line}\n")
     try:
         settings = app.settings.load(**{k: v for k, v in overrides.items() if v is not None})
         configure_logging(settings.log_level)
         if args.command == "claude-config":
             sys.stdout.write(json.dumps(claude_config(app, settings, args.with_secrets), indent=2) + "\n")
+            if missing := [settings.env_name(name) for name in settings.missing()]:
+                sys.stderr.write(f"warden-{app.name}: required, not set: {', '.join(missing)} (placeholders above)\n")
             return 0
         server = app.build(settings)
         if args.command == "tools":
@@ -168,23 +227,17 @@ def _reload_on_sighup(server: WardenServer) -> None:
 
 
 def claude_config(app: ServerApp[Any], settings: CoreSettings, with_secrets: bool) -> dict[str, Any]:
-    """A ready `mcpServers` entry: this interpreter, this package, and the settings now in effect."""
+    """A ready `mcpServers` entry: this interpreter, this package, and the settings now in effect.
+
+    A required setting that is not set appears as a placeholder saying what it is, to be filled in.
+    """
     env: dict[str, str] = {}
     for name in sorted(settings.model_fields_set - {"transport", "host", "port"}):
-        env[settings.env_name(name)] = _env_value(getattr(settings, name), with_secrets)
-    entry = {"command": sys.executable, "args": ["-m", f"warden_{app.name}"], "env": env}
+        env[settings.env_name(name)] = env_value(getattr(settings, name), with_secrets=with_secrets)
+    for name in settings.missing():
+        env[settings.env_name(name)] = f"<required: {type(settings).model_fields[name].description}>"
+    entry = {"command": sys.executable, "args": ["-m", f"warden_{app.name}"], "env": dict(sorted(env.items()))}
     return {"mcpServers": {f"warden-{app.name}": entry}}
-
-
-def _env_value(value: Any, with_secrets: bool) -> str:
-    """A setting written back the way the environment spells it."""
-    if isinstance(value, tuple):
-        return ",".join(_env_value(item, with_secrets) for item in value)
-    if isinstance(value, SecretStr):
-        return value.get_secret_value() if with_secrets else "<set this secret here>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else str(value)
 
 
 def describe_tools(server: WardenServer) -> list[dict[str, Any]]:

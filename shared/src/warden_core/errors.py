@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from pydantic import ValidationError
 
 
 class WardenError(ToolError, ResourceError):
@@ -55,8 +56,8 @@ class NotConfigured(WardenError):
 
     kind = "not_configured"
 
-    def __init__(self, setting: str, what: str) -> None:
-        super().__init__(f"{what} is not configured: set {setting}")
+    def __init__(self, setting: str, what: str, message: str | None = None) -> None:
+        super().__init__(message or f"{what} is not configured: set {setting}")
         self.setting = setting
 
 
@@ -80,3 +81,20 @@ class Timeout(WardenError):
     """The call hit its deadline; the backend work was cancelled."""
 
     kind = "timeout"
+
+
+def invalid_arguments(exc: ValidationError) -> str:
+    """What was wrong with a call's arguments, one clause per problem, without the values (the
+    caller's data) and without pydantic's layout and documentation links."""
+    clauses = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "missing":
+            clauses.append(f"`{where}` is required")
+        elif error["type"] == "extra_forbidden":
+            clauses.append(f"`{where}` is not an argument of this tool")
+        else:
+            message = str(error["msg"])
+            message = message[:1].lower() + message[1:]
+            clauses.append(f"`{where}`: {message}" if where else message)
+    return "invalid arguments: " + "; ".join(clauses)

@@ -29,6 +29,7 @@ import errno
 import logging
 import math
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -73,10 +74,16 @@ def connection_failure(exc: BaseException) -> str | None:
         if not isinstance(item, BaseException) or any(item is known for known in seen):
             continue
         seen.append(item)
-        pending += [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
+        kwargs = getattr(item, "kwargs", None)  # botocore keeps the wrapped error there
+        wrapped = kwargs.get("error") if isinstance(kwargs, dict) else None
+        pending += [item.__cause__, item.__context__, getattr(item, "reason", None), wrapped, *item.args]
     for found in seen:
         if isinstance(found, socket.gaierror):
             return "the host name does not resolve"
+        if isinstance(found, ssl.SSLError):
+            return "the TLS handshake failed"
+        if getattr(found, "errno", None) in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return "no route to the host"
         if isinstance(found, ConnectionRefusedError) or getattr(found, "errno", None) == errno.ECONNREFUSED:
             return "the connection was refused (nothing listens there: the service is down or restarting)"
         # Before resets: http.client's RemoteDisconnected is a ConnectionResetError too.

@@ -1,73 +1,91 @@
-"""Lean JSON schemas: what the model needs to call a tool, without pydantic's generated noise.
+"""Tool schemas as pydantic generates them, told to leave out what a model does not need and to use
+only spellings every client reads.
 
-Every `tools/list` is paid for in the model's context on every turn. pydantic titles each model and
-property ("Shelf", "list_itemsArguments"), spells an optional string as
-`anyOf: [{type: string}, {type: null}]` with `default: null`, and gives output fields defaults a
-reader of the output never uses. The same meaning fits in far fewer characters.
+Every `tools/list` is paid for in the model's context on every turn, so the schemas stay lean: no
+titles (pydantic titles every model and property: "Shelf", "list_itemsArguments"), no `default: null`
+(absence from `required` already says optional), and no defaults in output schemas (a reader of the
+output never uses them).
+
+And they stay portable. Some clients map tool schemas onto a dialect with one `type` per schema and no
+`null` type (the OpenAPI subset of Gemini's function declarations), and the MCP Inspector's strict check
+warns about whatever such a client may reject: a `type` array, and a schema that constrains nothing
+(`{}`, pydantic's spelling of `Any`). So:
+
+- an optional argument whose default is None is advertised as its type alone, without the `null`
+  branch: leaving it out means None, which is all a caller needs to know (an explicit `null` is still
+  accepted by the validation, which knows the full type);
+- a value that may really be null (an output field, or an argument whose `null` differs from its
+  default) keeps pydantic's `anyOf: [..., {"type": "null"}]`, one `type` per branch;
+- `Any` is spelled as the JSON types it may be.
+
+Choices are `Literal`s: pydantic titles an `Enum` class after this generator has run.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
-_SUBSCHEMA_MAPS = ("properties", "$defs", "patternProperties")
-_SUBSCHEMA_VALUES = ("items", "additionalProperties", "not", "contains")
+from pydantic import TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
-# Keywords that constrain only values of their own type, so a `null` still passes them; a schema
-# made of these can take `null` into its `type` list. (`enum`/`const` would refuse `null`.)
-_TYPE_SCOPED = frozenset(
-    {
-        "type",
-        "pattern",
-        "format",
-        "minLength",
-        "maxLength",
-        "minimum",
-        "maximum",
-        "exclusiveMinimum",
-        "exclusiveMaximum",
-        "multipleOf",
-        "items",
-        "minItems",
-        "maxItems",
-        "uniqueItems",
-        "properties",
-        "additionalProperties",
-        "required",
-        "description",
-    }
-)
+ANY_JSON: JsonSchemaValue = {
+    "anyOf": [{"type": t} for t in ("string", "number", "boolean", "object", "array", "null")],
+}
+"""Any JSON value, as a schema that names its types (an empty schema says the same, but constrains nothing)."""
 
 
-def lean(schema: Any, *, output: bool = False) -> Any:
-    """A copy of `schema` without titles, with `anyOf [T, null]` as `type: [T, "null"]` where that is
-    exact, without `default: null` (absence from `required` already says optional), and, for output
-    schemas, without defaults at all. Property names (even one called `title`) are never touched."""
-    if not isinstance(schema, dict):
-        return schema
-    node = {key: value for key, value in schema.items() if key != "title"}
-    for key in _SUBSCHEMA_LISTS:
-        if isinstance(node.get(key), list):
-            node[key] = [lean(item, output=output) for item in node[key]]
-    for key in _SUBSCHEMA_MAPS:
-        if isinstance(node.get(key), dict):
-            node[key] = {name: lean(sub, output=output) for name, sub in node[key].items()}
-    for key in _SUBSCHEMA_VALUES:
-        if isinstance(node.get(key), dict):
-            node[key] = lean(node[key], output=output)
-    node = _nullable_as_type(node)
-    if "default" in node and (output or node["default"] is None):
-        del node["default"]
-    return node
+class LeanJsonSchema(GenerateJsonSchema):
+    """pydantic's JSON schema generator, lean and portable (see the module's docstring), for inputs."""
+
+    output: bool = False
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
+        return _untitled(super().model_schema(schema))
+
+    def dataclass_schema(self, schema: core_schema.DataclassSchema) -> JsonSchemaValue:
+        return _untitled(super().dataclass_schema(schema))
+
+    def typed_dict_schema(self, schema: core_schema.TypedDictSchema) -> JsonSchemaValue:
+        return _untitled(super().typed_dict_schema(schema))
+
+    def any_schema(self, schema: core_schema.AnySchema) -> JsonSchemaValue:
+        return {"anyOf": [dict(branch) for branch in ANY_JSON["anyOf"]]}
+
+    def dict_schema(self, schema: core_schema.DictSchema) -> JsonSchemaValue:
+        json_schema = super().dict_schema(schema)
+        if schema.get("values_schema", {}).get("type") == "any":
+            json_schema["additionalProperties"] = True  # any value, in the spelling every client knows
+        return json_schema
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        inner: CoreSchema = schema["schema"]
+        optional = "default" in schema and schema["default"] is None
+        if optional and not self.output and inner["type"] == "nullable":
+            return self.generate_inner(inner["schema"])  # absent means None: advertise the type alone
+        json_schema = super().default_schema(schema)
+        if self.output or optional:
+            json_schema.pop("default", None)
+        return json_schema
 
 
-def _nullable_as_type(node: dict[str, Any]) -> dict[str, Any]:
-    options = node.get("anyOf")
-    if not isinstance(options, list) or len(options) != 2 or {"type": "null"} not in options:
-        return node
-    other = next(option for option in options if option != {"type": "null"})
-    if not isinstance(other.get("type"), str) or not set(other) <= _TYPE_SCOPED:
-        return node
-    merged = {key: value for key, value in node.items() if key != "anyOf"}
-    return {**other, **merged, "type": [other["type"], "null"]}
+class LeanOutputSchema(LeanJsonSchema):
+    """The same, for output schemas: a null stays possible wherever the model allows it, and no defaults."""
+
+    output = True
+
+
+def _untitled(json_schema: JsonSchemaValue) -> JsonSchemaValue:
+    json_schema.pop("title", None)
+    return json_schema
+
+
+def json_schema(model: Any, *, output: bool = False) -> JsonSchemaValue:
+    """The lean, portable schema of a model or type, as an input (arguments) or as an output (results)."""
+    generator = LeanOutputSchema if output else LeanJsonSchema
+    if isinstance(model, type) and hasattr(model, "model_json_schema"):
+        return dict(model.model_json_schema(by_alias=True, schema_generator=generator))
+    return TypeAdapter(model).json_schema(by_alias=True, schema_generator=generator)

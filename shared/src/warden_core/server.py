@@ -20,7 +20,7 @@ import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any, cast
 
 import anyio
@@ -28,6 +28,7 @@ import pydantic_core
 from mcp.server import MCPServer
 from mcp.server.caching import CacheHint
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.server.request_state import RequestStateSecurity
@@ -39,12 +40,13 @@ from warden_core.audit import Auditor, AuditRecord
 from warden_core.auth import AuthError, Principal
 from warden_core.caps import json_size
 from warden_core.egress import Egress
-from warden_core.errors import PolicyDenied, Timeout, UpstreamUnavailable, WardenError
+from warden_core.errors import PolicyDenied, Timeout, UpstreamUnavailable, WardenError, invalid_arguments
 from warden_core.metrics import Metrics
+from warden_core.names import INVALID_PARAMS, unknown_name
 from warden_core.policy import Allowlist, Policy
 from warden_core.ratelimit import RateLimiter
 from warden_core.resilience import Backend
-from warden_core.schemas import lean
+from warden_core.schemas import json_schema
 from warden_core.settings import CoreSettings
 from warden_core.specs import ToolSpec
 
@@ -230,7 +232,7 @@ class WardenServer:
 
     # --- Registration. -------------------------------------------------------------------------------
     def _tool(self, spec: ToolSpec) -> Tool:
-        tool = Tool.from_function(
+        tool = _Tool.from_function(
             self._guarded(spec),
             name=spec.name,
             title=spec.title,
@@ -245,8 +247,9 @@ class WardenServer:
             type(base.__name__, (base,), {"model_config": ConfigDict(extra="forbid"), "__module__": __name__}),
         )
         tool.fn_metadata.arg_model = strict
-        tool.parameters = lean(strict.model_json_schema(by_alias=True))
-        tool.fn_metadata.output_schema = lean(tool.fn_metadata.output_schema, output=True)
+        tool.parameters = json_schema(strict)
+        if tool.fn_metadata.output_model is not None:
+            tool.fn_metadata.output_schema = json_schema(tool.fn_metadata.output_model, output=True)
         return tool
 
     def _guarded(self, spec: ToolSpec) -> Callable[..., Awaitable[Any]]:
@@ -331,11 +334,12 @@ class WardenServer:
         self.inflight += 1
         self.metrics.inflight.inc()
         try:
-            with nullcontext() if outer else self.auditor.recording(record):
+            with _failures_marked(record) if outer else self.auditor.recording(record):
                 refusal = self._first_checks(record, ctx, params, bad_identity)
                 if refusal is not None:
                     return refusal
                 try:
+                    await self._refuse_unknown(record, ctx.method, params)
                     if ctx.method in _GUARDED_READS:
                         await self._guard_read(record, ctx.method)
                         with self._abortable() as aborted:
@@ -391,6 +395,13 @@ class WardenServer:
             return self._refuse_early(record, params, ctx.protocol_version)
         return None
 
+    async def _refuse_unknown(self, record: AuditRecord, method: str, params: Mapping[str, Any]) -> None:
+        """Refuse a request naming a tool, prompt, resource or completion reference this server lacks."""
+        unknown = await unknown_name(self.mcp, method, params, self._exposed_by_name)
+        if unknown is not None:
+            record.deny(unknown.outcome, unknown.message)
+            raise MCPError(INVALID_PARAMS, unknown.message, unknown.data)
+
     async def _guard_read(self, record: AuditRecord, method: str) -> None:
         """What the tool guard does for tools, for resource reads, prompts and completions."""
         try:
@@ -438,13 +449,36 @@ class WardenServer:
         if not result.get("isError"):
             return
         if record.outcome == "ok":
-            # The guard did not run, so the SDK refused before the handler: unknown tool or bad arguments.
-            if record.tool is None or self.exposed_spec(record.tool) is None:
-                record.deny("unknown_tool", "no such tool on this server")
-            else:
-                record.deny("invalid_arguments", "arguments failed validation")
+            # The guard did not run, so the SDK refused before the handler: the arguments are invalid.
+            record.deny("invalid_arguments", "arguments failed validation")
         elif record.decision == "allow":
             record.decision = "error"
+
+
+class _Tool(Tool):
+    """The SDK's tool, whose argument errors read as one sentence: no pydantic layout, values or links."""
+
+    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+        try:
+            return await super().run(arguments, context, convert_result)
+        except ToolError as exc:
+            if type(exc) is ToolError and isinstance(exc.__cause__, ValidationError):  # the SDK's argument check
+                problem = invalid_arguments(exc.__cause__)
+                raise ToolError(f"Error executing tool {self.name}: {problem}") from exc.__cause__
+            raise
+
+
+@contextmanager
+def _failures_marked(record: AuditRecord) -> Iterator[None]:
+    """What `Auditor.recording` does to a record someone else writes (the HTTP front door's): an
+    exception escaping the request is an internal error, whatever the transport. (A cancellation, a
+    client gone, is left to the front door.)"""
+    try:
+        yield
+    except Exception:
+        if record.outcome == "ok":
+            record.fail("internal_error")
+        raise
 
 
 def _compact_text_copy(result: dict[str, Any]) -> None:

@@ -8,8 +8,11 @@ the process with one line naming the setting; values are never echoed, since the
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
@@ -88,6 +91,33 @@ class SettingsError(Exception):
     """Configuration that cannot work. The message is one line and names the setting."""
 
 
+@dataclass(frozen=True)
+class SettingDoc:
+    """One setting as an operator sees it: its variable, default (as the environment spells it) and meaning."""
+
+    field: str
+    env: str
+    default: str
+    description: str
+    required: bool
+    secret: bool
+
+
+def env_value(value: Any, *, with_secrets: bool) -> str:
+    """A setting's value written the way the environment spells it (secrets as a placeholder unless asked)."""
+    if isinstance(value, tuple):
+        return ",".join(env_value(item, with_secrets=with_secrets) for item in value)
+    if isinstance(value, SecretStr):
+        return value.get_secret_value() if with_secrets else "<set this secret here>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _is_secret(annotation: Any) -> bool:
+    return "SecretStr" in str(annotation)
+
+
 class CoreSettings(BaseSettings):
     """What every Warden server can be told. Subclasses add their backend's settings."""
 
@@ -99,6 +129,8 @@ class CoreSettings(BaseSettings):
     # Name of the server ("postgres"), used in messages, metrics and audit events.
     server_name: ClassVar[str] = "core"
     default_port: ClassVar[int] = 8000
+    # Settings without which the server still starts and lists its tools, but no call can work.
+    required: ClassVar[tuple[str, ...]] = ()
 
     # --- Exposure: which tools exist at all. -------------------------------------------------
     read_only: bool = Field(True, description="Expose only read tools. Set false to allow write tools.")
@@ -193,7 +225,9 @@ class CoreSettings(BaseSettings):
     audit_key: SecretStr | None = Field(None, description="HMAC key for argument digests; share it across replicas.")
     audit_arguments: bool = Field(False, description="Also record argument values (redacted) in audit events.")
     audit_fail_closed: bool = Field(True, description="Refuse calls while the audit sink cannot be written.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Least severe log lines written to stderr: DEBUG, INFO, WARNING or ERROR."
+    )
 
     # --- Egress: secrets masked in every answer, log line, audit event and error. ---------------------------
     egress_patterns_file: Path | None = Field(
@@ -311,6 +345,45 @@ class CoreSettings(BaseSettings):
         """The environment variable that sets `field`, for messages that tell the operator what to set."""
         prefix = cls.model_config.get("env_prefix", "")
         return f"{prefix}{field}".upper()
+
+    def missing(self) -> tuple[str, ...]:
+        """The required settings that are not set (a server may know other ways to satisfy one)."""
+        return tuple(name for name in self.required if getattr(self, name) in (None, (), ""))
+
+    @classmethod
+    def settings(cls) -> list[SettingDoc]:
+        """Every setting, documented from its field: server-specific ones first, then the core's."""
+        own = [name for name in cls.model_fields if name not in CoreSettings.model_fields]
+        docs = []
+        for name in own + list(CoreSettings.model_fields):
+            field = cls.model_fields[name]
+            default = cls.default_port if name == "port" else field.get_default(call_default_factory=True)
+            docs.append(
+                SettingDoc(
+                    field=name,
+                    env=cls.env_name(name),
+                    default="" if default is None else env_value(default, with_secrets=True),
+                    description=field.description or "",
+                    required=name in cls.required,
+                    secret=_is_secret(field.annotation),
+                )
+            )
+        return docs
+
+    @classmethod
+    def unknown_variables(cls) -> list[str]:
+        """One line per `WARDEN_<NAME>_*` variable in the environment that is no setting of this server,
+        naming the closest one: a misspelled setting would otherwise be ignored without a word."""
+        prefix = cls.env_name("")
+        known = [name.upper() for name in cls.model_fields]
+        lines = []
+        for variable in sorted(name.upper() for name in os.environ if name.upper().startswith(prefix)):
+            if variable.removeprefix(prefix) in known:
+                continue
+            close = difflib.get_close_matches(variable.removeprefix(prefix), known, n=1, cutoff=0.6)
+            hint = f"did you mean {prefix}{close[0]}?" if close else f"see warden-{cls.server_name} --help"
+            lines.append(f"{variable} is not a setting and is ignored ({hint})")
+        return lines
 
     @classmethod
     def load(cls, **overrides: Any) -> Self:

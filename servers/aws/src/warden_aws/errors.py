@@ -69,9 +69,15 @@ def map_error(exc: BaseException, what: str) -> BaseException:
     if isinstance(exc, WardenError | Retryable):
         return exc
     if isinstance(exc, bx.ProfileNotFound):
-        return NotConfigured("WARDEN_AWS_PROFILE", f"AWS profile {_clean(exc.kwargs.get('profile'), 80)!r}")
+        profile = _clean(exc.kwargs.get("profile"), 80)
+        return NotConfigured(
+            "WARDEN_AWS_PROFILE",
+            "the AWS profile",
+            f"AWS profile {profile!r} is not defined in the AWS config or credentials file "
+            "(~/.aws/config, ~/.aws/credentials): check WARDEN_AWS_PROFILE (or AWS_PROFILE)",
+        )
     if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
-        return NotConfigured(CREDENTIAL_HINT, "AWS credentials")
+        return NotConfigured(CREDENTIAL_HINT, "an AWS credential")
     if isinstance(exc, bx.NoRegionError):
         return NotConfigured("WARDEN_AWS_REGION", "the AWS region")
     if isinstance(exc, bx.SSOError | bx.TokenRetrievalError | bx.CredentialRetrievalError):

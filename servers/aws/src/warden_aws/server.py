@@ -54,4 +54,4 @@ def _instrumentors() -> list[Any]:
     return [BotocoreInstrumentor()]  # one span per AWS operation (its retries inside), named service.Operation
 
 
-APP = ServerApp(settings=Settings, build=build_server, tracing=Instrumentation(_instrumentors))
+APP = ServerApp(settings=Settings, build=build_server, tracing=Instrumentation(_instrumentors), version=__version__)

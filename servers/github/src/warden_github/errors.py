@@ -117,5 +117,5 @@ def from_exception(exc: BaseException, what: str, retry_after_cap: float) -> Bas
     if isinstance(exc, rex.ChunkedEncodingError):
         return Retryable("its answer was cut off (the connection closed mid-answer)")
     if isinstance(exc, rex.ConnectionError | ConnectionError):
-        return Retryable(connection_failure(exc) or "the connection failed")
+        return Retryable(f"cannot reach GitHub: {connection_failure(exc) or 'the connection failed'}")
     return exc

@@ -11,56 +11,11 @@ not set is left out of the answer rather than sent as null: both keep `tools/lis
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import Field
 
-
-def _tidy_schema(schema: dict[str, Any]) -> None:
-    """An unset field is omitted, never null: its schema needs no `null` alternative, and it is not required."""
-    required = schema.get("required") or []
-    for name, prop in (schema.get("properties") or {}).items():
-        if prop.get("default", 0) is None:
-            prop.pop("default")
-        options = prop.get("anyOf")
-        if isinstance(options, list) and {"type": "null"} in options and len(options) == 2:
-            prop.pop("anyOf")
-            prop.update(next(option for option in options if option != {"type": "null"}))
-            if name in required:
-                required.remove(name)  # None is left out of the answer, so the field may be absent
-    if "required" in schema and not required:
-        del schema["required"]
-
-
-class Lean(BaseModel):
-    """Base of every result model: fields that are None are dropped from the output."""
-
-    model_config = ConfigDict(json_schema_extra=_tidy_schema)
-
-    @model_serializer(mode="wrap")
-    def _drop_none(self, handler: SerializerFunctionWrapHandler) -> Any:
-        data = handler(self)
-        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
-
-
-def _names_only(schema: dict[str, Any]) -> None:
-    """A row's schema names its fields (with a description where one helps) and leaves their types out."""
-    _tidy_schema(schema)
-    schema.pop("required", None)
-    schema.pop("description", None)
-    properties = schema.get("properties") or {}
-    for name, prop in properties.items():
-        properties[name] = {"description": prop["description"]} if "description" in prop else {}
-
-
-class Row(Lean):
-    """An item inside a result (a hit, a comment, a check, an alert).
-
-    The output schema of every tool is paid for in the model's context on every turn, so a row's schema
-    names its fields without their types: a reader sees each value's type in the row itself.
-    """
-
-    model_config = ConfigDict(json_schema_extra=_names_only)
+from warden_core.results import Lean, Row
 
 
 class Paged(Lean):

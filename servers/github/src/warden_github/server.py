@@ -64,4 +64,5 @@ APP = ServerApp(
     build=build_server,
     tracing=Instrumentation(_instrumentors),
     flags=[Flag("--lockdown", "lockdown", "withhold content from authors without push access")],
+    version=__version__,
 )

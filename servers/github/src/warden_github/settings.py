@@ -40,6 +40,7 @@ class Settings(CoreSettings):
     model_config = SettingsConfigDict(env_prefix="WARDEN_GITHUB_")  # the rest is inherited from CoreSettings
     server_name: ClassVar[str] = "github"
     default_port: ClassVar[int] = 8102
+    required: ClassVar[tuple[str, ...]] = ("token", "repos")
 
     token: SecretStr | None = Field(
         None, description="The server's own GitHub token: a fine-grained PAT or a GitHub App installation token."

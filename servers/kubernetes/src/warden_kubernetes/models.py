@@ -1,25 +1,28 @@
-"""Result models. They become the tools' output schemas, so they stay small: no docstrings, no field docs."""
+"""Result models. They become the tools' output schemas, so they stay small: no docstrings, no field docs,
+and items inside a result name their fields without their types (`Row`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from warden_core.results import Row
 
 
 class Out(BaseModel):
     """Base of every result model (the core keeps its schema, the tool's output schema, lean)."""
 
 
-class Row(Out):  # one object in a compact listing
+class Item(Row):  # one object in a compact listing
     name: str
     namespace: str | None = None
     age: str | None = None
     status: str | None = None
-    info: dict[str, str] = {}
+    info: dict[str, str] = Field(default_factory=dict)
 
 
-class Container(Out):
+class Container(Row):
     name: str
     image: str | None = None
     init: bool = False
@@ -34,7 +37,7 @@ class ListResult(Out):
     api_version: str
     namespaces: list[str] | None = None
     count: int
-    items: list[Row] = []
+    items: list[Item] = []
     objects: list[dict[str, Any]] | None = None
     yaml: str | None = None
     truncated: bool
@@ -106,7 +109,7 @@ class Overview(Out):
     kubelet_versions: list[str] = []
     namespaces: list[str]
     pods_scanned: int = 0
-    unhealthy_pods: list[Row] = []
+    unhealthy_pods: list[Item] = []
     unhealthy_total: int = 0
     notes: list[str] = []
     truncated: bool = False

@@ -99,4 +99,4 @@ def _instrumentors() -> list[Any]:
     return [URLLib3Instrumentor()]  # the kubernetes client sends its requests with urllib3
 
 
-APP = ServerApp(settings=Settings, build=build_server, tracing=Instrumentation(_instrumentors))
+APP = ServerApp(settings=Settings, build=build_server, tracing=Instrumentation(_instrumentors), version=__version__)

@@ -16,6 +16,7 @@ class Settings(CoreSettings):
     model_config = SettingsConfigDict(env_prefix="WARDEN_KUBERNETES_")  # the rest is inherited from CoreSettings
     server_name: ClassVar[str] = "kubernetes"
     default_port: ClassVar[int] = 8103
+    required: ClassVar[tuple[str, ...]] = ("namespaces",)
 
     # --- Where the cluster is. ------------------------------------------------------------------
     kubeconfig: str | None = Field(

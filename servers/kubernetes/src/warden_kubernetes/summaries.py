@@ -13,7 +13,7 @@ from typing import Any
 
 from warden_core.text import strip_invisible
 from warden_kubernetes.masking import LAST_APPLIED, Masker
-from warden_kubernetes.models import Container, Row
+from warden_kubernetes.models import Container, Item
 
 _MAX_TEXT = 400
 _MAX_IMAGES = 3
@@ -301,11 +301,11 @@ def _pod_template_spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 # --- Rows. ------------------------------------------------------------------------------------------
-def row(obj: Mapping[str, Any]) -> Row:
+def row(obj: Mapping[str, Any]) -> Item:
     m = meta(obj)
     kind = obj.get("kind")
     status, info = _status_info(obj, str(kind))
-    return Row(
+    return Item(
         name=_s(m.get("name", ""), 253),
         namespace=str(m["namespace"]) if m.get("namespace") else None,
         age=age(m.get("creationTimestamp")),
@@ -314,10 +314,10 @@ def row(obj: Mapping[str, Any]) -> Row:
     )
 
 
-def masked_row(obj: Mapping[str, Any], masker: Masker) -> Row:
+def masked_row(obj: Mapping[str, Any], masker: Masker) -> Item:
     """`row(obj)` with every string passed through the masker."""
     found = row(obj)
-    return Row(
+    return Item(
         name=masker.text(found.name),
         namespace=found.namespace,
         age=found.age,

@@ -101,4 +101,5 @@ APP = ServerApp(
             "serve a database whose role is a superuser, which can undo every check (refused by default)",
         ),
     ],
+    version=__version__,
 )

@@ -40,6 +40,7 @@ class Settings(CoreSettings):
     model_config = SettingsConfigDict(env_prefix="WARDEN_POSTGRES_")  # the rest is inherited from CoreSettings
     server_name: ClassVar[str] = "postgres"
     default_port: ClassVar[int] = 8101
+    required: ClassVar[tuple[str, ...]] = ("dsn",)
 
     dsn: SecretStr | None = Field(None, description="postgresql:// URL of the database, served under the name `main`.")
     databases: SecretStr | None = Field(
@@ -90,6 +91,9 @@ class Settings(CoreSettings):
     unsafe_allow_superuser: bool = Field(
         False, description="Serve a database whose role is a superuser (refused otherwise: it can undo every check)."
     )
+
+    def missing(self) -> tuple[str, ...]:
+        return () if self.databases is not None else super().missing()  # DATABASES alone will do too
 
     @field_validator("dsn")
     @classmethod

@@ -117,4 +117,4 @@ def transport_failure(exc: BaseException, method: str) -> Exception:
     if isinstance(exc, WardenError):
         return exc
     reason = connection_failure(exc) or f"the connection failed ({type(exc).__name__})"
-    return Retryable(f"{reason}, calling {method}")
+    return Retryable(f"cannot reach Slack for {method}: {reason}")

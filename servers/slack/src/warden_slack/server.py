@@ -73,4 +73,5 @@ APP = ServerApp(
     build=build_server,
     tracing=Instrumentation(_instrumentors),
     flags=(Flag("--allow-dms", "allow_dms", "allow direct messages and group DMs (still allowlisted)"),),
+    version=__version__,
 )

@@ -23,6 +23,7 @@ class Settings(CoreSettings):
     model_config = SettingsConfigDict(env_prefix="WARDEN_SLACK_")  # the rest is inherited from CoreSettings
     server_name: ClassVar[str] = "slack"
     default_port: ClassVar[int] = 8104
+    required: ClassVar[tuple[str, ...]] = ("bot_token", "channels")
 
     bot_token: SecretStr | None = Field(None, description="Bot token (xoxb-...) used for every call except search.")
     user_token: SecretStr | None = Field(

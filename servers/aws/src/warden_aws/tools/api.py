@@ -20,9 +20,10 @@ from warden_aws.client import AwsClient
 from warden_aws.policy import describe_condition, explain
 from warden_aws.render import Masker, decode_cursor, encode_cursor, take_page
 from warden_aws.settings import Settings
-from warden_aws.tools.common import Cursor, Out, Region, Row
+from warden_aws.tools.common import Cursor, Region
 from warden_core import Access, Budget, InvalidArgument, ToolSpec, json_size, truncate_text
 from warden_core.errors import PolicyDenied
+from warden_core.results import Lean, Row
 
 MAX_CHOICES = 40
 MAX_PARAMETERS_BYTES = 32_768
@@ -59,7 +60,7 @@ PageSize = Annotated[
 ]
 
 
-class ApiResult(Out):
+class ApiResult(Lean):
     service: str
     operation: str
     region: str
@@ -79,7 +80,7 @@ class ParameterInfo(Row):
     doc: str | None = None
 
 
-class ApiInfo(Out):
+class ApiInfo(Lean):
     service: str
     service_allowed: bool
     operation: str | None = None

@@ -18,9 +18,10 @@ from pydantic import Field
 from warden_aws.client import AwsClient
 from warden_aws.render import plain, take_page
 from warden_aws.settings import Settings
-from warden_aws.tools.common import Cursor, Out, Region, Row
+from warden_aws.tools.common import Cursor, Region
 from warden_aws.tools.inventory import _resume, _short
 from warden_core import Access, Budget, InvalidArgument, ToolSpec, strip_invisible
+from warden_core.results import Lean, Row
 
 Name = Annotated[str | None, Field(min_length=1, max_length=2000)]
 Principal = Annotated[Name, Field(description="User or role session name.")]
@@ -44,7 +45,7 @@ class Event(Row):
     error: str | None = None
 
 
-class Events(Out):
+class Events(Lean):
     region: str
     events: list[Event]
     truncated: bool

@@ -11,9 +11,10 @@ from pydantic import Field
 from warden_aws.client import AwsClient
 from warden_aws.render import encode_cursor, take_page
 from warden_aws.settings import Settings
-from warden_aws.tools.common import Cursor, Out, Row
+from warden_aws.tools.common import Cursor
 from warden_aws.tools.inventory import _resume, _short
 from warden_core import Access, Budget, InvalidArgument, ToolSpec, strip_invisible
+from warden_core.results import Lean, Row
 
 Report = Annotated[
     Literal["by_service", "forecast", "anomalies"],
@@ -67,7 +68,7 @@ class Anomaly(Row):
     causes: list[str]
 
 
-class CostReport(Out):
+class CostReport(Lean):
     report: str
     start: str
     end: str

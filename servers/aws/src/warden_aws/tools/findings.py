@@ -23,9 +23,10 @@ from pydantic import Field
 from warden_aws.client import AwsClient
 from warden_aws.render import plain, take_page
 from warden_aws.settings import Settings
-from warden_aws.tools.common import Cursor, Out, Region, Row
+from warden_aws.tools.common import Cursor, Region
 from warden_aws.tools.inventory import _resume, _short
 from warden_core import Access, Budget, InvalidArgument, ToolSpec, strip_invisible
+from warden_core.results import Lean, Row
 
 Source = Literal["securityhub", "guardduty"]
 MinSeverity = Annotated[
@@ -55,7 +56,7 @@ class Finding(Row):
     remediation: str | None = None
 
 
-class Findings(Out):
+class Findings(Lean):
     source: str
     region: str
     findings: list[Finding]

@@ -6,11 +6,11 @@ from pydantic import Field
 
 from warden_aws.client import AwsClient
 from warden_aws.settings import Settings
-from warden_aws.tools.common import Out
 from warden_core import Access, ToolSpec
+from warden_core.results import Lean
 
 
-class WhoAmI(Out):
+class WhoAmI(Lean):
     account: str
     arn: str
     user_id: str

@@ -9,8 +9,9 @@ from pydantic import Field
 from warden_aws.client import AwsClient
 from warden_aws.render import decode_cursor, plain, take_page
 from warden_aws.settings import Settings
-from warden_aws.tools.common import Cursor, Out, Region, Row
+from warden_aws.tools.common import Cursor, Region
 from warden_core import Access, Budget, InvalidArgument, ToolSpec, strip_invisible, truncate_text
+from warden_core.results import Lean, Row
 
 InstanceState = Literal["pending", "running", "shutting-down", "terminated", "stopping", "stopped"]
 InstanceId = Annotated[str, Field(pattern=r"^i-[0-9a-f]{8,17}$")]
@@ -52,7 +53,7 @@ class Instance(Row):
     lifecycle: str | None = Field(None, description="spot or scheduled; null for on-demand.")
 
 
-class Instances(Out):
+class Instances(Lean):
     region: str
     instances: list[Instance]
     truncated: bool = Field(description="True when the output cap cut this page; next_cursor continues.")
@@ -65,7 +66,7 @@ class Bucket(Row):
     region: str | None = Field(None, description="Bucket region when AWS reports it.")
 
 
-class Buckets(Out):
+class Buckets(Lean):
     buckets: list[Bucket]
     hidden_by_region_policy: int = Field(description="Buckets left out because their region is not allowed.")
     truncated: bool
@@ -80,7 +81,7 @@ class S3Entry(Row):
     storage_class: str | None = None
 
 
-class S3Listing(Out):
+class S3Listing(Lean):
     bucket: str
     prefix: str
     entries: list[S3Entry]
@@ -101,7 +102,7 @@ class Function(Row):
     description: str | None = None
 
 
-class Functions(Out):
+class Functions(Lean):
     region: str
     functions: list[Function]
     truncated: bool

@@ -14,9 +14,10 @@ from pydantic import Field
 from warden_aws.client import AwsClient
 from warden_aws.render import plain, take_page
 from warden_aws.settings import Settings
-from warden_aws.tools.common import Cursor, Out, Region, Row
+from warden_aws.tools.common import Cursor, Region
 from warden_aws.tools.inventory import _resume, _short
 from warden_core import Access, Budget, InvalidArgument, ToolSpec, strip_invisible, truncate_text
+from warden_core.results import Lean, Row
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class AlarmChange(Row):
     summary: str | None = None
 
 
-class Alarms(Out):
+class Alarms(Lean):
     region: str
     state: str | None = None
     alarms: list[Alarm] | None = None
@@ -90,7 +91,7 @@ class Alarms(Out):
     next_cursor: str | None = None
 
 
-class InsightsResult(Out):
+class InsightsResult(Lean):
     query_id: str
     region: str
     status: str

@@ -9,7 +9,7 @@ import anyio
 from warden_core import Access, Budget, ToolSpec
 from warden_kubernetes import summaries
 from warden_kubernetes.kinds import NODE, POD
-from warden_kubernetes.models import Overview, Row
+from warden_kubernetes.models import Item, Overview
 from warden_kubernetes.tools.common import Deps, KubeContext
 
 PAGE_SIZE = 250
@@ -114,6 +114,6 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
 _ORDER = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "OOMKilled", "Error", "Pending")
 
 
-def _severity(row: Row) -> int:
+def _severity(row: Item) -> int:
     status = row.status or ""
     return next((i for i, word in enumerate(_ORDER) if word in status), len(_ORDER))

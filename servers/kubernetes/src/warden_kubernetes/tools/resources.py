@@ -8,7 +8,7 @@ from warden_core import Access, Budget, InvalidArgument, ToolSpec, json_size, tr
 from warden_kubernetes import summaries
 from warden_kubernetes.client import Connection
 from warden_kubernetes.kinds import EVENT, KIND_PATTERN, ResourceType
-from warden_kubernetes.models import EventsResult, ListResult, ObjectResult, Row
+from warden_kubernetes.models import EventsResult, Item, ListResult, ObjectResult
 from warden_kubernetes.tools.common import (
     NAME_PATTERN,
     NAMESPACE_PATTERN,
@@ -85,7 +85,7 @@ def specs(deps: Deps) -> list[ToolSpec]:  # noqa: PLR0915  (the handlers are clo
         deps.target(conn, rt, namespace)
         # YAML runs up to a fifth longer than the compact JSON the budget measures.
         budget = Budget(int((settings.max_output_bytes - _HEADROOM) * (0.8 if output == "yaml" else 1)))
-        rows: list[Row] = []
+        rows: list[Item] = []
         objects: list[dict[str, Any]] = []
         next_position: Position | None = None
         truncated = False

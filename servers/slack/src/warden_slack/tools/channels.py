@@ -10,16 +10,15 @@ from warden_core import Access, ToolSpec
 from warden_core.audit import note_target
 from warden_core.caps import Budget
 from warden_core.errors import InvalidArgument, NotFound
+from warden_core.results import Lean, Row
 from warden_slack.gate import Channel
 from warden_slack.render import parse_permalink, parse_when, plain, render_text
 from warden_slack.tools.common import (
     ChannelOut,
     ChannelRef,
-    Compact,
     Cursor,
     Message,
     MessageTs,
-    Row,
     Runtime,
     channel_out,
     next_cursor,
@@ -39,28 +38,28 @@ class ChannelInfo(Row):
     purpose: str | None = None
 
 
-class Channels(Compact):
+class Channels(Lean):
     channels: list[ChannelInfo]
     next_cursor: str | None = None
     truncated: bool
     missing_scopes: list[str] | None = None
 
 
-class History(Compact):
+class History(Lean):
     channel: ChannelOut
     messages: list[Message]
     next_cursor: str | None = None
     truncated: bool
 
 
-class Thread(Compact):
+class Thread(Lean):
     channel: ChannelOut
     messages: list[Message]
     next_cursor: str | None = None
     truncated: bool
 
 
-class Found(Compact):
+class Found(Lean):
     channel: ChannelOut
     message: Message
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import Field
 
 from warden_core.caps import Budget
 from warden_core.errors import InvalidArgument
+from warden_core.results import Row
 from warden_slack.client import SlackClient
 from warden_slack.gate import Channel, ChannelDirectory, ChannelGate
 from warden_slack.people import People
@@ -33,48 +34,6 @@ Cursor = Annotated[
 ]
 
 BUDGET_MARGIN = 1024  # room for the envelope around the items
-
-
-def _tidy_schema(schema: dict[str, Any]) -> None:
-    """The published output schema, as lean as the output: an unset field is omitted, never null."""
-    for prop in (schema.get("properties") or {}).values():
-        prop.pop("title", None)
-        if prop.get("default", 0) is None:
-            prop.pop("default")
-        options = prop.get("anyOf")
-        if isinstance(options, list) and {"type": "null"} in options and len(options) == 2:
-            prop.pop("anyOf")
-            prop.update(next(option for option in options if option != {"type": "null"}))
-
-
-class Compact(BaseModel):
-    """Drops unset (None) fields from the output: they cost context and say nothing."""
-
-    model_config = ConfigDict(json_schema_extra=_tidy_schema)
-
-    @model_serializer(mode="wrap")
-    def _drop_none(self, handler: SerializerFunctionWrapHandler) -> Any:
-        data = handler(self)
-        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
-
-
-def _names_only(schema: dict[str, Any]) -> None:
-    """A row's schema names its fields (with a description where one helps) and leaves their types out."""
-    schema.pop("required", None)
-    schema.pop("description", None)
-    properties = schema.get("properties") or {}
-    for name, prop in properties.items():
-        properties[name] = {"description": prop["description"]} if "description" in prop else {}
-
-
-class Row(Compact):
-    """An item inside a result (a message, a channel, a file).
-
-    The output schema of every tool is paid for in the model's context on every turn, so a row's schema
-    names its fields without their types: a reader sees each value's type in the row itself.
-    """
-
-    model_config = ConfigDict(json_schema_extra=_names_only)
 
 
 class ChannelOut(Row):

@@ -26,9 +26,10 @@ from warden_core import Access, ToolSpec
 from warden_core.audit import note_target
 from warden_core.caps import json_size
 from warden_core.errors import InvalidArgument, NotFound, PolicyDenied
+from warden_core.results import Lean, Row
 from warden_slack.gate import Channel
 from warden_slack.render import inert, parse_when, plain, ts_to_iso
-from warden_slack.tools.common import ChannelOut, ChannelRef, Compact, Cursor, Row, Runtime, channel_out, split_cursor
+from warden_slack.tools.common import ChannelOut, ChannelRef, Cursor, Runtime, channel_out, split_cursor
 
 GROUP = "files"
 
@@ -57,14 +58,14 @@ class FileInfo(Row):
     author: str | None = None
 
 
-class FileList(Compact):
+class FileList(Lean):
     channel: ChannelOut
     files: list[FileInfo]
     next_cursor: str | None = None
     truncated: bool
 
 
-class FileText(Compact):
+class FileText(Lean):
     channel: ChannelOut
     file: FileInfo
     text: str = Field(description="Untrusted text by the file's authors: links are inert.")

@@ -15,9 +15,10 @@ from pydantic import Field
 from warden_core import Access, ToolSpec
 from warden_core.audit import note_target
 from warden_core.errors import WardenError
+from warden_core.results import Lean
 from warden_slack.gate import unless_dm
 from warden_slack.render import escape_outgoing
-from warden_slack.tools.common import ChannelId, Compact, MessageTs, Runtime
+from warden_slack.tools.common import ChannelId, MessageTs, Runtime
 
 GROUP = "messages"
 
@@ -41,13 +42,13 @@ Emoji = Annotated[
 SAFE_POST: dict[str, Any] = {"unfurl_links": False, "unfurl_media": False, "link_names": False, "parse": "none"}
 
 
-class Posted(Compact):
+class Posted(Lean):
     channel: str
     ts: str
     thread_ts: str | None = None
 
 
-class Reacted(Compact):
+class Reacted(Lean):
     channel: str
     ts: str
     emoji: str

@@ -10,9 +10,10 @@ from pydantic import Field
 from warden_core import Access, ToolSpec
 from warden_core.audit import note_target
 from warden_core.errors import InvalidArgument, NotConfigured
+from warden_core.results import Lean
 from warden_slack.gate import Channel
 from warden_slack.settings import Settings
-from warden_slack.tools.common import ChannelOut, ChannelRef, Compact, Message, Runtime, channel_out
+from warden_slack.tools.common import ChannelOut, ChannelRef, Message, Runtime, channel_out
 
 GROUP = "search"
 
@@ -27,7 +28,7 @@ class Match(Message):
     permalink: str | None = None
 
 
-class SearchResults(Compact):
+class SearchResults(Lean):
     matches: list[Match]
     page: int
     pages: int

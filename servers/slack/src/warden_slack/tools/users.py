@@ -9,10 +9,11 @@ from pydantic import Field
 
 from warden_core import Access, ToolSpec
 from warden_core.audit import note_target
+from warden_core.results import Lean, Row
 from warden_slack.errors import MissingScope
 from warden_slack.people import display_name
 from warden_slack.render import plain
-from warden_slack.tools.common import Compact, Row, Runtime
+from warden_slack.tools.common import Runtime
 
 GROUP = "users"
 
@@ -35,7 +36,7 @@ class User(Row):
     guest: bool | None = None
 
 
-class Users(Compact):
+class Users(Lean):
     users: list[User]
     truncated: bool
 
