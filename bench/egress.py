@@ -86,7 +86,7 @@ def demo_rows(dsn: str) -> str:
         name = f"warden_bench_egress_{int(time.time())}"
         await admin.execute(f'CREATE DATABASE "{name}"')
         try:
-            conn = await asyncpg.connect(dsn.rsplit("/", 1)[0] + f"/{name}")
+            conn = await asyncpg.connect(dsn, database=name)
             try:
                 await conn.execute((ROOT / "servers" / "postgres" / "sql" / "demo_seed.sql").read_text())
                 tables = await conn.fetch(
