@@ -1,9 +1,9 @@
 """Requests the server cannot take, answered cleanly.
 
-A request naming a tool, prompt, resource or completion reference the server lacks gets one JSON-RPC
-error (-32602, naming it) on every transport and in both eras, is audited as a refusal with the same
-outcome everywhere, and leaves no traceback in the log. Bad arguments to a real tool read as one
-sentence, without the caller's values and without pydantic's layout.
+A request naming a tool, prompt, resource or completion reference the server lacks (or a prompt without
+its required arguments) gets one JSON-RPC error (-32602, naming it) on every transport and in both eras,
+is audited as a refusal with the same outcome everywhere, and leaves no traceback in the log. Bad
+arguments to a real tool read as one sentence, without the caller's values and without pydantic's layout.
 
 Every server here writes its audit events to a file, so the three transports are read the same way.
 """
@@ -41,6 +41,12 @@ UNKNOWN: dict[str, tuple[Call, str, str]] = {
     # Registered only when writes are on: hidden by the policy, so unknown as well.
     "hidden tool": (lambda c: c.call_tool("ex_add_item", {}), "unknown_tool", "Unknown tool: ex_add_item"),
     "prompt": (lambda c: c.get_prompt("ex_nope"), "unknown_prompt", "Unknown prompt: ex_nope"),
+    # A real prompt without its required argument: the SDK would raise inside the handler.
+    "prompt without its argument": (
+        lambda c: c.get_prompt("ex_tidy_shelf", {}),
+        "invalid_arguments",
+        "Prompt ex_tidy_shelf needs the argument(s): shelf",
+    ),
     "resource": (
         lambda c: c.read_resource("example://nowhere/main"),
         "unknown_resource",

@@ -1,9 +1,10 @@
 """Requests that name something the server does not have: one clean JSON-RPC error on every transport.
 
-Left to the SDK, an unknown tool gets a tool result, an unknown prompt an internal error (with a
-traceback in the log), an unknown completion reference an empty list, and an unknown resource a
-clean `-32602`. Warden answers all of them alike, before any handler runs: `-32602` (invalid params)
-naming what is missing, as the protocol asks for unknown tools and resources, audited as a refusal.
+Left to the SDK, an unknown tool gets a tool result, an unknown prompt (or a known one without its
+required arguments) an internal error with a traceback in the log, an unknown completion reference an
+empty list, and an unknown resource a clean `-32602`. Warden answers all of them alike, before any
+handler runs: `-32602` (invalid params) naming what is missing, as the protocol asks for unknown tools
+and resources, audited as a refusal.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ async def unknown_name(
             return Unknown("unknown_tool", f"Unknown tool: {name}", {"name": name})
     elif method == "prompts/get":
         name = params.get("name")
-        if isinstance(name, str) and not await _is_prompt(mcp, name):
-            return Unknown("unknown_prompt", f"Unknown prompt: {name}", {"name": name})
+        if isinstance(name, str):
+            return await _unknown_prompt_or_argument(mcp, name, params.get("arguments"))
     elif method == "resources/read":
         uri = params.get("uri")
         if isinstance(uri, str) and not await _is_resource(mcp, uri):
@@ -62,6 +63,19 @@ async def _unknown_reference(mcp: MCPServer[Any], ref: Mapping[str, Any]) -> Unk
         templates = {template.uri_template for template in await mcp.list_resource_templates()}
         if uri not in templates and not await _is_resource(mcp, uri):
             return Unknown("unknown_resource", f"Unknown resource template: {uri}", {"uri": uri})
+    return None
+
+
+async def _unknown_prompt_or_argument(mcp: MCPServer[Any], name: str, arguments: object) -> Unknown | None:
+    """An unknown prompt, or a known one called without the arguments it requires."""
+    prompt = next((prompt for prompt in await mcp.list_prompts() if prompt.name == name), None)
+    if prompt is None:
+        return Unknown("unknown_prompt", f"Unknown prompt: {name}", {"name": name})
+    given = arguments if isinstance(arguments, Mapping) else {}
+    missing = [arg.name for arg in prompt.arguments or () if arg.required and given.get(arg.name) is None]
+    if missing:
+        names = ", ".join(missing)
+        return Unknown("invalid_arguments", f"Prompt {name} needs the argument(s): {names}", {"name": name})
     return None
 
 
