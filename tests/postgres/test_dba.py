@@ -416,3 +416,10 @@ async def test_a_comparison_that_fails_half_way_never_pools_its_hypothetical_ind
         assert "<" not in json.dumps(plan), "the one pooled connection plans without the hypothetical index"
         explained = await call(server, "pg_explain", sql=sql)
         assert "Seq Scan" in json.dumps(explained["plan"])
+
+
+async def test_pg_monitor_is_no_problem_for_the_strict_role_check(dba_shop: DbaShop) -> None:
+    """The grant the README asks for passes --strict-role: it reads statistics and settings, and writes nothing."""
+    async with running(settings_for(dba_shop.monitor, strict_role=True, **DBA)) as server:
+        answer = await call(server, "pg_health", check="connections")
+    assert answer["items"][0]["used"] >= 1
