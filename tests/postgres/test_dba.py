@@ -351,6 +351,7 @@ async def test_top_queries_rank_statements_and_keep_the_allowlist(extended: DbaS
     texts = [item.get("query", "") for item in by_calls["items"]]
     (orders,) = [item for item in by_calls["items"] if "FROM public.orders" in item.get("query", "")]
     assert orders["calls"] >= 25 and orders["mean_ms"] >= 0 and orders["rows"] >= 25
+    assert isinstance(orders["queryid"], str), "64-bit ids as strings"
     assert by_calls["items"][0]["calls"] >= orders["calls"], "ranked by calls"
     assert len(by_time["items"]) == 3 and by_time["kind"] == "total_time"
     commented = [text for text in texts if "public.customers /*" in text]

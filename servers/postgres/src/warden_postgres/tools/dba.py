@@ -301,7 +301,7 @@ async def top_queries(ctx: ToolContext, database: str | None, order_by: str, lim
     items = [
         {
             "query": texts.show(row["query"]),
-            "queryid": row["queryid"],
+            "queryid": None if row["queryid"] is None else str(row["queryid"]),  # 64 bits: JSON numbers lose them
             "role": row["role"],
             "calls": row["calls"],
             "total_ms": round(row["total_exec_time"], 3),
