@@ -925,7 +925,7 @@ def _hypothetical_used(plan: Any) -> bool:
 
 KindArg = Annotated[
     Literal["active", "locks", "blocking", "long_transactions"],
-    Field(description="active: running statements; locks; blocking: who waits for whom; long_transactions."),
+    Field(description="active: sessions not idle; locks; blocking: who waits for whom; long_transactions."),
 ]
 MinSecondsArg = Annotated[
     float | None,
@@ -976,8 +976,9 @@ def specs(ctx: ToolContext) -> list[ToolSpec]:
             name="pg_activity",
             title="Sessions and locks",
             description=(
-                "Sessions of this database now: running statements, locks held and awaited, blocking chains "
-                "(blocked_by/blocking, chain_root), or long-open transactions."
+                "Sessions of this database now: those not idle (running, or idle in a transaction) with their "
+                "statements, locks held and awaited, blocking chains (blocked_by/blocking, chain_root), or "
+                "long-open transactions."
             ),
             handler=pg_activity,
             group=GROUP,
