@@ -424,3 +424,32 @@ async def test_pg_monitor_is_no_problem_for_the_strict_role_check(dba_shop: DbaS
     async with running(settings_for(dba_shop.monitor, strict_role=True, **DBA)) as server:
         answer = await call(server, "pg_health", check="connections")
     assert answer["items"][0]["used"] >= 1
+
+
+@pytest.fixture(scope="module")
+def not_preloaded() -> Iterator[Shop]:
+    """A shop on a private cluster of the machine's PostgreSQL where pg_stat_statements is created, not preloaded."""
+    with machine_cluster() as cluster, shop_database(cluster.dsn) as shop:
+        anyio.run(run_sql, shop.admin, "CREATE EXTENSION pg_stat_statements")
+        yield shop
+
+
+async def test_installed_but_not_preloaded_pg_stat_statements_is_named_as_such(not_preloaded: Shop) -> None:
+    """CREATE EXTENSION works without the preload; the tool then says the restart is what is missing."""
+    async with running(settings_for(not_preloaded.readonly, **DBA)) as server:
+        text = await refusal(server, "pg_top_queries")
+    assert "installed" in text and "but not loaded" in text and "shared_preload_libraries" in text
+
+
+async def test_index_advice_on_a_join_tries_the_columns_around_each_full_scan(extended: DbaShop) -> None:
+    sql = (
+        "SELECT c.email, count(*) FROM orders o JOIN customers c ON c.id = o.customer_id "
+        "WHERE o.status = 'shipped' GROUP BY c.email"
+    )
+    async with running(settings_for(extended.shop.readonly, **DBA)) as server:
+        advice = await call(server, "pg_index_advice", sql=sql)
+    indexes = [candidate["index"] for candidate in advice["candidates"]]
+    assert indexes and all(index.startswith('CREATE INDEX ON "public".') for index in indexes)
+    assert any('"status"' in index for index in indexes)
+    assert all(candidate["cost"] > 0 for candidate in advice["candidates"])
+    assert advice["cost"] > 0
