@@ -280,9 +280,11 @@ async def test_without_the_extensions_the_answers_say_how_to_enable_them(dba_sho
     async with running(settings_for(dba_shop.shop.readonly, **DBA)) as server:
         top = await refusal(server, "pg_top_queries")
         advice = await refusal(server, "pg_index_advice", sql="SELECT * FROM dba_dupe WHERE note = 'n1'")
+        refused = await refusal(server, "pg_index_advice", sql="SELECT * FROM internal.dba_dupe")
     assert "pg_stat_statements is not installed" in top
     assert "shared_preload_libraries" in top and "CREATE EXTENSION pg_stat_statements" in top
     assert "hypopg is not installed" in advice and "CREATE EXTENSION hypopg" in advice
+    assert "not allowed" in refused, "tool SQL is checked before the extension is looked for"
 
 
 # --- Server-only functions stay out of reach of tool SQL. ----------------------------------------------

@@ -29,7 +29,7 @@ from pydantic import Field
 from warden_core import Access, Budget, NotFound, ToolSpec, strip_invisible
 from warden_core.audit import note_target
 from warden_core.results import Lean, Row
-from warden_postgres import errors, parse_guard
+from warden_postgres import errors, parse_guard, validator
 from warden_postgres.tools.common import DatabaseArg, ToolContext
 from warden_postgres.tools.query import ParamsArg, explain_statement
 from warden_postgres.validator import CATALOG_SCHEMAS, quote_ident
@@ -824,13 +824,13 @@ def _parse_plan(value: Any) -> Any:
 async def index_advice(ctx: ToolContext, sql: str, params: list[Any] | None, database: str | None) -> Advice:
     db = ctx.databases.get(database)
     analysis = await parse_guard.off_the_loop(len(sql), explain_statement, sql, analyze=False, verbose=True)
+    validator.precheck(analysis, db.rules)  # a refusal comes before any word about the extension
     notes: list[str] = []
 
-    async def prepare(conn: Any, deadline: Any) -> Any:
-        ext = await _extension(conn, "hypopg", deadline)
-        return ext
+    async def installed(conn: Any, deadline: Any) -> str | None:
+        return await _extension(conn, "hypopg", deadline)
 
-    _, ext = await _read(ctx, database, prepare)
+    _, ext = await _read(ctx, database, installed)
     if ext is None:
         raise NotFound(NO_HYPOPG.format(db=db.name))
     max_bytes = 4 * ctx.settings.max_output_bytes + 1024 * 1024
