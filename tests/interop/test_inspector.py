@@ -215,7 +215,7 @@ def test_http_audit_names_the_api_key_principal(
 
 # Settings that expose every tool a server has (writes and optional groups included), so every schema is checked.
 EVERY_TOOL = {
-    "postgres": {},
+    "postgres": {"GROUPS": "catalog,query,dba"},
     "github": {
         "READ_ONLY": "false",
         "REPOS": "acme/api",

@@ -267,3 +267,21 @@ def test_deep_nesting_is_walked_without_exhausting_recursion() -> None:
     deep = "SELECT " + " + ".join(["1"] * levels) + ", " + " ".join(["NOT"] * levels) + " pg_sleep(1) IS NULL"
     analysis = validator.analyze(deep)
     assert Name(None, "pg_sleep") in analysis.functions  # found at the bottom of a 990-deep tree
+
+
+@pytest.mark.parametrize(
+    ("sql", "name"),
+    [
+        ("SELECT * FROM hypopg_create_index('CREATE INDEX ON t (a)')", "hypopg_create_index"),
+        ("SELECT public.hypopg_reset()", "hypopg_reset"),
+        ("SELECT extensions.hypopg_hide_index(1)", "hypopg_hide_index"),
+        ("SELECT pg_stat_statements_reset()", "pg_stat_statements_reset"),
+        ("SELECT query FROM public.pg_stat_statements(true)", "pg_stat_statements"),
+    ],
+)
+def test_functions_only_the_server_calls_are_refused_even_when_every_function_is_listed(sql: str, name: str) -> None:
+    """hypopg's and pg_stat_statements' functions: the dba tools' fixed statements call them, tool SQL never."""
+    with pytest.raises(Rejected, match="only the server's own statements call it"):
+        validator.precheck(validator.analyze(sql), policy("*", functions=("*",)))
+    known = plan_check.Function(20000, "public", name, False)
+    assert "only the server's own statements" in (plan_check.function_refusal(known, policy(functions=("*",))) or "")

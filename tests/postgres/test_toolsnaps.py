@@ -16,9 +16,11 @@ pytestmark = pytest.mark.anyio
 SNAPS = Path(__file__).parent / "__toolsnaps__"
 MODES = {
     "default": {},
-    "read-only": {"groups": "catalog,query", "read_only": True},
-    "all": {"groups": "catalog,query", "read_only": False, "allow_destructive": True},
+    "read-only": {"groups": "catalog,query,dba", "read_only": True},
+    "all": {"groups": "catalog,query,dba", "read_only": False, "allow_destructive": True},
 }
+DEFAULT_TOOLS = ["pg_list_schemas", "pg_list_tables", "pg_describe_table", "pg_query", "pg_explain"]
+OPTIONAL_TOOLS = ["pg_top_queries", "pg_activity", "pg_health", "pg_index_advice"]  # group `dba`, off by default
 
 
 @pytest.mark.parametrize("mode", list(MODES))
@@ -26,13 +28,8 @@ async def test_toolsnaps_and_contract(mode: str) -> None:
     async with running(settings_for(**MODES[mode])) as server:
         tools = await check_toolsnaps(server, SNAPS, mode)
         await check_contract(server, prefix="pg_")
-    assert [tool["name"] for tool in tools] == [
-        "pg_list_schemas",
-        "pg_list_tables",
-        "pg_describe_table",
-        "pg_query",
-        "pg_explain",
-    ]
+    expected = DEFAULT_TOOLS if mode == "default" else [*DEFAULT_TOOLS, *OPTIONAL_TOOLS]
+    assert [tool["name"] for tool in tools] == expected
     assert all(tool["annotations"]["readOnlyHint"] for tool in tools)
 
 

@@ -4,6 +4,10 @@ It uses the binaries of PyPI's `pgserver` (a dev dependency, so CI has them too)
 directory, trust authentication, and a free TCP port on 127.0.0.1. As root, PostgreSQL runs as the
 unprivileged `pgserver` user, exactly as `pgserver` itself does.
 
+`machine_cluster` uses the machine's PostgreSQL binaries instead (SYSTEM_BIN, run as `postgres` when root),
+which come with contrib and any extension packages installed, and can preload libraries
+(`shared_preload_libraries`), which the machine's shared server must not be restarted for.
+
     with private_cluster(tmp_path) as cluster:
         cluster.dsn            # superuser DSN
         cluster.stop()         # fast shutdown: backends are terminated, clients see the connection drop
@@ -24,6 +28,10 @@ from pathlib import Path
 _START_TIMEOUT = 60
 
 
+SYSTEM_BIN = Path("/usr/lib/postgresql/15/bin")
+"""The machine's PostgreSQL (Debian's postgresql-15), with contrib."""
+
+
 def _bin(name: str) -> str:
     from pgserver._commands import POSTGRES_BIN_PATH
 
@@ -37,14 +45,22 @@ def _free_port() -> int:
 
 
 class Cluster:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, bin_dir: Path | None = None, settings: dict[str, str] | None = None) -> None:
         self.root = root
         self.data = root / "data"
         self.sockets = root / "sock"
         self.log = root / "postgres.log"
         self.port = _free_port()
         self.user: str | None = None
-        if os.geteuid() == 0:
+        self.bin_dir = bin_dir
+        self.settings = settings or {}
+        if bin_dir is not None:
+            if os.geteuid() == 0:  # the machine's binaries run as the account their package made
+                from pgserver.utils import ensure_prefix_permissions
+
+                self.user = "postgres"
+                ensure_prefix_permissions(root)
+        elif os.geteuid() == 0:
             from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
             self.user = "pgserver"
@@ -60,7 +76,7 @@ class Cluster:
             if self.user is not None:
                 shutil.chown(path, self.user, self.user)
         self._run(
-            _bin("initdb"),
+            self._bin("initdb"),
             "-D",
             str(self.data),
             "--auth=trust",
@@ -74,18 +90,22 @@ class Cluster:
     def dsn(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
+    def _bin(self, name: str) -> str:
+        return str(self.bin_dir / name) if self.bin_dir is not None else _bin(name)
+
     def start(self) -> None:
         options = f"-h 127.0.0.1 -p {self.port} -k {self.sockets} -c fsync=off -c max_connections=200"
-        self._run(_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
+        self._run(self._bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
 
     def stop(self, mode: str = "fast") -> None:
         """`fast` terminates every backend (clients see their connection drop); `immediate` is a crash."""
-        self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+        self._run(self._bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
     @property
     def running(self) -> bool:
         result = subprocess.run(
-            [_bin("pg_ctl"), "-D", str(self.data), "status"],
+            [self._bin("pg_ctl"), "-D", str(self.data), "status"],
             capture_output=True,
             user=self.user,
             check=False,
@@ -102,11 +122,11 @@ class Cluster:
 
 
 @contextmanager
-def private_cluster() -> Iterator[Cluster]:
+def private_cluster(bin_dir: Path | None = None, settings: dict[str, str] | None = None) -> Iterator[Cluster]:
     """A started private cluster, stopped and deleted afterwards."""
     root = Path(tempfile.mkdtemp(prefix="warden-pgcluster-"))
     try:
-        cluster = Cluster(root)
+        cluster = Cluster(root, bin_dir, settings)
         cluster.start()
         try:
             yield cluster
@@ -115,3 +135,12 @@ def private_cluster() -> Iterator[Cluster]:
                 cluster.stop("immediate")
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def machine_cluster(settings: dict[str, str] | None = None) -> Iterator[Cluster]:
+    """A started private cluster of the machine's PostgreSQL (SYSTEM_BIN), with `settings` on its command line."""
+    if not (SYSTEM_BIN / "initdb").exists():
+        raise RuntimeError(f"no PostgreSQL binaries at {SYSTEM_BIN}: install postgresql-15 (and postgresql-15-hypopg)")
+    with private_cluster(SYSTEM_BIN, settings) as cluster:
+        yield cluster

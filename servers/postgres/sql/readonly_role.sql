@@ -37,6 +37,9 @@ GRANT USAGE ON SCHEMA public TO warden_readonly;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO warden_readonly;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO warden_readonly;
 
+-- Only for the `dba` tool group (see the README), to see other roles' sessions and statements:
+-- GRANT pg_monitor TO warden_readonly;
+
 -- Nothing else: no INSERT/UPDATE/DELETE/TRUNCATE, no ownership, no CREATE, no membership of
 -- pg_read_server_files, pg_write_server_files, pg_execute_server_program or pg_signal_backend,
 -- no EXECUTE on dblink. `warden-postgres --strict-role` checks all of this at start.

@@ -625,6 +625,58 @@ class Database:
             except BaseException as exc:
                 raise errors.translate(exc, self.name) from None
 
+    # --- Tool SQL compared under the server's own session changes (hypothetical indexes). ---------------
+    async def compare(
+        self,
+        analysis: Analysis,
+        params: Sequence[Any],
+        *,
+        variants: Sequence[Sequence[tuple[str, tuple[Any, ...]]]],
+        reset: str,
+        max_bytes: int,
+        deadline: Deadline,
+    ) -> list[Any]:
+        """The single value that one checked statement returns (an EXPLAIN's plan), as is and after each variant.
+
+        The statement is validated, plan-checked and prepared exactly as `run` does it, once. Each variant is a
+        list of the server's own statements (constant text, bound arguments) run on the same connection before
+        the statement; `reset` (constant text) undoes them after each variant and once more at the end. These
+        statements never pass through the tool-SQL checks: they are not tool input, and they may call what tool
+        SQL may not (validator.SERVER_ONLY). State they leave outside the transaction (hypopg's hypothetical
+        indexes live in the backend's memory, and survive ROLLBACK) must never reach another call: unless the
+        final reset succeeds, the connection is closed instead of going back to the pool.
+        """
+        validator.precheck(analysis, self.rules)
+        pool = await self._ready(deadline)
+        mapped = await self._mapped_role(pool, deadline) if self.roles else None
+        async with self._session(pool, deadline, mapped, check_plans=True) as (conn, started):
+            clean = False
+            try:
+                try:
+                    analysis, prepare = await self._check(conn, started, analysis, deadline)
+                    statement = await prepare(analysis.sql)
+                    args = values.params_for(params, statement.get_parameters())
+                    results = []
+                    limits = Limits(max_rows=1, max_bytes=max_bytes, max_value_bytes=max_bytes)
+                    for variant in [(), *variants]:
+                        for sql, bound in variant:
+                            await conn.fetch(sql, *bound, timeout=deadline.remaining())
+                        with _rows_bounded(conn, limits) as dropped:
+                            value = await statement.fetchval(*args, timeout=deadline.remaining())
+                        if dropped:
+                            raise InvalidArgument(f"the result is over {max_bytes:,} bytes; simplify the statement")
+                        results.append(value)
+                        await conn.fetch(reset, timeout=deadline.remaining())
+                    clean = True
+                    return results
+                finally:
+                    if not clean and not conn.is_closed():
+                        conn.terminate()  # the session's state is unknown: the connection never serves again
+            except TimeoutError:
+                raise deadline.expired() from None
+            except BaseException as exc:
+                raise errors.translate(exc, self.name) from None
+
     # --- Layers 2 and 5: tool SQL. ------------------------------------------------------------------
     async def run(
         self,

@@ -776,6 +776,8 @@ def function_refusal(function: Function, rules: Rules, *, direct: bool = True) -
     """Why a resolved function may not run, or None. `direct`: the statement calls it (not an operator ...)."""
     if validator.ALWAYS_REFUSED.match(function.name):
         return f"function {function} is never allowed: {validator.NEVER}"
+    if validator.SERVER_ONLY.match(function.name):
+        return f"function {function} is refused: {validator.SERVER_ONLY_REASON}"
     if function.builtin:
         if function.schema != "pg_catalog":
             return f"function {function} is an internal helper of {function.schema}"
@@ -828,8 +830,10 @@ WHERE NOT (p.oid < 16384::oid AND p.provolatile <> 'v'::"char" AND p.proname::te
 
 
 def _refused_pattern() -> str:
-    """ALWAYS_REFUSED and the transaction-id assigners as one regular expression (PostgreSQL reads it too)."""
-    return "^(?:" + "|".join((*validator.ALWAYS_REFUSED_NAMES, *XID_ASSIGNERS)) + ")$"
+    """ALWAYS_REFUSED, SERVER_ONLY and the transaction-id assigners as one regular expression (PostgreSQL reads
+    it too)."""
+    names = (*validator.ALWAYS_REFUSED_NAMES, *validator.SERVER_ONLY_NAMES, *XID_ASSIGNERS)
+    return "^(?:" + "|".join(names) + ")$"
 
 
 def like_patterns(functions: Allowlist) -> list[str]:

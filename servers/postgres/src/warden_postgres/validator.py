@@ -112,6 +112,20 @@ a row of another schema cannot be told apart before the statement runs."""
 
 NEVER = "it runs SQL text, reaches another database or touches the server's files"
 
+SERVER_ONLY_NAMES = (
+    r"hypopg.*",  # hypopg_create_index parses and plans SQL text; the rest change or list the session's state
+    r"pg_stat_statements.*",  # every session's SQL, of every database; _reset clears the server's statistics
+)
+SERVER_ONLY = re.compile("^(?:" + "|".join(SERVER_ONLY_NAMES) + ")$")
+"""Extension functions that only the server's own fixed statements call (the dba tools), never a statement a
+caller wrote, whatever WARDEN_POSTGRES_ALLOWED_FUNCTIONS lists: they change the session's or the server's state,
+run SQL text, or show the SQL of sessions and databases the caller's statement could not see."""
+
+SERVER_ONLY_REASON = (
+    "only the server's own statements call it (pg_top_queries, pg_index_advice): it changes session or server "
+    "state, runs SQL text, or shows every session's SQL"
+)
+
 CATALOG_SCHEMAS = frozenset({"pg_catalog", "information_schema"})
 
 SAFE_SETTINGS = frozenset(
@@ -492,6 +506,8 @@ def precheck(analysis: Analysis, rules: Rules) -> None:
     for function in sorted(analysis.functions):
         if ALWAYS_REFUSED.match(function.name):
             raise Rejected(f"function {function} is never allowed: {NEVER}")
+        if SERVER_ONLY.match(function.name):
+            raise Rejected(f"function {function} is refused: {SERVER_ONLY_REASON}")
         if function.schema is not None and function.schema.startswith("pg_temp"):
             raise Rejected(f"function {function}: temporary functions cannot be called")
         if function.schema in {None, "pg_catalog"}:
