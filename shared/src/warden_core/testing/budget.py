@@ -10,9 +10,7 @@ not. Each server's surface test pins its default `tools/list` with `check_tools_
 The measure is the wire JSON of the listed tools (as `tools/list` returns them), compact, with
 non-ASCII characters kept as they are. Rarely used tools belong in groups that are off by default.
 
-warden-github, warden-slack and warden-aws call it in their surface tests. warden-postgres
-(tests/postgres/test_toolsnaps.py) and warden-kubernetes (tests/kubernetes/test_surface.py) do not yet:
-add the test above there, with the server exactly as shipped (default settings).
+Every server's surface test calls it with the server exactly as shipped (default settings).
 """
 
 from __future__ import annotations
