@@ -116,9 +116,12 @@ SNAPSHOT_SQL = {
         WHERE n.nspname IN ('public', 'internal')""",
     "advisory_locks": """SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
                           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())""",
+    # Client sessions only: an autovacuum worker on the freshly seeded tables is not an attack's trace.
     "relation_locks": """SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
                          JOIN pg_namespace n ON n.oid = c.relnamespace
-                         WHERE n.nspname IN ('public', 'internal') AND l.pid <> pg_backend_pid()""",
+                         WHERE n.nspname IN ('public', 'internal') AND l.pid <> pg_backend_pid()
+                           AND l.pid NOT IN (SELECT pid FROM pg_stat_activity
+                                             WHERE backend_type = 'autovacuum worker')""",
     "prepared_xacts": "SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()",
     "large_objects": "SELECT count(*) FROM pg_largeobject_metadata",
     "db_settings": """SELECT coalesce(string_agg(array_to_string(setconfig, ','), ';' ORDER BY setrole), '')
@@ -129,7 +132,8 @@ SNAPSHOT_SQL = {
     "roles": """SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolcanlogin, rolbypassrls
                 FROM pg_roles WHERE rolname = ANY($1::text[]) ORDER BY 1""",
     "busy_backends": """SELECT count(*) FROM pg_stat_activity
-                        WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'""",
+                        WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'
+                          AND backend_type = 'client backend'""",
 }
 
 
