@@ -10,6 +10,7 @@ neither has the modules, they fail and say how to start one.
 
 from __future__ import annotations
 
+import atexit
 import os
 import tempfile
 import uuid
@@ -75,6 +76,9 @@ def admin_dsn() -> Iterator[str]:
             yield server.get_uri()
         finally:
             server.cleanup()
+            # pgserver also registers its cleanup to run at exit, where it logs to a stream pytest has
+            # closed by then ("--- Logging error ---" after the summary); the server is stopped already.
+            atexit.unregister(server._cleanup)
 
 
 def with_database(dsn: str, database: str) -> str:
