@@ -61,7 +61,8 @@ async def test_a_session_that_starts_without_the_catalog_lookups_still_checks(sh
     schema, view = f"hidden_{suffix}", f"peek_{suffix}"
     await run_sql(
         shop.owner,
-        f"CREATE SCHEMA {schema}; CREATE TABLE {schema}.t (x int); CREATE VIEW public.{view} AS SELECT x FROM {schema}.t",
+        f"CREATE SCHEMA {schema}; CREATE TABLE {schema}.t (x int); "
+        f"CREATE VIEW public.{view} AS SELECT x FROM {schema}.t",
     )
     try:
         async with running(settings_for(shop.owner, schemas=["public"])) as server, connect(server) as client:
