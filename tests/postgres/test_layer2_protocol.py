@@ -79,6 +79,9 @@ def _constant_strings(tree: ast.Module) -> set[str]:
 SETTINGS_TEXT = {"session_start_sql"}
 """Builders of server-authored text whose only input is the server's settings (tested below)."""
 
+CONSTANT_TEXT = {"lookups_sql"}
+"""Builders, taking no arguments, of server-authored text made of the module's constants alone (tested below)."""
+
 
 def _settings_attributes(tree: ast.Module) -> set[str]:
     """`self.x` attributes that are only ever assigned the result of a SETTINGS_TEXT builder."""
@@ -132,7 +135,14 @@ def test_no_server_code_sends_text_through_the_simple_protocol() -> None:
                     and isinstance(first.args[0], ast.Attribute)
                     and first.args[0].attr in built
                 )
-                assert literal or constant or from_settings or start, (
+                built_from_constants = (
+                    isinstance(first, ast.Call)
+                    and isinstance(first.func, ast.Name)
+                    and first.func.id in CONSTANT_TEXT
+                    and not first.args
+                    and not first.keywords
+                )
+                assert literal or constant or from_settings or start or built_from_constants, (
                     f"{path.name}:{node.lineno} passes non-constant text to {node.func.attr}()"
                 )
                 assert len(node.args) == 1, f"{path.name}:{node.lineno}: simple-protocol text takes no arguments"
@@ -231,3 +241,31 @@ def test_the_checked_session_start_adds_only_prepares_and_one_select(functions: 
 
     collect(statements[2])
     assert all(pattern in constants for pattern in plan_check.like_patterns(settings.function_allowlist))
+
+
+def test_the_lookups_prepared_later_are_two_prepares_between_switching_the_tree_notice_off_and_on() -> None:
+    """A checked session that started without the catalog lookups prepares them with this text: the tree notice
+    off, the two PREPAREs the full start has, the notice back on; constants only, no parameters."""
+    from pglast import ast as pg
+    from pglast import parse_sql
+
+    from tests.postgres.conftest import settings_for
+    from warden_postgres import plan_check
+    from warden_postgres.client import session_start_sql
+
+    statements = [raw.stmt for raw in parse_sql(plan_check.lookups_sql())]
+    assert [type(s).__name__ for s in statements] == ["SelectStmt", "PrepareStmt", "PrepareStmt", "SelectStmt"]
+    settings = settings_for("postgresql://x@127.0.0.1/db")
+    full = session_start_sql(settings, check_plans=True)
+    prepares = [raw.stmt for raw in parse_sql(full[len(session_start_sql(settings)) + 2 :])][:2]
+    assert statements[1:3] == prepares
+    for switch, value in ((statements[0], "off"), (statements[3], "on")):
+        (target,) = switch.targetList
+        call = target.val
+        assert isinstance(call, pg.FuncCall) and [n.sval for n in call.funcname] == ["pg_catalog", "set_config"]
+        assert [a.val.sval if isinstance(a.val, pg.String) else a.val.boolval for a in call.args] == [
+            "debug_print_rewritten",
+            value,
+            True,
+        ]
+        assert switch.fromClause is None

@@ -26,6 +26,7 @@ import uvicorn
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.routes import build_resource_metadata_url, create_protected_resource_routes
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
@@ -267,7 +268,7 @@ def _request_id_header(record: AuditRecord) -> tuple[bytes, bytes]:
 
 
 # --- The application. ---------------------------------------------------------------------------------
-def create_app(server: WardenServer) -> Starlette:
+def create_app(server: WardenServer) -> ASGIApp:
     settings = server.settings
     authenticator = Authenticator(settings)
     check_bind(settings, authenticator)
@@ -281,7 +282,7 @@ def create_app(server: WardenServer) -> Starlette:
         transport_security=transport_security(settings),
         host=settings.host,
     )
-    door = FrontDoor(mcp_app, server, authenticator)
+    door = FrontDoor(_McpEndpoint(StreamableHTTPASGIApp(server.mcp.session_manager), mcp_app), server, authenticator)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -325,7 +326,40 @@ def create_app(server: WardenServer) -> Starlette:
             finally:
                 await server.aclose()
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    return _McpFirst(door, Starlette(routes=routes, lifespan=lifespan))
+
+
+class _McpEndpoint:
+    """The SDK's MCP endpoint, called directly for its own path; any other path goes to the SDK's app.
+
+    The SDK's app is a Starlette application with one route: on the path of every MCP request, its
+    middleware and router only add work (the front door and the outer application already catch errors).
+    """
+
+    def __init__(self, endpoint: ASGIApp, app: ASGIApp) -> None:
+        self.endpoint = endpoint
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == MCP_PATH:
+            await self.endpoint(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+class _McpFirst:
+    """The application: MCP requests go straight to the front door; the rest (operational routes, the
+    lifespan, other paths, which also reach the front door) to the Starlette application."""
+
+    def __init__(self, door: FrontDoor, app: Starlette) -> None:
+        self.door = door
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == MCP_PATH:
+            await self.door(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 # --- Serving. -----------------------------------------------------------------------------------------

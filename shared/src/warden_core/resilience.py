@@ -33,20 +33,16 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import anyio
 from circuitbreaker import STATE_HALF_OPEN, STATE_OPEN, CircuitBreaker
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_random_exponential,
-)
 
 from warden_core.errors import RateLimited, Timeout, UpstreamUnavailable, WardenError
 from warden_core.settings import CoreSettings
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +192,9 @@ class Backend:
 
     async def call(self, operation: Callable[[], Awaitable[T]], *, retry: bool = True) -> T:
         """Run `operation` under the deadline, retries and breaker. Writes pass `retry=False`."""
+        # Imported on the first call: retrying is not needed to start and list tools.
+        from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
         attempts = self.policy.attempts if retry else 1
         retrying = AsyncRetrying(
             stop=stop_after_attempt(attempts),
@@ -266,6 +265,8 @@ class Backend:
         return result
 
     def _wait(self, state: RetryCallState) -> float:
+        from tenacity import wait_random_exponential
+
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, Retryable) and exc.retry_after is not None:
             return min(exc.retry_after, self.policy.retry_after_cap)

@@ -114,6 +114,9 @@ invisible characters shrink, so such a row would not have fit the budget anyway.
 
 MIN_ROW_BYTES = 1024 * 1024
 
+MAX_REMEMBERED = 4096
+"""Statements whose need for the plan check's catalog lookups a Database remembers (a hash and a bool each)."""
+
 
 Prepare = Callable[[str], Awaitable["asyncpg.prepared_stmt.PreparedStatement"]]
 """Parse (and Describe) one statement: `conn.prepare`, or the plan check's prepare, which checks its tree."""
@@ -313,6 +316,10 @@ class Database:
         self._lock = asyncio.Lock()
         self._start_sql = session_start_sql(settings)
         self._plan_start_sql = plan_check.start_sql(settings.function_allowlist)
+        self._plan_scan_sql = plan_check.start_sql(settings.function_allowlist, lookups=False)
+        # Whether a statement's plan check asked the catalog last time it ran, by the hash of its text: if not,
+        # its next session starts without preparing the lookups (a wrong guess costs one round trip, not a check).
+        self._asked_catalog: dict[int, bool] = {}
         # What the catalog says about built-in functions, operators and relations: it never changes.
         self._builtins = plan_check.Facts()
         # Backend pids of connections `_release` has just reset with END_SQL, on their way back into
@@ -460,13 +467,15 @@ class Database:
         mapped: str | None = None,
         *,
         check_plans: bool = False,
+        lookups: bool = True,
     ) -> AsyncIterator[tuple[asyncpg.Connection, str]]:
         """A connection inside the server's transaction, and its start message's command tag, within the
         caller's fair share of the pool.
 
         `mapped`: the caller's role (ROLE_MAP, see session_identity_sql).
         `check_plans`: the start for tool SQL, which also prepares the plan check (plan_check.start_sql);
-        it comes last, since its command tag is the answer the plan check reads.
+        it comes last, since its command tag is the answer the plan check reads. `lookups`: whether that start
+        also prepares the plan check's catalog lookups (else the check prepares them if it needs them).
         """
         principal = _principal()
         try:
@@ -478,14 +487,14 @@ class Database:
                 f"{self._share.size} pooled connections busy; one caller may hold {self._share.cap} at once)"
             ) from None
         try:
-            async with self._connection(pool, deadline, mapped, check_plans=check_plans) as session:
+            async with self._connection(pool, deadline, mapped, check_plans=check_plans, lookups=lookups) as session:
                 yield session
         finally:
             self._share.release(principal)
 
     @asynccontextmanager
     async def _connection(
-        self, pool: asyncpg.Pool, deadline: Deadline, mapped: str | None, *, check_plans: bool
+        self, pool: asyncpg.Pool, deadline: Deadline, mapped: str | None, *, check_plans: bool, lookups: bool = True
     ) -> AsyncIterator[tuple[asyncpg.Connection, str]]:
         try:
             # The fair share leaves a pooled connection free for this caller: waiting here is waiting for the
@@ -500,7 +509,7 @@ class Database:
         try:
             try:
                 # One round trip of server-authored text (see start_message).
-                plan_start = self._plan_start_sql if check_plans else None
+                plan_start = (self._plan_start_sql if lookups else self._plan_scan_sql) if check_plans else None
                 application = attribution.application_name("warden-postgres")
                 started = await conn.execute(
                     start_message(self._start_sql, mapped, application, plan_start), timeout=deadline.remaining()
@@ -697,17 +706,25 @@ class Database:
             validator.precheck(analysis, self.rules)  # what the names alone condemn, before any connection
         pool = await self._ready(deadline)
         mapped = await self._mapped_role(pool, deadline) if self.roles else None
-        async with self._session(pool, deadline, mapped, check_plans=analysis is not None) as (conn, started):
+        key = hash(sql)
+        lookups = self._asked_catalog.get(key, True)
+        async with self._session(pool, deadline, mapped, check_plans=analysis is not None, lookups=lookups) as (
+            conn,
+            started,
+        ):
             try:
                 prepare: Prepare
+                plan: plan_check.PlanCheck | None = None
                 if analysis is None:
                     prepare = lambda text: conn.prepare(text, timeout=deadline.remaining())  # noqa: E731
                 else:
-                    analysis, prepare = await self._check(conn, started, analysis, deadline)
-                    sql = analysis.sql
+                    analysis, plan = await self._check(conn, started, analysis, deadline, lookups)
+                    prepare, sql = plan.prepare, analysis.sql
                 statement, columns, args, wrapped = await self._prepare(
                     prepare, sql, params, analysis=analysis, limits=limits
                 )
+                if plan is not None:
+                    self._remember(key, asked=plan.looked_up)
                 with _rows_bounded(conn, limits) as dropped:
                     return await self._stream(
                         statement, columns, args=args, wrapped=wrapped, limits=limits, deadline=deadline, drops=dropped
@@ -718,13 +735,25 @@ class Database:
                 raise errors.translate(exc, self.name) from None
 
     async def _check(
-        self, conn: asyncpg.Connection, started: str, analysis: Analysis, deadline: Deadline
-    ) -> tuple[Analysis, Prepare]:
-        """Layer 1's second half (plan_check): the statement to run, and the prepare that checks each Parse."""
+        self, conn: asyncpg.Connection, started: str, analysis: Analysis, deadline: Deadline, lookups: bool
+    ) -> tuple[Analysis, plan_check.PlanCheck]:
+        """Layer 1's second half (plan_check): the statement to run, and the check whose prepare checks each Parse."""
         plan = await plan_check.check(
-            conn, started, analysis, rules=self.rules, known=self._builtins, seconds=deadline.remaining
+            conn,
+            started,
+            analysis,
+            rules=self.rules,
+            known=self._builtins,
+            seconds=deadline.remaining,
+            lookups_prepared=lookups,
         )
-        return streaming.rewrite(analysis, plan.streams), plan.prepare
+        return streaming.rewrite(analysis, plan.streams), plan
+
+    def _remember(self, key: int, *, asked: bool) -> None:
+        """Note whether a statement's check asked the catalog (what its next session start prepares)."""
+        if len(self._asked_catalog) >= MAX_REMEMBERED and key not in self._asked_catalog:
+            self._asked_catalog.clear()
+        self._asked_catalog[key] = asked
 
     async def _prepare(
         self,

@@ -32,6 +32,7 @@ names them), since no check of the statement can come before its Parse.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -577,7 +578,15 @@ _SECRET_NAMES = sorted({c for cols in (*SECRET_COLUMNS.values(), *OTHER_SCHEMA_C
 class PlanCheck:
     """One call's check: prepares statements and refuses them, by their trees, before anything runs."""
 
-    def __init__(self, conn: asyncpg.Connection, rules: Rules, known: Facts, seconds: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        rules: Rules,
+        known: Facts,
+        seconds: Callable[[], float],
+        *,
+        lookups_prepared: bool = True,
+    ) -> None:
         self.conn = conn
         self.rules = rules
         self.known = known  # facts about built-in objects, shared by the Database's calls
@@ -585,6 +594,10 @@ class PlanCheck:
         self.seconds = seconds
         self.from_functions: list[Function] = []
         self._prepared: dict[str, PreparedStatement] = {}
+        self.lookups_prepared = lookups_prepared
+        """Whether the session has the two catalog lookups prepared (see `start_sql` and `lookups_sql`)."""
+        self.looked_up = False
+        """Whether this call asked the catalog (so whether its session needed the lookups)."""
 
     async def prepare(self, sql: str) -> PreparedStatement:
         """Parse `sql` (extended protocol) and check its tree before returning. Raises `Rejected`.
@@ -629,6 +642,12 @@ class PlanCheck:
         """Ask the catalog about every oid this call has not seen (facts about built-ins outlive the call)."""
         functions = sorted(o for o in reach.functions | reach.from_functions if not self._knows(("f", o)))
         operators = sorted(o for o in reach.operators if not self._knows(("o", o)))
+        relids = {use.relid for use in reach.relations} | {use.relid for use in reach.columns}
+        relations = sorted(r for r in relids if r not in self.known.relations and r not in self.facts.relations)
+        inheriting = {use.relid for use in reach.relations if use.inherits and use.relid >= FIRST_NORMAL_OID}
+        parents = sorted(inheriting - self.facts.children.keys())
+        if functions or operators or relations or parents:
+            await self._lookups()
         if functions or operators:
             # EXECUTE of the statement the session start prepared; only integers are formatted in.
             rows = await self.conn.fetch(
@@ -642,10 +661,6 @@ class PlanCheck:
                 self.facts.functions[row["oid"]] = Function(row["oid"], row["schema"], row["name"], row["streams"])
                 self.facts.reached[key].add(row["oid"])
                 self.facts.names[key] = row["root_name"]
-        relids = {use.relid for use in reach.relations} | {use.relid for use in reach.columns}
-        relations = sorted(r for r in relids if r not in self.known.relations and r not in self.facts.relations)
-        inheriting = {use.relid for use in reach.relations if use.inherits and use.relid >= FIRST_NORMAL_OID}
-        parents = sorted(inheriting - self.facts.children.keys())
         if relations or parents:
             rows = await self.conn.fetch(
                 f"EXECUTE {RELATIONS_STATEMENT}({_oid_array(relations)}, {_oid_array(parents)})",
@@ -661,6 +676,13 @@ class PlanCheck:
                 else:
                     self.facts.children[row["parent"]].append(relation)
         self.facts.keep_builtins(self.known)
+
+    async def _lookups(self) -> None:
+        """Prepare the catalog lookups, if the session start did not (one round trip, with the notices off)."""
+        self.looked_up = True
+        if not self.lookups_prepared:
+            await self.conn.execute(lookups_sql(), timeout=self.seconds())
+            self.lookups_prepared = True
 
     def _function(self, oid: int) -> Function:
         found = self.known.functions.get(oid) or self.facts.functions.get(oid)
@@ -756,15 +778,18 @@ async def check(
     rules: Rules,
     known: Facts,
     seconds: Callable[[], float],
+    lookups_prepared: bool = True,
 ) -> PlanCheck:
     """Check one statement in a checked session (`started`: its start message's command tag). Raises `Rejected`.
 
     Returns the PlanCheck, whose `prepare` checks every further statement of the call (the streaming form and
     the measuring wrapper) and whose `streams` tells the streaming rewrite what PostgreSQL resolved.
+    `lookups_prepared`: whether the session start prepared the catalog lookups (`start_sql(lookups=True)`);
+    if not, the check prepares them itself when it first needs them.
     """
     if hooks_found(started):
         raise await refuse_hooks(conn, rules.functions, seconds())
-    plan = PlanCheck(conn, rules, known, seconds)
+    plan = PlanCheck(conn, rules, known, seconds, lookups_prepared=lookups_prepared)
     if analysis.kind == "explain":
         # EXPLAIN's own Parse does not expand views; its query's Parse does, and EXPLAIN plans exactly that.
         await plan.prepare(validator.explained_sql(analysis))
@@ -842,18 +867,31 @@ def like_patterns(functions: Allowlist) -> list[str]:
     return [p.replace("*", "%").replace("?", "_") for p in escaped]
 
 
-def start_sql(functions: Allowlist) -> str:
+def _prepare_lookups_sql() -> str:
+    """The two PREPAREs of the catalog lookups: constants only."""
+    from warden_postgres.client import quote_literal
+
+    calls = CALLS_SQL.replace("{calls}", quote_literal(STORED_CALLS)).strip()
+    columns = RELATIONS_SQL.replace("{columns}", quote_literal("{" + ",".join(_SECRET_NAMES) + "}")).strip()
+    return (
+        f"PREPARE {CALLS_STATEMENT}(oid[], oid[]) AS {calls}; PREPARE {RELATIONS_STATEMENT}(oid[], oid[]) AS {columns}"
+    )
+
+
+def start_sql(functions: Allowlist, *, lookups: bool = True) -> str:
     """What a checked session's start message adds; built from the settings and constants alone.
 
     It prepares the two lookups (before the tree notices are on, so their trees are never sent), then one
     statement switches the notices on as it runs (after its own Parse, for the same reason), once per row:
     one row when the database has no unreviewed type hook, two when it has. The command tag of the start
     message ("SELECT 1" / "SELECT 2") is the answer, at no extra round trip.
+
+    Preparing the lookups costs the server more than the rest of the start together, and a statement on
+    built-in objects only needs them once per Database (their facts are kept). Without `lookups` they are
+    left out, and the plan check prepares them later in the session if it needs them (`lookups_sql`).
     """
     from warden_postgres.client import quote_literal
 
-    calls = CALLS_SQL.replace("{calls}", quote_literal(STORED_CALLS)).strip()
-    columns = RELATIONS_SQL.replace("{columns}", quote_literal("{" + ",".join(_SECRET_NAMES) + "}")).strip()
     listed = "ARRAY[" + ", ".join(quote_literal(p) for p in like_patterns(functions)) + "]::text[]"
     hooks = (
         HOOKS_SQL.replace("$1::text", quote_literal(STORED_CALLS) + "::text")
@@ -866,11 +904,23 @@ def start_sql(functions: Allowlist) -> str:
         for name, value in TREE_SETTINGS.items()
     )
     # Constants, and the settings' function patterns as quoted literals: no tool input reaches this text.
-    return (
-        f"PREPARE {CALLS_STATEMENT}(oid[], oid[]) AS {calls}; "  # noqa: S608
-        f"PREPARE {RELATIONS_STATEMENT}(oid[], oid[]) AS {columns}; "
-        f"SELECT {switches} FROM pg_catalog.generate_series(0, "
+    scan = (
+        f"SELECT {switches} FROM pg_catalog.generate_series(0, "  # noqa: S608
         f"(SELECT pg_catalog.count(*) FROM ({hooks} LIMIT 1) AS hook)::int4)"
+    )
+    return f"{_prepare_lookups_sql()}; {scan}" if lookups else scan
+
+
+@functools.cache
+def lookups_sql() -> str:
+    """Prepares the catalog lookups later in a checked session that started without them: the tree notice is
+    off while they are parsed, so their trees are never sent. Constants only."""
+    from warden_postgres.client import quote_literal
+
+    name = quote_literal("debug_print_rewritten")
+    return (
+        f"SELECT pg_catalog.set_config({name}, 'off', true); {_prepare_lookups_sql()}; "
+        f"SELECT pg_catalog.set_config({name}, 'on', true)"
     )
 
 

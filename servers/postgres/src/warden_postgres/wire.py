@@ -94,6 +94,9 @@ class BoundedReader(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closing():
             return
+        if not self._left and not self._header and self._passes_whole(data):
+            self._inner.data_received(data)
+            return
         relay = _Relay(data)
         pos = 0
         while pos < len(data) and not self._closing():
@@ -103,6 +106,29 @@ class BoundedReader(asyncio.Protocol):
             self._inner.data_received(passed)
         if self._closing():
             self._transport.abort()
+
+    def _passes_whole(self, data: bytes) -> bool:
+        """Whether `data` is whole messages, each of which the framing below would pass unchanged (the common
+        case: a read that starts at a message and holds only small ones). Then only the row count changes."""
+        pos, end, rows, limit = 0, len(data), 0, self.limit
+        while pos < end:
+            if end - pos < _HEADER:
+                return False
+            kind, length = data[pos], _LENGTH.unpack_from(data, pos + 1)[0]
+            if kind == _ERROR:
+                bound = ERROR_BYTES
+            elif kind == _NOTICE:
+                bound = NOTICE_BYTES
+            else:
+                bound = limit
+                rows += kind == _DATA_ROW
+            if length < 4 or length > bound:
+                return False
+            pos += 1 + length
+        if pos != end:
+            return False
+        self._rows += rows
+        return True
 
     def _closing(self) -> bool:
         """A message was refused: the connection is being closed, and nothing more goes to asyncpg."""
