@@ -662,8 +662,8 @@ class Database:
             clean = False
             try:
                 try:
-                    analysis, prepare = await self._check(conn, started, analysis, deadline)
-                    statement = await prepare(analysis.sql)
+                    analysis, plan = await self._check(conn, started, analysis, deadline, lookups=True)
+                    statement = await plan.prepare(analysis.sql)
                     args = values.params_for(params, statement.get_parameters())
                     results = []
                     limits = Limits(max_rows=1, max_bytes=max_bytes, max_value_bytes=max_bytes)
