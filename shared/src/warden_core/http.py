@@ -282,7 +282,7 @@ def create_app(server: WardenServer) -> ASGIApp:
         transport_security=transport_security(settings),
         host=settings.host,
     )
-    door = FrontDoor(_McpEndpoint(StreamableHTTPASGIApp(server.mcp.session_manager), mcp_app), server, authenticator)
+    door = FrontDoor(_McpPath(StreamableHTTPASGIApp(server.mcp.session_manager), mcp_app), server, authenticator)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -326,40 +326,27 @@ def create_app(server: WardenServer) -> ASGIApp:
             finally:
                 await server.aclose()
 
-    return _McpFirst(door, Starlette(routes=routes, lifespan=lifespan))
+    return _McpPath(door, Starlette(routes=routes, lifespan=lifespan))
 
 
-class _McpEndpoint:
-    """The SDK's MCP endpoint, called directly for its own path; any other path goes to the SDK's app.
+class _McpPath:
+    """MCP requests (HTTP on the MCP path) to one application, everything else to another.
 
-    The SDK's app is a Starlette application with one route: on the path of every MCP request, its
-    middleware and router only add work (the front door and the outer application already catch errors).
+    Used twice: outside, MCP requests go straight to the front door and the rest (operational routes, the
+    lifespan, other paths, which also reach the front door) to the Starlette application; inside the front
+    door, MCP requests go straight to the SDK's endpoint, since the SDK's one-route Starlette application
+    only adds work on that path (the front door and the outer application already catch errors).
     """
 
-    def __init__(self, endpoint: ASGIApp, app: ASGIApp) -> None:
-        self.endpoint = endpoint
-        self.app = app
+    def __init__(self, mcp: ASGIApp, other: ASGIApp) -> None:
+        self.mcp = mcp
+        self.other = other
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == MCP_PATH:
-            await self.endpoint(scope, receive, send)
+            await self.mcp(scope, receive, send)
         else:
-            await self.app(scope, receive, send)
-
-
-class _McpFirst:
-    """The application: MCP requests go straight to the front door; the rest (operational routes, the
-    lifespan, other paths, which also reach the front door) to the Starlette application."""
-
-    def __init__(self, door: FrontDoor, app: Starlette) -> None:
-        self.door = door
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == MCP_PATH:
-            await self.door(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+            await self.other(scope, receive, send)
 
 
 # --- Serving. -----------------------------------------------------------------------------------------
